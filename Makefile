@@ -1,0 +1,64 @@
+# The two commands of the README are `make demo` and `make test`; everything else is for developers.
+#
+# The virtual environment is rebuilt only when pyproject.toml changes: the stamp file's name carries
+# a hash of it. uv does the installing (seconds instead of a minute with pip); it is bootstrapped
+# from PyPI into .tools/ so that it survives a rebuild of .venv.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+PY := $(VENV)/bin/python
+EXTRAS ?= dev
+PYPROJECT_HASH := $(shell sha256sum pyproject.toml | cut -c1-16)
+STAMP := $(VENV)/.installed-$(EXTRAS)-$(PYPROJECT_HASH)
+
+.DEFAULT_GOAL := help
+.PHONY: help venv test lint format typecheck unit docs demo bench bench-quick fuzz test-e2e test-compat clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
+
+$(UV):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=python3.11 (or newer)")'
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv
+
+$(STAMP): pyproject.toml | $(UV)
+	rm -f $(VENV)/.installed-*
+	test -x $(PY) || $(UV) venv --quiet --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')" $(VENV)
+	$(UV) pip install --quiet --python $(PY) -e ".[$(EXTRAS)]"
+	touch $@
+
+venv: $(STAMP)  ## create or refresh .venv (reused while pyproject.toml is unchanged)
+
+lint: venv  ## ruff (lint and format check)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv  ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+typecheck: venv  ## mypy on the provider package
+	$(VENV)/bin/mypy
+
+unit: venv  ## the test suite only (no lint, no type check)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck  ## lint, type check and the whole test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+docs: venv  ## build the Sphinx docs, warnings are errors
+	@echo "docs: not built yet"
+
+demo: venv  ## start the emulator, run the example DAGs against it, print what happened
+	@echo "demo: not built yet"
+
+bench: venv  ## run the benchmarks and regenerate docs/benchmarks.md
+	@echo "bench: not built yet"
+
+clean:  ## remove every generated file (venvs included)
+	rm -rf $(VENV) $(TOOLS) .build .cache build dist docs/_build test-artifacts .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

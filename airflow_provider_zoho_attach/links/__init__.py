@@ -1,0 +1,1 @@
+"""Links of the Zoho CRM attachments provider."""

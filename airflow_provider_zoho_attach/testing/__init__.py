@@ -1,0 +1,1 @@
+"""Testing tools: the Zoho CRM emulator and its pytest fixture."""

@@ -1,0 +1,1 @@
+"""Utils of the Zoho CRM attachments provider."""

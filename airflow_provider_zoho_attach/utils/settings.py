@@ -1,0 +1,316 @@
+"""The connection model: an Airflow ``Connection`` of type ``zoho_crm`` turned into checked settings.
+
+Everything about *where* and *how* to talk to Zoho is decided here, once, with a clear
+:class:`~airflow_provider_zoho_attach.exceptions.ZohoCRMInvalidRequestError` for anything missing or
+malformed, so that the hook never discovers a bad connection half-way through a request.
+
+Fields (all but the OAuth client in ``extra``; keys may also carry the legacy ``extra__zoho_crm__``
+prefix; empty strings and ``null`` mean "not set", as the connection form stores them):
+
+=================== ======================================================================
+login               OAuth client id
+password            OAuth client secret
+``refresh_token``   OAuth refresh token (required)
+``data_center``     ``us`` (default), ``eu``, ``in``, ``au``, ``jp``, ``cn``, ``ca``, ``sa``, ``uk``
+``environment``     ``production`` (default), ``sandbox``, ``developer``
+``api_version``     default ``v8``
+``accounts_url``    explicit accounts (OAuth) server, overrides the data centre
+``api_domain``      explicit API domain, overrides the data centre and environment
+``timeout``         seconds per request (default 60)
+``max_concurrency`` requests in flight per task (default 5)
+``token_cache``     ``variable`` (default), ``memory`` or ``none``
+``max_retries``     retries of a failed call (default 5)
+=================== ======================================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
+from airflow_provider_zoho_attach.utils.datacenters import DATA_CENTERS, ENVIRONMENTS, resolve_data_center
+
+__all__ = [
+    "CONN_TYPE",
+    "DEFAULT_CONN_ID",
+    "TOKEN_CACHE_MODES",
+    "ZohoCRMSettings",
+]
+
+CONN_TYPE = "zoho_crm"
+DEFAULT_CONN_ID = "zoho_crm_default"
+TOKEN_CACHE_MODES: tuple[str, ...] = ("variable", "memory", "none")
+
+DEFAULT_API_VERSION = "v8"
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_MAX_CONCURRENCY = 5
+DEFAULT_MAX_RETRIES = 5
+MAX_CONCURRENCY_LIMIT = 100
+MAX_RETRIES_LIMIT = 20
+
+_LEGACY_PREFIX = f"extra__{CONN_TYPE}__"
+_API_VERSION = re.compile(r"^v\d+(\.\d+)?$")
+
+
+class _ConnectionLike(Protocol):
+    @property
+    def conn_id(self) -> str | None: ...
+
+    @property
+    def login(self) -> str | None: ...
+
+    @property
+    def password(self) -> str | None: ...
+
+    @property
+    def extra_dejson(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class ZohoCRMSettings:
+    """
+    Everything the hook needs to know about a ``zoho_crm`` connection, checked.
+
+    Secrets (``client_secret``, ``refresh_token``) are excluded from ``repr()``.
+
+    :param conn_id: the Airflow connection id (for messages).
+    :param client_id: the OAuth client id.
+    :param client_secret: the OAuth client secret.
+    :param refresh_token: the OAuth refresh token.
+    :param data_center: the data centre code (``us``, ``eu``...).
+    :param environment: ``production``, ``sandbox`` or ``developer``.
+    :param api_version: the CRM API version (``v8``).
+    :param accounts_url: the OAuth accounts server (no trailing slash).
+    :param api_domain: the API domain (no trailing slash).
+    :param api_domain_pinned: ``True`` when ``api_domain`` was set explicitly; the ``api_domain`` of
+        a token response is then ignored.
+    :param timeout: seconds per request.
+    :param max_concurrency: requests in flight per hook.
+    :param token_cache: ``variable``, ``memory`` or ``none``.
+    :param max_retries: retries of a failed call before the error is raised.
+    """
+
+    conn_id: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    data_center: str = "us"
+    environment: str = "production"
+    api_version: str = DEFAULT_API_VERSION
+    accounts_url: str = DATA_CENTERS["us"].accounts_url
+    api_domain: str = DATA_CENTERS["us"].api_domain()
+    api_domain_pinned: bool = False
+    timeout: float = DEFAULT_TIMEOUT
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    token_cache: str = "variable"
+    max_retries: int = DEFAULT_MAX_RETRIES
+
+    @property
+    def token_url(self) -> str:
+        """The OAuth token endpoint."""
+        return f"{self.accounts_url}/oauth/v2/token"
+
+    @property
+    def web_url(self) -> str:
+        """The CRM web UI of this data centre and environment (for links to records)."""
+        return DATA_CENTERS[self.data_center].web_url(self.environment)
+
+    @property
+    def credentials_fingerprint(self) -> str:
+        """
+        A short, non-reversible id of (accounts server, client id, refresh token).
+
+        Zoho's token limits apply per refresh token, so this is the scope in which access tokens are
+        shared. It is a truncated SHA-256: it identifies, it does not reveal.
+        """
+        material = "\x00".join((self.accounts_url, self.client_id, self.refresh_token))
+        return hashlib.sha256(material.encode()).hexdigest()[:24]
+
+    def api_url(self, path: str, api_domain: str | None = None) -> str:
+        """Return the URL of ``path`` (relative to ``/crm/<version>/``) on the API domain."""
+        return f"{api_domain or self.api_domain}/crm/{self.api_version}/{path.lstrip('/')}"
+
+    @classmethod
+    def from_connection(cls, conn: _ConnectionLike) -> ZohoCRMSettings:
+        """
+        Build settings from an Airflow connection, rejecting anything missing or malformed.
+
+        :param conn: an Airflow ``Connection`` (any object with ``conn_id``, ``login``,
+            ``password`` and ``extra_dejson``).
+        :raises ZohoCRMInvalidRequestError: naming the field that is wrong.
+        """
+        conn_id = conn.conn_id or DEFAULT_CONN_ID
+        extra = _normalise_extra(conn.extra_dejson)
+        return cls.from_values(conn_id=conn_id, client_id=conn.login, client_secret=conn.password, **extra)
+
+    @classmethod
+    def from_values(
+        cls,
+        *,
+        conn_id: str = DEFAULT_CONN_ID,
+        client_id: str | None,
+        client_secret: str | None,
+        refresh_token: Any = None,
+        data_center: Any = None,
+        environment: Any = None,
+        api_version: Any = None,
+        accounts_url: Any = None,
+        api_domain: Any = None,
+        timeout: Any = None,
+        max_concurrency: Any = None,
+        token_cache: Any = None,
+        max_retries: Any = None,
+        **unknown: Any,
+    ) -> ZohoCRMSettings:
+        """
+        Build settings from plain values (the fields of the connection), checking each one.
+
+        Unknown keys are ignored, so that extras added by other tools do not break the hook.
+        """
+        where = f"Connection {conn_id!r}"
+        client_id = _text(client_id)
+        client_secret = _text(client_secret)
+        refresh = _text(refresh_token)
+        if not client_id:
+            raise _bad(where, "has no client id: put the OAuth Client ID in the Login (Client ID) field")
+        if not client_secret:
+            raise _bad(where, "has no client secret: put it in the Password (Client Secret) field")
+        if not refresh:
+            raise _bad(
+                where,
+                "has no refresh token: set the 'refresh_token' extra (create one with a Self Client "
+                "in Zoho's API console)",
+            )
+
+        dc_name = _text(data_center) or "us"
+        dc = resolve_data_center(dc_name)
+        if dc is None:
+            raise _bad(
+                where,
+                f"has an unknown data_center {dc_name!r}; use one of {', '.join(DATA_CENTERS)} "
+                "(or set accounts_url and api_domain explicitly)",
+            )
+        env = (_text(environment) or "production").lower()
+        if env not in ENVIRONMENTS:
+            raise _bad(where, f"has an unknown environment {env!r}; use one of {', '.join(ENVIRONMENTS)}")
+
+        version = _text(api_version) or DEFAULT_API_VERSION
+        if not _API_VERSION.match(version):
+            raise _bad(where, f"has a malformed api_version {version!r}; expected something like 'v8'")
+
+        accounts = _url(where, "accounts_url", _text(accounts_url)) or dc.accounts_url
+        pinned_domain = _url(where, "api_domain", _text(api_domain))
+
+        cache_mode = (_text(token_cache) or "variable").lower()
+        if cache_mode not in TOKEN_CACHE_MODES:
+            raise _bad(
+                where, f"has an unknown token_cache {cache_mode!r}; use one of {', '.join(TOKEN_CACHE_MODES)}"
+            )
+
+        return cls(
+            conn_id=conn_id,
+            client_id=client_id,
+            client_secret=client_secret,
+            refresh_token=refresh,
+            data_center=dc.code,
+            environment=env,
+            api_version=version,
+            accounts_url=accounts,
+            api_domain=pinned_domain or dc.api_domain(env),
+            api_domain_pinned=pinned_domain is not None,
+            timeout=_number(where, "timeout", timeout, DEFAULT_TIMEOUT, minimum=0.001, maximum=3600),
+            max_concurrency=int(
+                _number(
+                    where,
+                    "max_concurrency",
+                    max_concurrency,
+                    DEFAULT_MAX_CONCURRENCY,
+                    minimum=1,
+                    maximum=MAX_CONCURRENCY_LIMIT,
+                    integer=True,
+                )
+            ),
+            token_cache=cache_mode,
+            max_retries=int(
+                _number(
+                    where,
+                    "max_retries",
+                    max_retries,
+                    DEFAULT_MAX_RETRIES,
+                    minimum=0,
+                    maximum=MAX_RETRIES_LIMIT,
+                    integer=True,
+                )
+            ),
+        )
+
+
+def _normalise_extra(extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in (extra or {}).items():
+        name = key[len(_LEGACY_PREFIX) :] if key.startswith(_LEGACY_PREFIX) else key
+        # An unprefixed key wins over its legacy twin.
+        if name in result and key.startswith(_LEGACY_PREFIX):
+            continue
+        result[name] = value
+    return result
+
+
+def _bad(where: str, what: str) -> ZohoCRMInvalidRequestError:
+    return ZohoCRMInvalidRequestError(
+        f"{where} {what}",
+        code="INVALID_CONNECTION",
+        hint="Edit the connection (Admin > Connections) or the AIRFLOW_CONN_... variable that defines it.",
+        operation="read the Zoho CRM connection",
+    )
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _url(where: str, name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise _bad(where, f"has a malformed {name} {value!r}; expected a URL such as 'https://host[:port]'")
+    try:
+        parts.port  # noqa: B018 - validates the port number
+    except ValueError:
+        raise _bad(where, f"has a malformed {name} {value!r}: bad port") from None
+    return value.rstrip("/")
+
+
+def _number(
+    where: str,
+    name: str,
+    value: Any,
+    default: float,
+    *,
+    minimum: float,
+    maximum: float,
+    integer: bool = False,
+) -> float:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    kind = "a whole number" if integer else "a number"
+    if isinstance(value, bool):
+        raise _bad(where, f"has {name}={value!r}; expected {kind}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise _bad(where, f"has {name}={value!r}; expected {kind}") from None
+    if integer and not number.is_integer():
+        raise _bad(where, f"has {name}={value!r}; expected {kind}")
+    if not minimum <= number <= maximum:
+        raise _bad(where, f"has {name}={value!r}; expected {kind} between {minimum:g} and {maximum:g}")
+    return number

@@ -1,0 +1,133 @@
+"""Checks of user input that happen before any request is sent.
+
+A module may be given by its API name (``Leads``, ``Sales_Orders``) or by the lower-case name of
+Zoho's docs and OAuth scopes (``leads``, ``salesorders``); standard names are normalised to API
+names and anything else that looks like an API name is passed through as a custom module. Record
+and attachment ids are strings of digits.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
+
+__all__ = ["STANDARD_MODULES", "normalize_module", "validate_id", "validate_ids"]
+
+#: Zoho's standard modules that support attachments, by API name.
+STANDARD_MODULES: tuple[str, ...] = (
+    "Leads",
+    "Accounts",
+    "Contacts",
+    "Deals",
+    "Campaigns",
+    "Tasks",
+    "Cases",
+    "Events",
+    "Calls",
+    "Solutions",
+    "Products",
+    "Vendors",
+    "Price_Books",
+    "Quotes",
+    "Sales_Orders",
+    "Purchase_Orders",
+    "Invoices",
+    "Appointments__s",
+    "Services__s",
+    "Notes",
+)
+
+# Lookup key: lower case without underscores, so "salesorders", "sales_orders" and "Sales_Orders"
+# all find Sales_Orders. "appointments"/"services" are the docs' names of the __s system modules;
+# "potentials" is the old name of Deals, still seen in scopes and URLs.
+_BY_KEY: dict[str, str] = {name.lower().replace("_", ""): name for name in STANDARD_MODULES}
+_BY_KEY.update({"appointments": "Appointments__s", "services": "Services__s", "potentials": "Deals"})
+
+_API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
+_ID = re.compile(r"^[0-9]{1,30}$")
+
+
+def normalize_module(module: Any, *, argument: str = "module") -> str:
+    """
+    Return the API name of ``module``.
+
+    :param module: an API name (``Sales_Orders``), a docs name (``salesorders``) or a custom
+        module's API name.
+    :param argument: the name of the argument, for the message.
+    :raises ZohoCRMInvalidRequestError: if ``module`` is empty or cannot be an API name.
+    """
+    if not isinstance(module, str) or not module.strip():
+        raise _invalid(argument, module, "a Zoho CRM module API name such as 'Leads' or 'Deals'")
+    name = module.strip()
+    if not _API_NAME.match(name):
+        raise _invalid(
+            argument,
+            module,
+            "a module API name (letters, digits and underscores, starting with a letter, no spaces), "
+            "e.g. 'Sales_Orders' rather than 'Sales Orders'",
+        )
+    return _BY_KEY.get(name.lower().replace("_", ""), name)
+
+
+def validate_id(value: Any, *, argument: str = "record_id") -> str:
+    """
+    Return ``value`` as a Zoho id string (digits only).
+
+    :param value: an int or a string of digits (surrounding whitespace is ignored).
+    :param argument: the name of the argument, for the message.
+    :raises ZohoCRMInvalidRequestError: for anything else (``None``, ``""``, ``"12a"``, floats, bools).
+    """
+    if isinstance(value, bool) or value is None:
+        raise _invalid(argument, value, "a Zoho id: a string of digits such as '5725767000001234001'")
+    if isinstance(value, int):
+        if value < 0:
+            raise _invalid(argument, value, "a Zoho id: a string of digits")
+        return str(value)
+    if isinstance(value, str) and _ID.match(value.strip()):
+        return value.strip()
+    raise _invalid(argument, value, "a Zoho id: a string of digits such as '5725767000001234001'")
+
+
+def validate_ids(values: Any, *, argument: str = "attachment_ids") -> list[str]:
+    """
+    Return a list of id strings from one id, a comma-separated string, or an iterable of ids.
+
+    Duplicates are dropped; order is kept.
+
+    :raises ZohoCRMInvalidRequestError: if any element is not an id, or nothing was given.
+    """
+    items: Iterable[Any]
+    if isinstance(values, str):
+        items = [part for part in values.split(",") if part.strip()]
+    elif isinstance(values, int) and not isinstance(values, bool):
+        items = [values]
+    elif isinstance(values, Iterable) and not isinstance(values, bytes | dict):
+        items = list(values)
+    else:
+        raise _invalid(argument, values, "an id, a list of ids, or a comma-separated string of ids")
+    result: list[str] = []
+    for item in items:
+        # Accept attachment records (the list operator's output) as well as bare ids.
+        ident = validate_id(
+            item["id"] if isinstance(item, dict) and "id" in item else item, argument=argument
+        )
+        if ident not in result:
+            result.append(ident)
+    if not result:
+        raise _invalid(argument, values, "at least one id")
+    return result
+
+
+def _invalid(argument: str, value: Any, expected: str) -> ZohoCRMInvalidRequestError:
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return ZohoCRMInvalidRequestError(
+        f"{argument}={shown} is not valid: expected {expected}",
+        code="INVALID_ARGUMENT",
+        details={"argument": argument},
+        hint=f"Fix the {argument} argument; nothing was sent to Zoho.",
+    )

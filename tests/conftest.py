@@ -1,0 +1,23 @@
+"""Shared test set-up.
+
+Airflow reads its configuration when it is first imported, so the throwaway Airflow home is set up
+here, at conftest import time, before any test module imports Airflow.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+_HOME = tempfile.mkdtemp(prefix="zoho-attach-airflow-home-")
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
+os.environ["AIRFLOW_HOME"] = _HOME
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "example_dags")
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
