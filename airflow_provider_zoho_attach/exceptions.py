@@ -51,6 +51,8 @@ class ZohoCRMError(AirflowException):
     default_hint = "See the provider's error guide for this code."
     # AirflowException declares status_code as an HTTPStatus for the API server; ours is Zoho's.
     status_code: int | None  # type: ignore[assignment]
+    #: Seconds the server asked us to wait (``Retry-After``), when it said so.
+    retry_after: float | None = None
 
     def __init__(
         self,
@@ -101,6 +103,7 @@ class ZohoCRMError(AirflowException):
                     "hint": self.hint,
                     "operation": self.operation,
                 },
+                self.retry_after,
             ),
         )
 
@@ -137,8 +140,12 @@ class ZohoCRMError(AirflowException):
         )
 
 
-def _rebuild_error(cls: type[ZohoCRMError], message: str, kwargs: dict[str, Any]) -> ZohoCRMError:
-    return cls(message, **kwargs)
+def _rebuild_error(
+    cls: type[ZohoCRMError], message: str, kwargs: dict[str, Any], retry_after: float | None = None
+) -> ZohoCRMError:
+    error = cls(message, **kwargs)
+    error.retry_after = retry_after
+    return error
 
 
 class ZohoCRMAuthError(ZohoCRMError):

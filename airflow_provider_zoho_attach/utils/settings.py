@@ -146,7 +146,10 @@ class ZohoCRMSettings:
         """
         conn_id = conn.conn_id or DEFAULT_CONN_ID
         extra = _normalise_extra(conn.extra_dejson)
-        return cls.from_values(conn_id=conn_id, client_id=conn.login, client_secret=conn.password, **extra)
+        login, password = conn.login, conn.password
+        if login is None and password is None:
+            login, password = _credentials_from_mangled_uri(getattr(conn, "schema", None))
+        return cls.from_values(conn_id=conn_id, client_id=login, client_secret=password, **extra)
 
     @classmethod
     def from_values(
@@ -248,6 +251,25 @@ class ZohoCRMSettings:
                 )
             ),
         )
+
+
+_MANGLED_URI = re.compile(r"^oho_crm//(?P<userinfo>.*)@[^@]*$", re.DOTALL)
+
+
+def _credentials_from_mangled_uri(schema: str | None) -> tuple[str | None, str | None]:
+    """
+    Recover the client id and secret of a ``zoho_crm://ID:SECRET@/?...`` URI.
+
+    URI schemes cannot contain underscores, so Airflow's parser does not see ``zoho_crm`` as a
+    scheme (``zoho-crm://`` is the spelling it understands) and leaves the already percent-decoded
+    ``ID:SECRET@host/`` in ``schema`` behind a stray ``oho_crm//``. Client ids never contain ``:``
+    and host names never contain ``@``, so the split below is unambiguous.
+    """
+    match = _MANGLED_URI.match(schema or "")
+    if not match:
+        return None, None
+    login, _, password = match.group("userinfo").partition(":")
+    return login or None, password or None
 
 
 def _normalise_extra(extra: Mapping[str, Any] | None) -> dict[str, Any]:
