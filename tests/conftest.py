@@ -21,3 +21,20 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "example_dags")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
+
+
+import pytest  # noqa: E402 - the environment above must be set before anything imports Airflow
+
+
+@pytest.fixture
+def memory_storage():
+    """Register fsspec's in-memory filesystem with Airflow's object storage as ``memory://``."""
+    import fsspec
+    from airflow.sdk.io import attach
+
+    fs = fsspec.filesystem("memory")
+    attach("memory", fs=fs)
+    yield fs
+    fs.store.clear()
+    fs.pseudo_dirs.clear()
+    fs.pseudo_dirs.append("")

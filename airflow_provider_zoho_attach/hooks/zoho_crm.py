@@ -1,31 +1,123 @@
-"""The Zoho CRM hook: OAuth, requests, pagination, transfers."""
+"""Hooks for Zoho CRM: :class:`ZohoCRMHook` (sync, requests) and :class:`ZohoCRMAsyncHook` (httpx).
+
+Both take everything that is not I/O from :mod:`airflow_provider_zoho_attach.utils.protocol`
+(OAuth, paths, error mapping, pagination, retry decisions) and share access tokens through
+:mod:`airflow_provider_zoho_attach.utils.tokens`.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
+import mimetypes
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_zoho_attach import __version__
+from airflow_provider_zoho_attach.exceptions import (
+    ZohoCRMError,
+    ZohoCRMInvalidRequestError,
+    ZohoCRMNotFoundError,
+    ZohoCRMTransferError,
+)
 from airflow_provider_zoho_attach.utils.connection_form import legacy_field_behaviour, wtforms_widgets
+from airflow_provider_zoho_attach.utils.filenames import filename_from_content_disposition
+from airflow_provider_zoho_attach.utils.protocol import (
+    MAX_PER_PAGE,
+    AccessToken,
+    AttachmentPager,
+    RetryPolicy,
+    attachment_path,
+    attachment_size,
+    attachments_path,
+    check_json_response,
+    connection_error,
+    fields_param,
+    first_item,
+    parse_token_response,
+    photo_path,
+    token_request_data,
+)
 from airflow_provider_zoho_attach.utils.settings import CONN_TYPE, DEFAULT_CONN_ID, ZohoCRMSettings
+from airflow_provider_zoho_attach.utils.tokens import TokenCache
+from airflow_provider_zoho_attach.utils.transfer import (
+    CHUNK_SIZE,
+    DownloadTarget,
+    MultipartBody,
+    UploadSource,
+    choose_file_name,
+)
+from airflow_provider_zoho_attach.utils.validation import normalize_module, validate_id, validate_ids
+
+if TYPE_CHECKING:
+    import httpx
+    import requests
+
+__all__ = ["ZohoCRMAsyncHook", "ZohoCRMHook"]
+
+T = TypeVar("T")
+
+#: Zoho's documented limit for one attachment (100 MB) and for a record photo (10 MB).
+MAX_ATTACHMENT_SIZE = 100 * 1024 * 1024
+MAX_PHOTO_SIZE = 10 * 1024 * 1024
+#: How far back an attachment may have been created and still be "the one our lost upload made".
+UPLOAD_RECOVERY_SKEW = timedelta(minutes=5)
+_ERROR_BODY_LIMIT = 64 * 1024
+_BULK_DELETE_LIMIT = 100
 
 
-class ZohoCRMHook(BaseHook):
-    """
-    Talk to Zoho CRM's attachments, photo and OAuth endpoints.
+def _user_agent() -> str:
+    try:
+        from airflow import __version__ as airflow_version
+    except ImportError:  # pragma: no cover
+        airflow_version = "unknown"
+    return f"airflow-provider-zoho-attach/{__version__} (apache-airflow/{airflow_version})"
 
-    :param zoho_conn_id: the ``zoho_crm`` connection to use.
-    """
+
+class _ZohoCRMHookBase(BaseHook):
+    """What the sync and async hooks share: connection, settings, retry policy, token cache."""
 
     conn_name_attr = "zoho_conn_id"
     default_conn_name = DEFAULT_CONN_ID
     conn_type = CONN_TYPE
     hook_name = "Zoho CRM"
 
+    def __init__(
+        self,
+        zoho_conn_id: str = DEFAULT_CONN_ID,
+        *,
+        timeout: float | None = None,
+        max_concurrency: int | None = None,
+        max_retries: int | None = None,
+        retry_base_delay: float = 1.0,
+        retry_max_delay: float = 60.0,
+        token_throttle_timeout: float = 120.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.zoho_conn_id = zoho_conn_id
+        self._timeout_override = timeout
+        self._max_concurrency_override = max_concurrency
+        self._max_retries_override = max_retries
+        self._retry_base_delay = retry_base_delay
+        self._retry_max_delay = retry_max_delay
+        self._token_throttle_timeout = token_throttle_timeout
+        self._access_token: AccessToken | None = None
+        self._masked: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(zoho_conn_id={self.zoho_conn_id!r})"
+
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Return the connection form's extra fields (read by Airflow 3.1)."""
+        """Return the connection form's extra fields (read by Airflow 3.1; 3.2+ reads provider info)."""
         return wtforms_widgets()
 
     @classmethod
@@ -33,11 +125,1351 @@ class ZohoCRMHook(BaseHook):
         """Return the relabelled and hidden standard fields (read by Airflow 3.1)."""
         return legacy_field_behaviour()
 
+    def _apply_overrides(self, settings: ZohoCRMSettings) -> ZohoCRMSettings:
+        from dataclasses import replace
+
+        changes: dict[str, Any] = {}
+        if self._timeout_override is not None:
+            changes["timeout"] = float(self._timeout_override)
+        if self._max_concurrency_override is not None:
+            changes["max_concurrency"] = int(self._max_concurrency_override)
+        if self._max_retries_override is not None:
+            changes["max_retries"] = int(self._max_retries_override)
+        return replace(settings, **changes) if changes else settings
+
+    def _policy(self, settings: ZohoCRMSettings) -> RetryPolicy:
+        return RetryPolicy(
+            max_retries=settings.max_retries,
+            base_delay=self._retry_base_delay,
+            max_delay=self._retry_max_delay,
+            token_throttle_timeout=self._token_throttle_timeout,
+        )
+
+    def _api_domain(self, settings: ZohoCRMSettings) -> str:
+        # The token response's api_domain is authoritative unless the connection pins one.
+        token = self._access_token
+        if not settings.api_domain_pinned and token is not None and token.api_domain:
+            return token.api_domain
+        return settings.api_domain
+
+    def _needs_mask(self, token: AccessToken) -> bool:
+        if token.value in self._masked:
+            return False
+        self._masked.add(token.value)
+        return True
+
+
+class ZohoCRMHook(_ZohoCRMHookBase):
+    """
+    Interact with Zoho CRM's attachments, record photos and OAuth endpoints.
+
+    The connection holds the OAuth client (login/password) and a refresh token (extra). Access
+    tokens are fetched on demand, shared between tasks (see ``token_cache``), refreshed before they
+    expire and once more if Zoho rejects one. Calls are retried on network errors, 5xx and 429 with
+    exponential backoff; at most ``max_concurrency`` requests are in flight per hook, whatever the
+    number of threads using it.
+
+    :param zoho_conn_id: the ``zoho_crm`` connection to use.
+    :param timeout: seconds per request; overrides the connection's ``timeout``.
+    :param max_concurrency: requests in flight; overrides the connection's ``max_concurrency``.
+    :param max_retries: retries of a transient failure; overrides the connection's ``max_retries``.
+    :param retry_base_delay: first backoff in seconds (doubled per retry, with jitter).
+    :param retry_max_delay: the longest single wait between retries, in seconds.
+    :param token_throttle_timeout: how long to wait out Zoho's token-creation throttle, in seconds.
+    """
+
     def __init__(self, zoho_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.zoho_conn_id = zoho_conn_id
+        super().__init__(zoho_conn_id, **kwargs)
+        self._lock = threading.Lock()
+        self._sleep: Callable[[float], None] = time.sleep
+
+    # ------------------------------------------------------------------ set-up
 
     @cached_property
     def settings(self) -> ZohoCRMSettings:
         """The checked settings of the connection (read once, on first use)."""
-        return ZohoCRMSettings.from_connection(self.get_connection(self.zoho_conn_id))
+        return self._apply_overrides(ZohoCRMSettings.from_connection(self.get_connection(self.zoho_conn_id)))
+
+    @cached_property
+    def retry_policy(self) -> RetryPolicy:
+        """Which failures are retried and how long to wait in between."""
+        return self._policy(self.settings)
+
+    @cached_property
+    def token_cache(self) -> TokenCache:
+        """Where this hook's access tokens are shared."""
+        return TokenCache(self.settings)
+
+    @cached_property
+    def _slots(self) -> threading.BoundedSemaphore:
+        return threading.BoundedSemaphore(self.settings.max_concurrency)
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """The hook's HTTP session (built on first use; shared by the hook's threads)."""
+        import requests
+        from requests.adapters import HTTPAdapter
+
+        session = requests.Session()
+        # Retries are ours (tenacity, with Zoho's rules); urllib3 must not retry behind our back.
+        adapter = HTTPAdapter(
+            pool_connections=2, pool_maxsize=max(10, self.settings.max_concurrency), max_retries=0
+        )
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        session.headers["User-Agent"] = _user_agent()
+        session.trust_env = True
+        return session
+
+    def get_conn(self) -> requests.Session:
+        """Return the HTTP session (Airflow's hook convention)."""
+        return self.session
+
+    def close(self) -> None:
+        """Close the HTTP session's connections."""
+        if "session" in self.__dict__:
+            self.session.close()
+            del self.__dict__["session"]
+
+    # ------------------------------------------------------------------ OAuth
+
+    def get_access_token(self) -> str:
+        """
+        Return a valid access token, creating one only if no task on this worker has a fresh one.
+
+        The token is registered with Airflow's secrets masker, so it never shows in task logs.
+        """
+        return self._token().value
+
+    def _token(self) -> AccessToken:
+        token = self._access_token
+        if token is None or not token.is_fresh():
+            token = self.token_cache.load()
+            if token is None:
+                with self.token_cache.refresh_lock():
+                    # Another thread or process may have refreshed while we waited for the lock.
+                    token = self._fresh_own_token() or self.token_cache.load()
+                    if token is None:
+                        token = self._fetch_token()
+                        self.token_cache.store(token)
+            self._access_token = token
+        if self._needs_mask(token):
+            from airflow.sdk.log import mask_secret
+
+            mask_secret(token.value)
+        return token
+
+    def _fresh_own_token(self) -> AccessToken | None:
+        token = self._access_token
+        return token if token is not None and token.is_fresh() else None
+
+    def _fetch_token(self) -> AccessToken:
+        policy = self.retry_policy
+        waited = 0.0
+        throttled = 0
+        while True:
+            try:
+                return self._retry(self._request_token, operation="get an access token")
+            except ZohoCRMError as error:
+                if error.code != "TOKEN_THROTTLED":
+                    raise
+                throttled += 1
+                delay = policy.token_throttle_delay(throttled)
+                if waited + delay > policy.token_throttle_timeout:
+                    error.message += f" (still throttled after waiting {waited:.0f} s)"
+                    error.args = (str(error),)
+                    raise
+                self.log.warning(
+                    "Zoho throttles token creation for this refresh token (10 per 10 minutes); "
+                    "waiting %.0f s before asking again",
+                    delay,
+                )
+                self._sleep(delay)
+                waited += delay
+
+    def _request_token(self) -> AccessToken:
+        import requests
+
+        settings = self.settings
+        self.log.debug("Requesting a Zoho access token from %s", settings.accounts_url)
+        try:
+            # Credentials go in the body, never in the URL, so no log or proxy records them.
+            response = self.session.post(
+                settings.token_url,
+                data=token_request_data(settings),
+                timeout=(settings.timeout, settings.timeout),
+                allow_redirects=False,
+            )
+        except requests.RequestException as error:
+            raise connection_error("get an access token", error, timeout=settings.timeout) from None
+        try:
+            return parse_token_response(response.status_code, response.content, settings)
+        finally:
+            response.close()
+
+    def _invalidate(self, token: AccessToken) -> None:
+        with self._lock:
+            if self._access_token == token:
+                self._access_token = None
+        self.token_cache.discard(token)
+
+    # ------------------------------------------------------------------ requests
+
+    def _retry(self, func: Callable[[], T], *, operation: str) -> T:
+        """Call ``func`` until it succeeds, the failure is not retryable, or retries run out."""
+        import tenacity
+
+        policy = self.retry_policy
+        attempts = 0
+
+        def attempt() -> T:
+            nonlocal attempts
+            attempts += 1
+            return func()
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            self.log.warning(
+                "%s: attempt %d failed (%s); retrying in %.1f s",
+                operation,
+                state.attempt_number,
+                _describe(error),
+                state.upcoming_sleep,
+            )
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(policy.max_retries + 1),
+            wait=lambda state: policy.delay(
+                state.attempt_number, state.outcome.exception() if state.outcome else None
+            ),
+            retry=tenacity.retry_if_exception(policy.is_retryable),
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except ZohoCRMError as error:
+            if attempts > 1 and policy.is_retryable(error):
+                error.message += f" (gave up after {attempts} attempts)"
+                error.args = (str(error),)
+            raise
+
+    @contextlib.contextmanager
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        stream: bool = False,
+    ) -> Iterator[requests.Response]:
+        """
+        Send one request (no retries) with a valid token and yield the response.
+
+        A concurrency slot is held until the caller leaves the block, so a streamed body counts as
+        in flight while it is read. A 401 ``INVALID_TOKEN`` refreshes the token and resends once.
+        """
+        import requests
+
+        settings = self.settings
+        with self._slots:
+            for auth_attempt in (1, 2):
+                token = self._token()
+                url = settings.api_url(path, self._api_domain(settings))
+                request_headers = {"Authorization": f"Zoho-oauthtoken {token.value}", **(headers or {})}
+                started = time.monotonic()
+                try:
+                    response = self.session.request(
+                        method,
+                        url,
+                        params=params,
+                        data=body,
+                        headers=request_headers,
+                        timeout=(settings.timeout, settings.timeout),
+                        stream=stream,
+                        allow_redirects=False,
+                    )
+                except requests.RequestException as error:
+                    raise connection_error(operation, error, timeout=settings.timeout) from None
+                self.log.debug(
+                    "%s /crm/%s/%s -> HTTP %d in %.3f s",
+                    method,
+                    settings.api_version,
+                    path,
+                    response.status_code,
+                    time.monotonic() - started,
+                )
+                if response.status_code == 401 and auth_attempt == 1 and _is_invalid_token(response):
+                    response.close()
+                    self.log.info("Zoho rejected the access token; refreshing it once")
+                    self._invalidate(token)
+                    # A MultipartBody re-opens its source when iterated again, so resending is safe.
+                    continue
+                try:
+                    yield response
+                finally:
+                    response.close()
+                return
+
+    def _call_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        params: Mapping[str, str] | None = None,
+        empty_ok: bool = False,
+    ) -> Any:
+        """One JSON call with retries: the decoded body (``None`` for 204 when ``empty_ok``)."""
+
+        def attempt() -> Any:
+            with self._exchange(method, path, operation=operation, params=params) as response:
+                return _check(response, operation=operation, empty_ok=empty_ok)
+
+        return self._retry(attempt, operation=operation)
+
+    # ------------------------------------------------------------------ listing
+
+    def iter_attachments(
+        self,
+        module: str,
+        record_id: str | int,
+        *,
+        fields: Iterable[str] | str | None = None,
+        per_page: int = MAX_PER_PAGE,
+        ids: Iterable[str] | str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """
+        Yield every attachment record of a record, page after page.
+
+        Pages are fetched lazily (one call per ``per_page`` rows); past Zoho's 2,000-row limit for
+        page numbers the listing continues with page tokens.
+
+        :param module: the module API name (``Deals``) or its docs name (``deals``).
+        :param record_id: the record id.
+        :param fields: field API names to request (``id`` is always added); default: every field the
+            provider's operators use.
+        :param per_page: rows per call, 1 to 200.
+        :param ids: restrict the listing to these attachment ids.
+        :return: Zoho's attachment records (dicts with ``id``, ``File_Name``, ``Size``...).
+        """
+        module = normalize_module(module)
+        record_id = validate_id(record_id)
+        params = {"fields": fields_param(fields)}
+        if ids is not None:
+            params["ids"] = ",".join(validate_ids(ids))
+        operation = f"list attachments of {module}/{record_id}"
+        pager = AttachmentPager(per_page=per_page, operation=operation)
+        path = attachments_path(module, record_id)
+        while not pager.done:
+            payload = self._call_json(
+                "GET", path, operation=operation, params={**params, **pager.params()}, empty_ok=True
+            )
+            yield from pager.feed(payload)
+
+    def list_attachments(
+        self,
+        module: str,
+        record_id: str | int,
+        *,
+        fields: Iterable[str] | str | None = None,
+        per_page: int = MAX_PER_PAGE,
+        max_items: int | None = None,
+        ids: Iterable[str] | str | None = None,
+    ) -> list[dict[str, Any]]:
+        """
+        Return the attachment records of a record (all pages, or the first ``max_items``).
+
+        Takes the arguments of :meth:`iter_attachments`, plus:
+
+        :param max_items: stop after this many records (fewer pages are fetched).
+        """
+        if max_items is not None and (
+            isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 0
+        ):
+            raise ZohoCRMInvalidRequestError(
+                f"max_items={max_items!r} is not valid: expected a whole number >= 0",
+                code="INVALID_ARGUMENT",
+                details={"argument": "max_items"},
+                hint="Fix max_items; nothing was sent to Zoho.",
+            )
+        if max_items is not None and max_items < per_page:
+            per_page = max(1, max_items)
+        records: list[dict[str, Any]] = []
+        if max_items == 0:
+            return records
+        for record in self.iter_attachments(module, record_id, fields=fields, per_page=per_page, ids=ids):
+            records.append(record)
+            if max_items is not None and len(records) >= max_items:
+                break
+        return records
+
+    def get_attachment(self, module: str, record_id: str | int, attachment_id: str | int) -> dict[str, Any]:
+        """
+        Return one attachment's record (one list call filtered by id).
+
+        :raises ZohoCRMNotFoundError: if the record has no such attachment.
+        """
+        attachment_id = validate_id(attachment_id, argument="attachment_id")
+        found = self.list_attachments(module, record_id, ids=[attachment_id])
+        for record in found:
+            if str(record.get("id")) == attachment_id:
+                return record
+        raise ZohoCRMNotFoundError(
+            f"{normalize_module(module)}/{record_id} has no attachment {attachment_id}",
+            code="NOT_FOUND",
+            status_code=204,
+            operation=f"get attachment {attachment_id}",
+        )
+
+    # ------------------------------------------------------------------ downloads
+
+    def download_attachment(
+        self,
+        module: str,
+        record_id: str | int,
+        attachment_id: str | int,
+        destination: Any,
+        *,
+        overwrite: bool = False,
+        file_name: str | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> dict[str, Any]:
+        """
+        Download one attachment, streaming it to ``destination``.
+
+        The bytes go to a temporary file, are checked against ``Content-Length`` and hashed
+        (SHA-256), and only then take their final name; a failed or interrupted transfer is retried
+        from the start and leaves nothing behind. The file name is Zoho's (``filename*`` or
+        ``filename`` of ``Content-Disposition``, else the record's ``File_Name``), made safe so it
+        can never leave the destination directory. If a file of that name exists, an identical one
+        is kept (``"status": "unchanged"``) and a different one is kept too while the download takes
+        the deterministic name ``<stem> (<attachment id>)<ext>``, unless ``overwrite=True``.
+
+        :param module: the module API name.
+        :param record_id: the record id.
+        :param attachment_id: the attachment id.
+        :param destination: a directory (existing, or ending with ``/``), a file path, or an
+            object-storage URL/``ObjectStoragePath`` (``s3://bucket/dir/``, ``file:///data/``...).
+        :param overwrite: replace an existing file of the same name.
+        :param file_name: the record's ``File_Name``, used if Zoho's response names no file.
+        :param on_progress: called with the size of each chunk written (for progress reports).
+        :return: ``{"attachment_id", "file_name", "path", "size", "sha256", "content_type",
+            "module", "record_id", "status"}`` with ``status`` ``"downloaded"`` or ``"unchanged"``.
+        """
+        module = normalize_module(module)
+        record_id = validate_id(record_id)
+        attachment_id = validate_id(attachment_id, argument="attachment_id")
+        target = DownloadTarget(destination, overwrite=overwrite)
+        operation = f"download attachment {attachment_id} of {module}/{record_id}"
+        path = attachment_path(module, record_id, attachment_id)
+
+        def attempt() -> dict[str, Any]:
+            received = self._download_once(path, target, operation=operation, on_progress=on_progress)
+            header_name, size, sha256, content_type = received
+            record_name = file_name
+            if header_name is None and record_name is None and target.is_directory:
+                record_name = self._file_name_of(module, record_id, attachment_id)
+            name = choose_file_name(header_name, record_name, attachment_id)
+            final = target.commit(name, size=size, sha256=sha256, tag=attachment_id)
+            return {
+                "attachment_id": attachment_id,
+                "file_name": final.file_name,
+                "path": final.path,
+                "size": size,
+                "sha256": sha256,
+                "content_type": content_type,
+                "module": module,
+                "record_id": record_id,
+                "status": "unchanged" if final.unchanged else "downloaded",
+            }
+
+        try:
+            result = self._retry(attempt, operation=operation)
+        finally:
+            target.discard()
+        if result["status"] == "unchanged":
+            self.log.info("%s is already at %s (same size and SHA-256); kept it", operation, result["path"])
+        return result
+
+    def _file_name_of(self, module: str, record_id: str, attachment_id: str) -> str | None:
+        try:
+            return str(self.get_attachment(module, record_id, attachment_id).get("File_Name") or "") or None
+        except ZohoCRMNotFoundError:
+            return None
+
+    def _download_once(
+        self,
+        path: str,
+        target: DownloadTarget,
+        *,
+        operation: str,
+        on_progress: Callable[[int], None] | None,
+        not_found: str = "no such attachment",
+    ) -> tuple[str | None, int, str, str]:
+        """One streamed GET into the target's temp file: (header name, size, sha256, content type)."""
+        import requests
+
+        target.discard()
+        handle = target.open_temp()
+        try:
+            with self._exchange("GET", path, operation=operation, stream=True) as response:
+                if response.status_code == 204:
+                    raise ZohoCRMNotFoundError(
+                        f"Zoho CRM answered 204 No Content: {not_found}",
+                        code="NO_CONTENT",
+                        status_code=204,
+                        operation=operation,
+                    )
+                if response.status_code != 200:
+                    _check(response, operation=operation)
+                    raise ZohoCRMTransferError(
+                        f"unexpected HTTP {response.status_code} for a download",
+                        code="UNEXPECTED_STATUS",
+                        status_code=response.status_code,
+                        operation=operation,
+                    )
+                expected = _content_length(response)
+                digest = hashlib.sha256()
+                size = 0
+                try:
+                    for chunk in response.iter_content(CHUNK_SIZE):
+                        handle.write(chunk)
+                        digest.update(chunk)
+                        size += len(chunk)
+                        if on_progress is not None:
+                            on_progress(len(chunk))
+                except requests.RequestException as error:
+                    raise ZohoCRMTransferError(
+                        f"the connection broke after {size} bytes ({type(error).__name__})",
+                        code="CONNECTION_LOST",
+                        status_code=200,
+                        operation=operation,
+                        hint="The download is retried from the start; nothing partial is kept.",
+                    ) from None
+                except OSError as error:
+                    raise ZohoCRMTransferError(
+                        f"cannot write the download: {error.strerror or error}",
+                        code="DESTINATION_ERROR",
+                        operation=operation,
+                        hint="Check free space and permissions of the destination; nothing partial was kept.",
+                    ) from None
+                if expected is not None and size != expected:
+                    raise ZohoCRMTransferError(
+                        f"the body ended after {size} of {expected} bytes",
+                        code="INCOMPLETE_BODY",
+                        status_code=200,
+                        operation=operation,
+                        hint="The download is retried from the start; nothing partial is kept.",
+                    )
+                header_name = filename_from_content_disposition(response.headers.get("Content-Disposition"))
+                content_type = (response.headers.get("Content-Type") or "application/octet-stream").split(
+                    ";"
+                )[0]
+            try:
+                handle.flush()
+            except OSError as error:
+                raise ZohoCRMTransferError(
+                    f"cannot write the download: {error.strerror or error}",
+                    code="DESTINATION_ERROR",
+                    operation=operation,
+                    hint="Check free space and permissions of the destination; nothing partial was kept.",
+                ) from None
+            return header_name, size, digest.hexdigest(), content_type.strip()
+        except BaseException:
+            handle.close()
+            target.discard()
+            raise
+        finally:
+            if not handle.closed:
+                handle.close()
+
+    # ------------------------------------------------------------------ uploads
+
+    def upload_attachment(
+        self,
+        module: str,
+        record_id: str | int,
+        source: Any,
+        *,
+        file_name: str | None = None,
+        content_type: str | None = None,
+        known_ids: Iterable[str] | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> dict[str, Any]:
+        """
+        Upload a file as an attachment of a record, streaming it from disk or object storage.
+
+        The size is checked against Zoho's limit before anything is sent. If the connection breaks
+        after the file was sent (Zoho may have stored it), the record is checked for the new
+        attachment before retrying, so a retry does not create a duplicate.
+
+        :param module: the module API name.
+        :param record_id: the record id.
+        :param source: a local path, an object-storage URL/``ObjectStoragePath``, or a binary file
+            object (then ``file_name`` is needed if it has no ``name``).
+        :param file_name: the name in Zoho (default: the source's name).
+        :param content_type: the part's media type (default: guessed from the name).
+        :param known_ids: ids of attachments that existed before this upload, if the caller knows
+            them (they are never mistaken for this upload when recovering from a lost response).
+        :param on_progress: called with the size of each chunk sent.
+        :return: ``{"attachment_id", "file_name", "size", "sha256", "module", "record_id",
+            "created_time"}``.
+        """
+        module = normalize_module(module)
+        record_id = validate_id(record_id)
+        upload = UploadSource(source, file_name=file_name)
+        size = _known_size(upload)
+        _check_size(size, MAX_ATTACHMENT_SIZE, "an attachment", upload.file_name)
+        kind = content_type or mimetypes.guess_type(upload.file_name)[0] or "application/octet-stream"
+        operation = f"upload {upload.file_name!r} to {module}/{record_id}"
+        path = attachments_path(module, record_id)
+        started = datetime.now().astimezone() - UPLOAD_RECOVERY_SKEW
+        excluded = set(known_ids or ())
+        previous: list[MultipartBody] = []
+
+        def attempt() -> dict[str, Any]:
+            last = previous[-1] if previous else None
+            if last is not None and last.sent > 0:
+                # The last attempt sent bytes and then failed: Zoho may have stored the file anyway
+                # (only the response was lost). Look before sending it a second time.
+                recovered = self._find_lost_upload(
+                    module, record_id, file_name=upload.file_name, size=size, since=started, excluded=excluded
+                )
+                if recovered is not None:
+                    self.log.warning(
+                        "%s: the response was lost but Zoho stored the file as %s; not sending it again",
+                        operation,
+                        recovered["id"],
+                    )
+                    return self._upload_result(
+                        module,
+                        record_id,
+                        file_name=upload.file_name,
+                        size=size,
+                        details=recovered,
+                        sha256=last.sha256,
+                    )
+                if not upload.replayable:
+                    raise ZohoCRMTransferError(
+                        "the upload failed and its source (a non-seekable stream) cannot be sent again",
+                        code="NOT_REPLAYABLE",
+                        operation=operation,
+                        hint="Upload from a path or a seekable file object to get retries.",
+                    )
+            body = MultipartBody(
+                field="file",
+                file_name=upload.file_name,
+                content_type=kind,
+                opener=upload.open,
+                size=size,
+                on_progress=on_progress,
+            )
+            previous.append(body)
+            with self._exchange(
+                "POST", path, operation=operation, body=body, headers={"Content-Type": body.content_type}
+            ) as response:
+                payload = _check(response, operation=operation)
+            item = first_item(payload, operation=operation)
+            details = item.get("details") if isinstance(item.get("details"), Mapping) else {}
+            return self._upload_result(
+                module,
+                record_id,
+                file_name=upload.file_name,
+                size=size,
+                details=details or {},
+                sha256=body.sha256,
+            )
+
+        result = self._retry(attempt, operation=operation)
+        self.log.info(
+            "Uploaded %r (%d bytes) to %s/%s as %s",
+            upload.file_name,
+            size,
+            module,
+            record_id,
+            result["attachment_id"],
+        )
+        return result
+
+    @staticmethod
+    def _upload_result(
+        module: str,
+        record_id: str,
+        *,
+        file_name: str,
+        size: int,
+        details: Mapping[str, Any],
+        sha256: str | None,
+    ) -> dict[str, Any]:
+        attachment_id = details.get("id")
+        if not attachment_id:
+            raise ZohoCRMTransferError(
+                "Zoho CRM accepted the upload but returned no attachment id",
+                code="INVALID_RESPONSE",
+                operation=f"upload {file_name!r} to {module}/{record_id}",
+            )
+        return {
+            "attachment_id": str(attachment_id),
+            "file_name": file_name,
+            "size": size,
+            "sha256": sha256,
+            "module": module,
+            "record_id": record_id,
+            "created_time": details.get("Created_Time"),
+        }
+
+    def _find_lost_upload(
+        self,
+        module: str,
+        record_id: str,
+        *,
+        file_name: str,
+        size: int,
+        since: datetime,
+        excluded: set[str],
+    ) -> Mapping[str, Any] | None:
+        """The attachment a previous attempt created, if Zoho stored it before the response was lost."""
+        try:
+            records = self.list_attachments(module, record_id, fields=("File_Name", "Size", "Created_Time"))
+        except ZohoCRMError as error:
+            self.log.warning("Could not check for a stored copy before retrying the upload (%s)", error.code)
+            return None
+        for record in records:
+            if str(record.get("id")) in excluded:
+                continue
+            if record.get("File_Name") != file_name or attachment_size(record) != size:
+                continue
+            created = _parse_time(record.get("Created_Time"))
+            if created is None or created >= since:
+                return {"id": record.get("id"), "Created_Time": record.get("Created_Time")}
+        return None
+
+    def attach_link(
+        self, module: str, record_id: str | int, url: str, *, title: str | None = None
+    ) -> dict[str, Any]:
+        """
+        Attach a link (URL) to a record.
+
+        :param module: the module API name.
+        :param record_id: the record id.
+        :param url: an ``http(s)`` URL of at most 3,000 characters.
+        :param title: the link's title in Zoho (1 to 255 characters; default: Zoho uses the page's).
+        :return: ``{"attachment_id", "file_name", "size", "module", "record_id", "link_url"}``.
+        """
+        from urllib.parse import urlsplit
+
+        module = normalize_module(module)
+        record_id = validate_id(record_id)
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 3000:
+            raise ZohoCRMInvalidRequestError(
+                f"link_url={url!r} is not valid: expected an http(s) URL of at most 3,000 characters",
+                code="INVALID_ARGUMENT",
+                details={"argument": "link_url"},
+                hint="Fix the link URL; nothing was sent to Zoho.",
+            )
+        if title is not None and (not isinstance(title, str) or not 1 <= len(title.strip()) <= 255):
+            raise ZohoCRMInvalidRequestError(
+                f"title={title!r} is not valid: expected 1 to 255 characters",
+                code="INVALID_ARGUMENT",
+                details={"argument": "title"},
+                hint="Fix the title; nothing was sent to Zoho.",
+            )
+        params = {"attachmentUrl": url}
+        if title:
+            params["title"] = title.strip()
+        operation = f"attach link to {module}/{record_id}"
+
+        def attempt() -> dict[str, Any]:
+            with self._exchange(
+                "POST", attachments_path(module, record_id), operation=operation, params=params
+            ) as response:
+                payload = _check(response, operation=operation)
+            details = first_item(payload, operation=operation).get("details") or {}
+            return {
+                "attachment_id": str(details.get("id")),
+                "file_name": title.strip() if title else url,
+                "size": 0,
+                "module": module,
+                "record_id": record_id,
+                "link_url": url,
+            }
+
+        # A link is unique per record in Zoho: a retried duplicate is refused, never stored twice.
+        return self._retry(attempt, operation=operation)
+
+    # ------------------------------------------------------------------ deletes
+
+    def delete_attachment(
+        self, module: str, record_id: str | int, attachment_id: str | int
+    ) -> dict[str, Any]:
+        """
+        Delete one attachment (Zoho moves it to the recycle bin).
+
+        :return: ``{"attachment_id", "module", "record_id", "status": "deleted"}``.
+        :raises ZohoCRMNotFoundError: if there is no such attachment.
+        """
+        module = normalize_module(module)
+        record_id = validate_id(record_id)
+        attachment_id = validate_id(attachment_id, argument="attachment_id")
+        operation = f"delete attachment {attachment_id} of {module}/{record_id}"
+        self._call_json("DELETE", attachment_path(module, record_id, attachment_id), operation=operation)
+        return {"attachment_id": attachment_id, "module": module, "record_id": record_id, "status": "deleted"}
+
+    def delete_attachments(
+        self, module: str, record_id: str | int, ids: Iterable[str | int] | str
+    ) -> list[dict[str, Any]]:
+        """
+        Delete several attachments of a record, 100 per call.
+
+        Per-id failures do not stop the others: each id gets a result with ``status`` ``"deleted"``
+        or ``"error"`` (with Zoho's ``code`` and ``message``).
+
+        :return: one ``{"attachment_id", "module", "record_id", "status", ...}`` per id.
+        """
+        module = normalize_module(module)
+        record_id = validate_id(record_id)
+        wanted = validate_ids(ids, argument="attachment_ids")
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(wanted), _BULK_DELETE_LIMIT):
+            batch = wanted[start : start + _BULK_DELETE_LIMIT]
+            operation = f"delete {len(batch)} attachment(s) of {module}/{record_id}"
+            payload = self._call_json(
+                "DELETE",
+                attachments_path(module, record_id),
+                operation=operation,
+                params={"ids": ",".join(batch)},
+            )
+            results.extend(_bulk_results(payload, batch, module, record_id))
+        return results
+
+    # ------------------------------------------------------------------ photos
+
+    def download_photo(
+        self, module: str, record_id: str | int, destination: Any, *, overwrite: bool = False
+    ) -> dict[str, Any]:
+        """
+        Download a record's photo (streamed, verified, atomically renamed like attachments).
+
+        :param destination: a directory or file path, or an object-storage URL/``ObjectStoragePath``.
+        :return: ``{"file_name", "path", "size", "sha256", "content_type", "module", "record_id",
+            "status"}``.
+        :raises ZohoCRMNotFoundError: if the record has no photo.
+        """
+        module = normalize_module(module)
+        record_id = validate_id(record_id)
+        target = DownloadTarget(destination, overwrite=overwrite)
+        operation = f"download the photo of {module}/{record_id}"
+
+        def attempt() -> dict[str, Any]:
+            header_name, size, sha256, content_type = self._download_once(
+                photo_path(module, record_id),
+                target,
+                operation=operation,
+                on_progress=None,
+                not_found="no photo",
+            )
+            extension = mimetypes.guess_extension(content_type) or ".img"
+            name = choose_file_name(header_name, f"{module}-{record_id}-photo{extension}", record_id)
+            final = target.commit(name, size=size, sha256=sha256, tag=record_id)
+            return {
+                "file_name": final.file_name,
+                "path": final.path,
+                "size": size,
+                "sha256": sha256,
+                "content_type": content_type,
+                "module": module,
+                "record_id": record_id,
+                "status": "unchanged" if final.unchanged else "downloaded",
+            }
+
+        try:
+            return self._retry(attempt, operation=operation)
+        finally:
+            target.discard()
+
+    def upload_photo(
+        self, module: str, record_id: str | int, source: Any, *, file_name: str | None = None
+    ) -> dict[str, Any]:
+        """
+        Set a record's photo (PNG, JPEG, GIF or BMP, at most 10 MB). Uploading again replaces it.
+
+        :return: ``{"file_name", "size", "sha256", "module", "record_id"}``.
+        """
+        module = normalize_module(module)
+        record_id = validate_id(record_id)
+        upload = UploadSource(source, file_name=file_name)
+        size = _known_size(upload)
+        _check_size(size, MAX_PHOTO_SIZE, "a record photo", upload.file_name)
+        kind = mimetypes.guess_type(upload.file_name)[0] or "application/octet-stream"
+        operation = f"upload the photo of {module}/{record_id}"
+
+        def attempt() -> dict[str, Any]:
+            body = MultipartBody(
+                field="file", file_name=upload.file_name, content_type=kind, opener=upload.open, size=size
+            )
+            with self._exchange(
+                "POST",
+                photo_path(module, record_id),
+                operation=operation,
+                body=body,
+                headers={"Content-Type": body.content_type},
+            ) as response:
+                _check(response, operation=operation)
+            return {
+                "file_name": upload.file_name,
+                "size": size,
+                "sha256": body.sha256,
+                "module": module,
+                "record_id": record_id,
+            }
+
+        # Setting a photo is idempotent (it replaces the previous one), so retrying is safe.
+        return self._retry(attempt, operation=operation)
+
+    def delete_photo(self, module: str, record_id: str | int) -> dict[str, Any]:
+        """Delete a record's photo. :return: ``{"module", "record_id", "status": "deleted"}``."""
+        module = normalize_module(module)
+        record_id = validate_id(record_id)
+        self._call_json(
+            "DELETE", photo_path(module, record_id), operation=f"delete the photo of {module}/{record_id}"
+        )
+        return {"module": module, "record_id": record_id, "status": "deleted"}
+
+    # ------------------------------------------------------------------ misc
+
+    def get_current_user(self) -> dict[str, Any]:
+        """Return the Zoho user behind the refresh token (``GET /users?type=CurrentUser``)."""
+        payload = self._call_json(
+            "GET", "users", operation="get the current user", params={"type": "CurrentUser"}
+        )
+        users = payload.get("users") if isinstance(payload, Mapping) else None
+        if isinstance(users, list) and users and isinstance(users[0], Mapping):
+            return dict(users[0])
+        return {}
+
+    def test_connection(self) -> tuple[bool, str]:
+        """
+        Check the connection with a token and one cheap authenticated call.
+
+        :return: ``(True, "...")`` with the user and org it reached, or ``(False, reason)`` with a
+            hint; never a secret.
+        """
+        try:
+            user = self.get_current_user()
+        except ZohoCRMError as error:
+            return False, str(error)
+        except Exception as error:
+            return False, f"{type(error).__name__}: connection test failed"
+        who = user.get("email") or user.get("full_name") or user.get("id") or "the current user"
+        return (
+            True,
+            f"Connected to Zoho CRM ({self.settings.data_center}, {self.settings.environment}) as {who}",
+        )
+
+
+# ---------------------------------------------------------------------- async hook
+
+
+class ZohoCRMAsyncHook(_ZohoCRMHookBase):
+    """
+    The async twin of :class:`ZohoCRMHook` for triggers: real async I/O with ``httpx``.
+
+    It shares the protocol (paths, errors, pagination, retry decisions) and the token cache with
+    the sync hook; only listing and tokens are needed on the triggerer.
+
+    Takes the same arguments as :class:`ZohoCRMHook`.
+    """
+
+    def __init__(self, zoho_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
+        super().__init__(zoho_conn_id, **kwargs)
+        self._settings: ZohoCRMSettings | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+        self._sleep: Callable[[float], Any] = asyncio.sleep
+
+    async def get_settings(self) -> ZohoCRMSettings:
+        """The checked settings of the connection, fetched without blocking the event loop."""
+        if self._settings is None:
+            from airflow.providers.common.compat.connection import get_async_connection
+
+            conn = await get_async_connection(self.zoho_conn_id, hook=self)
+            try:
+                from airflow.providers.common.compat.connection import get_async_extra_dejson
+
+                extra = await get_async_extra_dejson(conn)
+            except ImportError:  # pragma: no cover - older common-compat
+                extra = conn.extra_dejson
+            self._settings = self._apply_overrides(
+                ZohoCRMSettings.from_values(
+                    conn_id=conn.conn_id or self.zoho_conn_id,
+                    client_id=conn.login,
+                    client_secret=conn.password,
+                    **_extra_values(extra),
+                )
+            )
+        return self._settings
+
+    async def _get_client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            import httpx
+
+            settings = await self.get_settings()
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(settings.timeout),
+                limits=httpx.Limits(max_connections=max(10, settings.max_concurrency)),
+                headers={"User-Agent": _user_agent()},
+                follow_redirects=False,
+            )
+            self._semaphore = asyncio.Semaphore(settings.max_concurrency)
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def get_access_token(self) -> str:
+        """Return a valid access token (see :meth:`ZohoCRMHook.get_access_token`)."""
+        return (await self._token()).value
+
+    async def _token(self) -> AccessToken:
+        from asgiref.sync import sync_to_async
+
+        settings = await self.get_settings()
+        cache = TokenCache(settings)
+        token = self._access_token
+        if token is None or not token.is_fresh():
+            token = cache.peek()
+            if token is None:
+                async with _async_refresh_lock(cache.fingerprint):
+                    token = self._own_fresh() or cache.peek()
+                    if token is None:
+                        token = await sync_to_async(cache.load, thread_sensitive=False)()
+                    if token is None:
+                        host_lock = cache.host_lock()
+                        await sync_to_async(host_lock.acquire, thread_sensitive=False)()
+                        try:
+                            token = await sync_to_async(cache.load, thread_sensitive=False)()
+                            if token is None:
+                                token = await self._fetch_token(settings)
+                                await sync_to_async(cache.store, thread_sensitive=False)(token)
+                        finally:
+                            host_lock.release()
+            self._access_token = token
+        if self._needs_mask(token):
+            await _amask(token.value)
+        return token
+
+    def _own_fresh(self) -> AccessToken | None:
+        token = self._access_token
+        return token if token is not None and token.is_fresh() else None
+
+    async def _fetch_token(self, settings: ZohoCRMSettings) -> AccessToken:
+        policy = self._policy(settings)
+        waited = 0.0
+        throttled = 0
+        while True:
+            try:
+                return await self._retry(
+                    lambda: self._request_token(settings), settings, operation="get an access token"
+                )
+            except ZohoCRMError as error:
+                if error.code != "TOKEN_THROTTLED":
+                    raise
+                throttled += 1
+                delay = policy.token_throttle_delay(throttled)
+                if waited + delay > policy.token_throttle_timeout:
+                    error.message += f" (still throttled after waiting {waited:.0f} s)"
+                    error.args = (str(error),)
+                    raise
+                self.log.warning("Zoho throttles token creation; waiting %.0f s before asking again", delay)
+                await self._sleep(delay)
+                waited += delay
+
+    async def _request_token(self, settings: ZohoCRMSettings) -> AccessToken:
+        import httpx
+
+        client = await self._get_client()
+        try:
+            response = await client.post(settings.token_url, data=token_request_data(settings))
+        except httpx.HTTPError as error:
+            raise connection_error("get an access token", error, timeout=settings.timeout) from None
+        return parse_token_response(response.status_code, response.content, settings)
+
+    async def _retry(self, func: Callable[[], Any], settings: ZohoCRMSettings, *, operation: str) -> Any:
+        import tenacity
+
+        policy = self._policy(settings)
+        attempts = 0
+
+        async def attempt() -> Any:
+            nonlocal attempts
+            attempts += 1
+            return await func()
+
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(policy.max_retries + 1),
+            wait=lambda state: policy.delay(
+                state.attempt_number, state.outcome.exception() if state.outcome else None
+            ),
+            retry=tenacity.retry_if_exception(policy.is_retryable),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            return await retrying(attempt)
+        except ZohoCRMError as error:
+            if attempts > 1 and policy.is_retryable(error):
+                error.message += f" (gave up after {attempts} attempts)"
+                error.args = (str(error),)
+            raise
+
+    async def _call_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        params: Mapping[str, str] | None = None,
+        empty_ok: bool = False,
+    ) -> Any:
+        import httpx
+
+        settings = await self.get_settings()
+        client = await self._get_client()
+        assert self._semaphore is not None
+
+        async def attempt() -> Any:
+            async with self._semaphore:  # type: ignore[union-attr]
+                for auth_attempt in (1, 2):
+                    token = await self._token()
+                    url = settings.api_url(path, self._api_domain(settings))
+                    try:
+                        response = await client.request(
+                            method,
+                            url,
+                            params=params,
+                            headers={"Authorization": f"Zoho-oauthtoken {token.value}"},
+                        )
+                    except httpx.HTTPError as error:
+                        raise connection_error(operation, error, timeout=settings.timeout) from None
+                    if (
+                        response.status_code == 401
+                        and auth_attempt == 1
+                        and _body_is_invalid_token(response.content)
+                    ):
+                        self.log.info("Zoho rejected the access token; refreshing it once")
+                        if self._access_token == token:
+                            self._access_token = None
+                        from asgiref.sync import sync_to_async
+
+                        await sync_to_async(TokenCache(settings).discard, thread_sensitive=False)(token)
+                        continue
+                    return check_json_response(
+                        response.status_code,
+                        response.content,
+                        operation=operation,
+                        retry_after=response.headers.get("Retry-After"),
+                        empty_ok=empty_ok,
+                    )
+            raise AssertionError("unreachable")  # pragma: no cover
+
+        return await self._retry(attempt, settings, operation=operation)
+
+    async def iter_attachments(
+        self,
+        module: str,
+        record_id: str | int,
+        *,
+        fields: Iterable[str] | str | None = None,
+        per_page: int = MAX_PER_PAGE,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Yield every attachment record of a record (see :meth:`ZohoCRMHook.iter_attachments`)."""
+        module = normalize_module(module)
+        record_id = validate_id(record_id)
+        params = {"fields": fields_param(fields)}
+        operation = f"list attachments of {module}/{record_id}"
+        pager = AttachmentPager(per_page=per_page, operation=operation)
+        path = attachments_path(module, record_id)
+        while not pager.done:
+            payload = await self._call_json(
+                "GET", path, operation=operation, params={**params, **pager.params()}, empty_ok=True
+            )
+            for record in pager.feed(payload):
+                yield record
+
+    async def list_attachments(
+        self,
+        module: str,
+        record_id: str | int,
+        *,
+        fields: Iterable[str] | str | None = None,
+        per_page: int = MAX_PER_PAGE,
+    ) -> list[dict[str, Any]]:
+        """Return every attachment record of a record."""
+        return [
+            record
+            async for record in self.iter_attachments(module, record_id, fields=fields, per_page=per_page)
+        ]
+
+
+# ---------------------------------------------------------------------- helpers
+
+_ASYNC_LOCKS: dict[tuple[int, str], asyncio.Lock] = {}
+
+
+def _async_refresh_lock(fingerprint: str) -> asyncio.Lock:
+    """One refresh at a time per event loop and credentials: 1,000 triggers make one token call."""
+    key = (id(asyncio.get_running_loop()), fingerprint)
+    lock = _ASYNC_LOCKS.get(key)
+    if lock is None:
+        lock = _ASYNC_LOCKS[key] = asyncio.Lock()
+    return lock
+
+
+async def _amask(value: str) -> None:
+    import airflow.sdk.log as sdk_log
+
+    amask = getattr(sdk_log, "amask_secret", None)
+    if amask is not None:
+        await amask(value)
+    else:
+        from asgiref.sync import sync_to_async
+
+        await sync_to_async(sdk_log.mask_secret)(value)
+
+
+def _extra_values(extra: Mapping[str, Any]) -> dict[str, Any]:
+    from airflow_provider_zoho_attach.utils.settings import _normalise_extra
+
+    return _normalise_extra(extra)
+
+
+def _check(response: requests.Response, *, operation: str, empty_ok: bool = False) -> Any:
+    """Check a (possibly streamed) response and return its JSON; the body read is capped for errors."""
+    if response.status_code >= 400 or response.status_code in (204, 304):
+        body = _read_capped(response)
+    else:
+        body = response.content
+    return check_json_response(
+        response.status_code,
+        body,
+        operation=operation,
+        retry_after=response.headers.get("Retry-After"),
+        empty_ok=empty_ok,
+    )
+
+
+def _read_capped(response: requests.Response) -> bytes:
+    import requests
+
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        for chunk in response.iter_content(8192):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total >= _ERROR_BODY_LIMIT:
+                break
+    except requests.RequestException:
+        pass
+    return b"".join(chunks)
+
+
+def _is_invalid_token(response: requests.Response) -> bool:
+    return _body_is_invalid_token(_read_capped(response))
+
+
+def _body_is_invalid_token(body: bytes) -> bool:
+    import json
+
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(payload, Mapping) and payload.get("code") in ("INVALID_TOKEN", "INVALID_OAUTHTOKEN")
+
+
+def _content_length(response: requests.Response) -> int | None:
+    value = response.headers.get("Content-Length")
+    if value is None or response.headers.get("Content-Encoding"):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _known_size(upload: UploadSource) -> int:
+    if upload.size is None:
+        raise ZohoCRMInvalidRequestError(
+            "the size of the source cannot be known (a non-seekable stream)",
+            code="INVALID_ARGUMENT",
+            details={"argument": "source"},
+            hint="Upload from a path or a seekable file object; Zoho needs the length up front.",
+        )
+    return upload.size
+
+
+def _check_size(size: int, limit: int, what: str, name: str) -> None:
+    if size > limit:
+        raise ZohoCRMInvalidRequestError(
+            f"{name!r} has {size} bytes; Zoho accepts at most {limit} bytes for {what}",
+            code="FILE_SIZE_MORE_THAN_ALLOWED_SIZE",
+            details={"argument": "source", "size": size, "limit": limit},
+            hint="Split or compress the file, or store it elsewhere and attach a link; nothing was sent.",
+        )
+
+
+def _bulk_results(payload: Any, batch: Sequence[str], module: str, record_id: str) -> list[dict[str, Any]]:
+    items = payload.get("data") if isinstance(payload, Mapping) else None
+    by_id: dict[str, Mapping[str, Any]] = {}
+    if isinstance(items, list):
+        for index, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                continue
+            details = item.get("details") if isinstance(item.get("details"), Mapping) else {}
+            ident = str((details or {}).get("id") or (batch[index] if index < len(batch) else ""))
+            by_id[ident] = item
+    results = []
+    for ident in batch:
+        item = by_id.get(ident)
+        ok = item is not None and str(item.get("status", "")).lower() == "success"
+        result: dict[str, Any] = {
+            "attachment_id": ident,
+            "module": module,
+            "record_id": record_id,
+            "status": "deleted" if ok else "error",
+        }
+        if not ok:
+            result["code"] = item.get("code") if item is not None else "NO_RESULT"
+            result["message"] = (
+                item.get("message") if item is not None else "Zoho returned no result for this id"
+            )
+        results.append(result)
+    return results
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.astimezone()
+
+
+def _describe(error: BaseException | None) -> str:
+    if isinstance(error, ZohoCRMError):
+        return " ".join(
+            str(part) for part in (error.code, error.status_code and f"HTTP {error.status_code}") if part
+        )
+    return type(error).__name__ if error is not None else "unknown"

@@ -1,0 +1,532 @@
+"""Moving file bytes safely: download targets, upload sources and a streaming multipart body.
+
+Downloads are written to a temporary file and only become visible once complete and verified:
+on the local filesystem the temporary file sits beside the destination and is hard-linked (or
+renamed) into place atomically; for object storage (``s3://``, ``gs://``, ``memory://``...) it is
+spooled in the local temp directory and copied once verified. A clash with an existing file keeps
+the existing one if it is identical, or picks a deterministic name otherwise. Nothing partial is
+ever left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import io
+import os
+import secrets
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError, ZohoCRMTransferError
+from airflow_provider_zoho_attach.utils.filenames import safe_filename, suffixed_filename
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+
+__all__ = [
+    "CHUNK_SIZE",
+    "DownloadTarget",
+    "MultipartBody",
+    "UploadSource",
+    "is_url",
+    "to_storage_path",
+]
+
+CHUNK_SIZE = 1024 * 1024
+
+
+class Readable(Protocol):
+    """A binary source opened for reading, usable in a ``with`` block."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None, /
+    ) -> Any: ...
+
+
+_TEMP_PREFIX = ".zoho-download-"
+
+
+def is_url(value: str) -> bool:
+    """Whether ``value`` is an object-storage URL (``scheme://...``) rather than a local path."""
+    scheme, sep, _ = value.partition("://")
+    return bool(sep) and scheme.replace("+", "").replace("-", "").isalnum() and len(scheme) > 1
+
+
+def to_storage_path(value: Any, *, argument: str) -> Path | ObjectStoragePath:
+    """
+    Return a local :class:`~pathlib.Path` or an ``ObjectStoragePath`` for ``value``.
+
+    ``file://`` URLs and plain paths are local (fast, atomic renames); any other URL, and any
+    ``ObjectStoragePath`` not on the local filesystem, goes through Airflow's object storage.
+
+    :raises ZohoCRMInvalidRequestError: for ``None``, an empty string or another type.
+    """
+    if isinstance(value, Path):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise _bad(argument, value, "a path or an object-storage URL")
+        if text.startswith("file://"):
+            from urllib.parse import unquote, urlsplit
+
+            return Path(unquote(urlsplit(text).path))
+        if is_url(text):
+            from airflow.sdk import ObjectStoragePath
+
+            return ObjectStoragePath(text)
+        return Path(os.path.expanduser(text))
+    if isinstance(value, os.PathLike) and not _is_object_storage_path(value):
+        return Path(os.fspath(value))
+    if _is_object_storage_path(value):
+        if getattr(value, "protocol", None) in ("file", "local") and not str(value).startswith("memory"):
+            return Path(value.path)
+        return value
+    raise _bad(argument, value, "a path, an ObjectStoragePath or an object-storage URL")
+
+
+def _is_object_storage_path(value: Any) -> bool:
+    try:
+        from airflow.sdk import ObjectStoragePath
+    except ImportError:  # pragma: no cover - airflow.sdk always has it on 3.x
+        return False
+    return isinstance(value, ObjectStoragePath)
+
+
+def _bad(argument: str, value: Any, expected: str) -> ZohoCRMInvalidRequestError:
+    return ZohoCRMInvalidRequestError(
+        f"{argument}={value!r} is not valid: expected {expected}",
+        code="INVALID_ARGUMENT",
+        details={"argument": argument},
+        hint=f"Fix the {argument} argument; nothing was sent to Zoho.",
+    )
+
+
+def _is_directory_target(path: Path | ObjectStoragePath, raw: Any) -> bool:
+    if isinstance(raw, str) and raw.rstrip().endswith(("/", os.sep)):
+        return True
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+# --------------------------------------------------------------------------------------------
+# Downloads
+
+
+@dataclass
+class FinalFile:
+    """Where a download ended up, and whether an identical file was already there."""
+
+    path: str
+    file_name: str
+    unchanged: bool
+
+
+class DownloadTarget:
+    """
+    Where one download goes: a directory (the name comes from Zoho) or an exact file path.
+
+    Usage: :meth:`open_temp` before the request is sent (so an unwritable destination fails before
+    any bytes are fetched), write the body into it, then :meth:`commit` once the body is verified,
+    or :meth:`discard` on any failure.
+
+    :param destination: a directory, a file path, a URL or an ``ObjectStoragePath``.
+    :param overwrite: replace an existing different file instead of choosing another name.
+    """
+
+    def __init__(self, destination: Any, *, overwrite: bool = False, argument: str = "destination") -> None:
+        self.raw = destination
+        # A local Path or an ObjectStoragePath; both offer the pathlib API used below.
+        self.path: Any = to_storage_path(destination, argument=argument)
+        self.local = isinstance(self.path, Path)
+        self.overwrite = overwrite
+        self.is_directory = _is_directory_target(self.path, destination)
+        self._temp: Path | None = None
+
+    @property
+    def directory(self) -> Any:
+        """The directory the file lands in."""
+        return self.path if self.is_directory else self.path.parent
+
+    def open_temp(self) -> IO[bytes]:
+        """Create the temporary file and return it open for writing."""
+        if self.local:
+            directory = Path(self.directory)
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+                fd, name = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=".part", dir=directory)
+            except OSError as error:
+                raise _unwritable(str(directory), error) from None
+        else:
+            # Object stores have no real directories; failing to make one is not an error by itself.
+            with contextlib.suppress(OSError):
+                self.directory.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=".part")
+        self._temp = Path(name)
+        return os.fdopen(fd, "wb")
+
+    def discard(self) -> None:
+        """Remove the temporary file, if any."""
+        if self._temp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self._temp.unlink()
+            self._temp = None
+
+    def commit(self, file_name: str, *, size: int, sha256: str, tag: str) -> FinalFile:
+        """
+        Move the verified temporary file into place and return where it went.
+
+        :param file_name: the safe name chosen for the file (ignored for an exact file target).
+        :param size: the verified byte count.
+        :param sha256: the verified hex digest.
+        :param tag: what makes a clashing name unique and deterministic (the attachment id).
+        """
+        if self._temp is None:
+            raise RuntimeError("commit() without open_temp()")
+        try:
+            if self.local:
+                return self._commit_local(file_name, size=size, sha256=sha256, tag=tag)
+            return self._commit_remote(file_name, size=size, sha256=sha256, tag=tag)
+        finally:
+            self.discard()
+
+    def _commit_local(self, file_name: str, *, size: int, sha256: str, tag: str) -> FinalFile:
+        temp = self._temp
+        assert temp is not None
+        try:
+            if not self.is_directory:
+                target = Path(self.path)
+                if self.overwrite:
+                    os.replace(temp, target)
+                    return FinalFile(str(target), target.name, unchanged=False)
+                if _link_into_place(temp, target):
+                    return FinalFile(str(target), target.name, unchanged=False)
+                if _same_local_file(target, size, sha256):
+                    return FinalFile(str(target), target.name, unchanged=True)
+                raise _exists_error(target)
+            primary = Path(self.path) / file_name
+            if self.overwrite:
+                os.replace(temp, primary)
+                return FinalFile(str(primary), primary.name, unchanged=False)
+            alternate = Path(self.path) / suffixed_filename(file_name, tag)
+            for target in (primary, alternate):
+                if _link_into_place(temp, target):
+                    return FinalFile(str(target), target.name, unchanged=False)
+                if _same_local_file(target, size, sha256):
+                    return FinalFile(str(target), target.name, unchanged=True)
+            # The deterministic name of this very attachment holds other bytes (a damaged or older
+            # copy): refresh it rather than invent a third name.
+            os.replace(temp, alternate)
+            return FinalFile(str(alternate), alternate.name, unchanged=False)
+        except OSError as error:
+            raise _unwritable(str(self.directory), error) from None
+
+    def _commit_remote(self, file_name: str, *, size: int, sha256: str, tag: str) -> FinalFile:
+        if not self.is_directory:
+            target = self.path
+            if not self.overwrite and _exists(target):
+                if _same_remote_file(target, size, sha256):
+                    return FinalFile(str(target), target.name, unchanged=True)
+                raise _exists_error(target)
+        else:
+            primary = self.path / file_name
+            alternate = self.path / suffixed_filename(file_name, tag)
+            target = alternate
+            for candidate in (primary, alternate):
+                if self.overwrite or not _exists(candidate):
+                    target = candidate
+                    break
+                if _same_remote_file(candidate, size, sha256):
+                    return FinalFile(str(candidate), candidate.name, unchanged=True)
+        self._copy_to(target)
+        return FinalFile(str(target), target.name, unchanged=False)
+
+    def _copy_to(self, target: ObjectStoragePath) -> None:
+        assert self._temp is not None
+        try:
+            with open(self._temp, "rb") as source, target.open("wb") as sink:
+                while chunk := source.read(CHUNK_SIZE):
+                    sink.write(chunk)
+        except Exception as error:
+            with contextlib.suppress(Exception):
+                target.unlink()
+            raise ZohoCRMTransferError(
+                f"could not write {target}: {type(error).__name__}: {error}",
+                code="DESTINATION_ERROR",
+                hint="Check the object-storage connection and permissions; nothing partial was kept.",
+            ) from None
+
+
+def _exists_error(target: Any) -> ZohoCRMTransferError:
+    return ZohoCRMTransferError(
+        f"{target} already exists with different content",
+        code="DESTINATION_EXISTS",
+        hint="Pass overwrite=True to replace it, or choose another destination.",
+    )
+
+
+def choose_file_name(header_name: str | None, record_name: str | None, attachment_id: str) -> str:
+    """The safe name of a download: Zoho's header, else the record's ``File_Name``, else a fallback."""
+    fallback = f"attachment-{attachment_id}"
+    return safe_filename(header_name or record_name, fallback=safe_filename(record_name, fallback=fallback))
+
+
+def _link_into_place(temp: Path, target: Path) -> bool:
+    """Atomically create ``target`` with the temp file's content; ``False`` if it already exists."""
+    try:
+        os.link(temp, target)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+    # No hard links here (some network filesystems): claim the name exclusively, then rename over it.
+    try:
+        fd = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    os.replace(temp, target)
+    return True
+
+
+def _same_local_file(path: Path, size: int, sha256: str) -> bool:
+    try:
+        if not path.is_file() or path.stat().st_size != size:
+            return False
+        with open(path, "rb") as handle:
+            return _digest(handle) == sha256
+    except OSError:
+        return False
+
+
+def _exists(path: ObjectStoragePath) -> bool:
+    try:
+        return bool(path.exists())
+    except Exception:
+        return False
+
+
+def _same_remote_file(path: ObjectStoragePath, size: int, sha256: str) -> bool:
+    try:
+        if int(path.stat().st_size) != size:
+            return False
+        with path.open("rb") as handle:
+            return _digest(handle) == sha256
+    except Exception:
+        return False
+
+
+def _digest(handle: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    while chunk := handle.read(CHUNK_SIZE):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _unwritable(where: str, error: OSError) -> ZohoCRMTransferError:
+    reason = os.strerror(error.errno) if error.errno else type(error).__name__
+    return ZohoCRMTransferError(
+        f"cannot write to {where}: {reason}",
+        code="DESTINATION_ERROR",
+        hint="Check that the destination exists, is writable and has free space; nothing partial was kept.",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Uploads
+
+
+class UploadSource:
+    """
+    One file to upload: a local path, an object-storage path/URL, or a binary file object.
+
+    :param source: the file.
+    :param file_name: the name to give it in Zoho (default: the source's own name).
+    :param argument: the argument name, for messages.
+    """
+
+    def __init__(self, source: Any, *, file_name: str | None = None, argument: str = "source") -> None:
+        self._fileobj: IO[bytes] | None = None
+        self.path: Path | ObjectStoragePath | None = None
+        if hasattr(source, "read") and not isinstance(source, str | os.PathLike):
+            self._fileobj = source
+            own_name = os.path.basename(str(getattr(source, "name", "") or ""))
+            self.size = _fileobj_size(source)
+            self.replayable = _seekable(source)
+            self._start = source.tell() if self.replayable else 0
+        else:
+            self.path = to_storage_path(source, argument=argument)
+            own_name = self.path.name
+            self.size = _path_size(self.path, argument)
+            self.replayable = True
+        name = (file_name if file_name is not None else own_name) or ""
+        if not isinstance(name, str) or not name.strip() or not safe_filename(name, fallback=""):
+            raise ZohoCRMInvalidRequestError(
+                f"file_name={name!r} is not valid: the file needs a non-empty name",
+                code="INVALID_ARGUMENT",
+                details={"argument": "file_name"},
+                hint="Pass file_name='report.pdf' (required for nameless file objects); nothing was sent.",
+            )
+        # The name travels to Zoho as is, minus any directory part; it must be a single component.
+        self.file_name = safe_filename(name, fallback="")
+
+    def open(self) -> Readable:
+        """Open the source from its beginning (again, for a retry)."""
+        if self._fileobj is not None:
+            if self.replayable:
+                self._fileobj.seek(self._start)
+            return _NonClosing(self._fileobj)
+        assert self.path is not None
+        try:
+            return self.path.open("rb")
+        except OSError as error:
+            raise ZohoCRMInvalidRequestError(
+                f"cannot read {self.path}: {os.strerror(error.errno) if error.errno else error}",
+                code="INVALID_ARGUMENT",
+                details={"argument": "source"},
+                hint="Check the source path and its permissions; nothing was sent to Zoho.",
+            ) from None
+
+
+class _NonClosing(io.RawIOBase):
+    """Hands a caller's file object to the transfer without closing it afterwards."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        return self._handle.read(size)
+
+    def close(self) -> None:
+        # Leave the caller's handle open; only this wrapper is done.
+        super().close()
+
+
+def _seekable(handle: Any) -> bool:
+    try:
+        return bool(handle.seekable())
+    except Exception:
+        return False
+
+
+def _fileobj_size(handle: Any) -> int | None:
+    if not _seekable(handle):
+        return None
+    position = handle.tell()
+    end = handle.seek(0, os.SEEK_END)
+    handle.seek(position)
+    return int(end - position)
+
+
+def _path_size(path: Path | ObjectStoragePath, argument: str) -> int:
+    try:
+        if isinstance(path, Path):
+            if not path.is_file():
+                raise FileNotFoundError(errno.ENOENT, "not a file")
+            return path.stat().st_size
+        return int(path.stat().st_size)
+    except (OSError, FileNotFoundError) as error:
+        reason = "no such file" if isinstance(error, FileNotFoundError) else (error.strerror or str(error))
+        raise ZohoCRMInvalidRequestError(
+            f"{argument}={str(path)!r} is not valid: {reason}",
+            code="INVALID_ARGUMENT",
+            details={"argument": argument},
+            hint="Point the source at an existing file; nothing was sent to Zoho.",
+        ) from None
+    except Exception as error:  # object stores raise their own exception types
+        raise ZohoCRMInvalidRequestError(
+            f"{argument}={str(path)!r} is not valid: {type(error).__name__}: {error}",
+            code="INVALID_ARGUMENT",
+            details={"argument": argument},
+            hint="Point the source at an existing file; nothing was sent to Zoho.",
+        ) from None
+
+
+class MultipartBody:
+    """
+    A ``multipart/form-data`` body with one file part, streamed in chunks with a known length.
+
+    ``requests`` sends an iterable with ``__len__`` as a stream with a ``Content-Length`` header, so
+    the file is never held in memory, whatever its size. The SHA-256 of the file part is computed on
+    the way (:attr:`sha256` once fully sent).
+
+    :param field: the form field name (``file``).
+    :param file_name: the name to send.
+    :param content_type: the part's media type.
+    :param opener: returns the file, open at its start.
+    :param size: the file's exact size.
+    """
+
+    def __init__(
+        self,
+        *,
+        field: str,
+        file_name: str,
+        content_type: str,
+        opener: Callable[[], Readable],
+        size: int,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.boundary = secrets.token_hex(16)
+        quoted = file_name.replace("\\", "\\\\").replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+        self._head = (
+            f"--{self.boundary}\r\n"
+            f'Content-Disposition: form-data; name="{field}"; filename="{quoted}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n"
+        ).encode()
+        self._tail = f"\r\n--{self.boundary}--\r\n".encode()
+        self._opener = opener
+        self.size = size
+        self.sent = 0
+        self.sha256: str | None = None
+        self._on_progress = on_progress
+
+    @property
+    def content_type(self) -> str:
+        """The request's ``Content-Type`` header."""
+        return f"multipart/form-data; boundary={self.boundary}"
+
+    def __len__(self) -> int:
+        return len(self._head) + self.size + len(self._tail)
+
+    def __iter__(self) -> Iterator[bytes]:
+        digest = hashlib.sha256()
+        sent = 0
+        yield self._head
+        with self._opener() as handle:
+            while sent < self.size:
+                chunk = handle.read(min(CHUNK_SIZE, self.size - sent))
+                if not chunk:
+                    break
+                digest.update(chunk)
+                sent += len(chunk)
+                self.sent = sent
+                if self._on_progress is not None:
+                    self._on_progress(len(chunk))
+                yield chunk
+        if sent != self.size:
+            # The source shrank while we sent it: the Content-Length we promised is now a lie.
+            raise ZohoCRMTransferError(
+                f"the source changed while it was being sent ({sent} of {self.size} bytes read)",
+                code="SOURCE_CHANGED",
+                hint="Do not modify a file while it is being uploaded.",
+            )
+        self.sha256 = digest.hexdigest()
+        yield self._tail
