@@ -183,6 +183,28 @@ class ZohoCRMInvalidRequestError(ZohoCRMError):
 
     default_hint = "Correct the argument named in the message."
 
+    @classmethod
+    def for_argument(
+        cls, argument: str, value: Any, expected: str, *, hint: str | None = None
+    ) -> ZohoCRMInvalidRequestError:
+        """
+        The error for a bad argument caught before any request: names it, shows it, says what is expected.
+
+        :param argument: the argument's name (``record_id``, ``destination``...).
+        :param value: what was given (shortened in the message).
+        :param expected: what would have been accepted.
+        :param hint: what to do, if more specific than "fix the argument".
+        """
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        return cls(
+            f"{argument}={shown} is not valid: expected {expected}",
+            code="INVALID_ARGUMENT",
+            details={"argument": argument},
+            hint=hint or f"Fix the {argument} argument; nothing was sent to Zoho.",
+        )
+
 
 class ZohoCRMServerError(ZohoCRMError):
     """Zoho (or a proxy in front of it) failed with a 5xx status, after the retries ran out."""

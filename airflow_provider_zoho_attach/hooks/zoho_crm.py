@@ -491,12 +491,7 @@ class ZohoCRMHook(_ZohoCRMHookBase):
         if max_items is not None and (
             isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 0
         ):
-            raise ZohoCRMInvalidRequestError(
-                f"max_items={max_items!r} is not valid: expected a whole number >= 0",
-                code="INVALID_ARGUMENT",
-                details={"argument": "max_items"},
-                hint="Fix max_items; nothing was sent to Zoho.",
-            )
+            raise ZohoCRMInvalidRequestError.for_argument("max_items", max_items, "a whole number >= 0")
         if max_items is not None and max_items < per_page:
             per_page = max(1, max_items)
         records: list[dict[str, Any]] = []
@@ -867,19 +862,11 @@ class ZohoCRMHook(_ZohoCRMHookBase):
         record_id = validate_id(record_id)
         parts = urlsplit(url) if isinstance(url, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 3000:
-            raise ZohoCRMInvalidRequestError(
-                f"link_url={url!r} is not valid: expected an http(s) URL of at most 3,000 characters",
-                code="INVALID_ARGUMENT",
-                details={"argument": "link_url"},
-                hint="Fix the link URL; nothing was sent to Zoho.",
+            raise ZohoCRMInvalidRequestError.for_argument(
+                "link_url", url, "an http(s) URL of at most 3,000 characters"
             )
         if title is not None and (not isinstance(title, str) or not 1 <= len(title.strip()) <= 255):
-            raise ZohoCRMInvalidRequestError(
-                f"title={title!r} is not valid: expected 1 to 255 characters",
-                code="INVALID_ARGUMENT",
-                details={"argument": "title"},
-                hint="Fix the title; nothing was sent to Zoho.",
-            )
+            raise ZohoCRMInvalidRequestError.for_argument("title", title, "1 to 255 characters")
         params = {"attachmentUrl": url}
         if title:
             params["title"] = title.strip()

@@ -200,11 +200,8 @@ def fields_param(fields: Iterable[str] | str | None) -> str:
     names: list[str] = ["id"]
     for name in items:
         if not isinstance(name, str) or not name.strip() or any(c in name for c in " ,&=?#/"):
-            raise ZohoCRMInvalidRequestError(
-                f"fields={fields!r} is not valid: {name!r} is not a field API name",
-                code="INVALID_ARGUMENT",
-                details={"argument": "fields"},
-                hint="Give field API names such as 'File_Name' or 'Created_Time'; nothing was sent to Zoho.",
+            raise ZohoCRMInvalidRequestError.for_argument(
+                "fields", fields, f"field API names such as 'File_Name' ({name!r} is not one)"
             )
         if name.strip() not in names:
             names.append(name.strip())
@@ -336,11 +333,8 @@ class AttachmentPager:
             or not isinstance(self.per_page, int)
             or not 1 <= self.per_page <= 200
         ):
-            raise ZohoCRMInvalidRequestError(
-                f"per_page={self.per_page!r} is not valid: expected a whole number from 1 to {MAX_PER_PAGE}",
-                code="INVALID_ARGUMENT",
-                details={"argument": "per_page"},
-                hint="Zoho serves at most 200 rows per page; nothing was sent to Zoho.",
+            raise ZohoCRMInvalidRequestError.for_argument(
+                "per_page", self.per_page, f"a whole number from 1 to {MAX_PER_PAGE}"
             )
 
     @property

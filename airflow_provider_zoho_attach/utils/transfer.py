@@ -76,7 +76,7 @@ def to_storage_path(value: Any, *, argument: str) -> Path | ObjectStoragePath:
     if isinstance(value, str):
         text = value.strip()
         if not text:
-            raise _bad(argument, value, "a path or an object-storage URL")
+            raise ZohoCRMInvalidRequestError.for_argument(argument, value, "a path or an object-storage URL")
         if text.startswith("file://"):
             from urllib.parse import unquote, urlsplit
 
@@ -92,7 +92,9 @@ def to_storage_path(value: Any, *, argument: str) -> Path | ObjectStoragePath:
         if getattr(value, "protocol", None) in ("file", "local") and not str(value).startswith("memory"):
             return Path(value.path)
         return value
-    raise _bad(argument, value, "a path, an ObjectStoragePath or an object-storage URL")
+    raise ZohoCRMInvalidRequestError.for_argument(
+        argument, value, "a path, an ObjectStoragePath or an object-storage URL"
+    )
 
 
 def _is_object_storage_path(value: Any) -> bool:
@@ -101,15 +103,6 @@ def _is_object_storage_path(value: Any) -> bool:
     except ImportError:  # pragma: no cover - airflow.sdk always has it on 3.x
         return False
     return isinstance(value, ObjectStoragePath)
-
-
-def _bad(argument: str, value: Any, expected: str) -> ZohoCRMInvalidRequestError:
-    return ZohoCRMInvalidRequestError(
-        f"{argument}={value!r} is not valid: expected {expected}",
-        code="INVALID_ARGUMENT",
-        details={"argument": argument},
-        hint=f"Fix the {argument} argument; nothing was sent to Zoho.",
-    )
 
 
 def _is_directory_target(path: Path | ObjectStoragePath, raw: Any) -> bool:
@@ -375,10 +368,10 @@ class UploadSource:
             self.replayable = True
         name = (file_name if file_name is not None else own_name) or ""
         if not isinstance(name, str) or not name.strip() or not safe_filename(name, fallback=""):
-            raise ZohoCRMInvalidRequestError(
-                f"file_name={name!r} is not valid: the file needs a non-empty name",
-                code="INVALID_ARGUMENT",
-                details={"argument": "file_name"},
+            raise ZohoCRMInvalidRequestError.for_argument(
+                "file_name",
+                name,
+                "a non-empty file name",
                 hint="Pass file_name='report.pdf' (required for nameless file objects); nothing was sent.",
             )
         # The name travels to Zoho as is, minus any directory part; it must be a single component.
@@ -442,19 +435,14 @@ def _path_size(path: Path | ObjectStoragePath, argument: str) -> int:
                 raise FileNotFoundError(errno.ENOENT, "not a file")
             return path.stat().st_size
         return int(path.stat().st_size)
-    except (OSError, FileNotFoundError) as error:
-        reason = "no such file" if isinstance(error, FileNotFoundError) else (error.strerror or str(error))
-        raise ZohoCRMInvalidRequestError(
-            f"{argument}={str(path)!r} is not valid: {reason}",
-            code="INVALID_ARGUMENT",
-            details={"argument": argument},
-            hint="Point the source at an existing file; nothing was sent to Zoho.",
-        ) from None
-    except Exception as error:  # object stores raise their own exception types
-        raise ZohoCRMInvalidRequestError(
-            f"{argument}={str(path)!r} is not valid: {type(error).__name__}: {error}",
-            code="INVALID_ARGUMENT",
-            details={"argument": argument},
+    except Exception as error:  # object stores raise their own exception types, not only OSError
+        reason = (
+            "no such file" if isinstance(error, FileNotFoundError) else f"{type(error).__name__}: {error}"
+        )
+        raise ZohoCRMInvalidRequestError.for_argument(
+            argument,
+            str(path),
+            f"an existing, readable file ({reason})",
             hint="Point the source at an existing file; nothing was sent to Zoho.",
         ) from None
 

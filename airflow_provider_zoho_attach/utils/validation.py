@@ -60,10 +60,12 @@ def normalize_module(module: Any, *, argument: str = "module") -> str:
     :raises ZohoCRMInvalidRequestError: if ``module`` is empty or cannot be an API name.
     """
     if not isinstance(module, str) or not module.strip():
-        raise _invalid(argument, module, "a Zoho CRM module API name such as 'Leads' or 'Deals'")
+        raise ZohoCRMInvalidRequestError.for_argument(
+            argument, module, "a Zoho CRM module API name such as 'Leads' or 'Deals'"
+        )
     name = module.strip()
     if not _API_NAME.match(name):
-        raise _invalid(
+        raise ZohoCRMInvalidRequestError.for_argument(
             argument,
             module,
             "a module API name (letters, digits and underscores, starting with a letter, no spaces), "
@@ -81,14 +83,18 @@ def validate_id(value: Any, *, argument: str = "record_id") -> str:
     :raises ZohoCRMInvalidRequestError: for anything else (``None``, ``""``, ``"12a"``, floats, bools).
     """
     if isinstance(value, bool) or value is None:
-        raise _invalid(argument, value, "a Zoho id: a string of digits such as '5725767000001234001'")
+        raise ZohoCRMInvalidRequestError.for_argument(
+            argument, value, "a Zoho id: a string of digits such as '5725767000001234001'"
+        )
     if isinstance(value, int):
         if value < 0:
-            raise _invalid(argument, value, "a Zoho id: a string of digits")
+            raise ZohoCRMInvalidRequestError.for_argument(argument, value, "a Zoho id: a string of digits")
         return str(value)
     if isinstance(value, str) and _ID.match(value.strip()):
         return value.strip()
-    raise _invalid(argument, value, "a Zoho id: a string of digits such as '5725767000001234001'")
+    raise ZohoCRMInvalidRequestError.for_argument(
+        argument, value, "a Zoho id: a string of digits such as '5725767000001234001'"
+    )
 
 
 def validate_ids(values: Any, *, argument: str = "attachment_ids") -> list[str]:
@@ -107,7 +113,9 @@ def validate_ids(values: Any, *, argument: str = "attachment_ids") -> list[str]:
     elif isinstance(values, Iterable) and not isinstance(values, bytes | dict):
         items = list(values)
     else:
-        raise _invalid(argument, values, "an id, a list of ids, or a comma-separated string of ids")
+        raise ZohoCRMInvalidRequestError.for_argument(
+            argument, values, "an id, a list of ids, or a comma-separated string of ids"
+        )
     result: list[str] = []
     for item in items:
         # Accept attachment records (the list operator's output) as well as bare ids.
@@ -117,17 +125,5 @@ def validate_ids(values: Any, *, argument: str = "attachment_ids") -> list[str]:
         if ident not in result:
             result.append(ident)
     if not result:
-        raise _invalid(argument, values, "at least one id")
+        raise ZohoCRMInvalidRequestError.for_argument(argument, values, "at least one id")
     return result
-
-
-def _invalid(argument: str, value: Any, expected: str) -> ZohoCRMInvalidRequestError:
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    return ZohoCRMInvalidRequestError(
-        f"{argument}={shown} is not valid: expected {expected}",
-        code="INVALID_ARGUMENT",
-        details={"argument": argument},
-        hint=f"Fix the {argument} argument; nothing was sent to Zoho.",
-    )
