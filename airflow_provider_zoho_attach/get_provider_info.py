@@ -28,7 +28,16 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             }
         ],
+        "operators": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [f"{PACKAGE}.operators.attachments", f"{PACKAGE}.operators.photos"],
+            }
+        ],
+        "sensors": [{"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.sensors.attachments"]}],
         "hooks": [{"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.hooks.zoho_crm"]}],
+        "triggers": [{"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.triggers.attachments"]}],
+        "extra-links": [f"{PACKAGE}.links.zoho_crm.ZohoCRMRecordLink"],
         "connection-types": [
             {
                 "connection-type": "zoho_crm",

@@ -518,3 +518,62 @@ class MultipartBody:
             )
         self.sha256 = digest.hexdigest()
         yield self._tail
+
+
+def expand_sources(source: Any, *, argument: str = "source") -> list[Any]:
+    """
+    Return the files named by ``source``: a file, a directory (its files), a glob, or a list of those.
+
+    Works for local paths and object storage alike; every file appears once, in a stable order.
+
+    :raises ZohoCRMInvalidRequestError: if an entry matches no file, naming it.
+    """
+    entries = list(source) if isinstance(source, list | tuple) else [source]
+    files: list[Any] = []
+    seen: set[str] = set()
+    for entry in entries:
+        matched = _expand_one(entry, argument)
+        if not matched:
+            raise ZohoCRMInvalidRequestError.for_argument(
+                argument,
+                entry,
+                "a file, a directory with files, or a glob that matches files (it matched none)",
+            )
+        for path in matched:
+            if str(path) not in seen:
+                seen.add(str(path))
+                files.append(path)
+    return files
+
+
+def _expand_one(entry: Any, argument: str) -> list[Any]:
+    text = str(entry) if isinstance(entry, str | os.PathLike) or _is_object_storage_path(entry) else None
+    if text is not None and any(ch in text for ch in "*?["):
+        base, pattern = _split_glob(text)
+        root = to_storage_path(base or ".", argument=argument)
+        try:
+            return sorted((p for p in root.glob(pattern) if p.is_file()), key=str)
+        except (OSError, ValueError):
+            return []
+    path = to_storage_path(entry, argument=argument)
+    try:
+        if path.is_dir():
+            return sorted((p for p in path.iterdir() if p.is_file()), key=str)
+        if path.is_file():
+            return [path]
+    except OSError:
+        return []
+    return []
+
+
+def _split_glob(text: str) -> tuple[str, str]:
+    """Split ``/data/*/x.pdf`` (or ``s3://b/k/*.pdf``) into the literal base and the glob pattern."""
+    scheme, sep, rest = text.partition("://") if "://" in text else ("", "", text)
+    parts = rest.split("/")
+    for index, part in enumerate(parts):
+        if any(ch in part for ch in "*?["):
+            base = "/".join(parts[:index])
+            if not base and rest.startswith("/"):
+                base = "/"
+            return (f"{scheme}{sep}{base}" if sep else base), "/".join(parts[index:])
+    return text, ""

@@ -1,0 +1,601 @@
+"""Operators for the attachments of Zoho CRM records: list, download, upload (file or link), delete.
+
+Every operator returns small JSON by XCom (ids, names, paths, sizes), never file bytes, and works
+under dynamic task mapping (``.partial(...).expand(record_id=...)`` and ``.expand_kwargs(...)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_zoho_attach.operators.base import ZohoCRMBaseOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+__all__ = [
+    "ZohoCRMDeleteAttachmentOperator",
+    "ZohoCRMDownloadAttachmentsOperator",
+    "ZohoCRMListAttachmentsOperator",
+    "ZohoCRMUploadAttachmentOperator",
+]
+
+
+class ZohoCRMListAttachmentsOperator(ZohoCRMBaseOperator):
+    """
+    List the attachments of a Zoho CRM record, optionally filtered.
+
+    Returns Zoho's attachment records (``id``, ``File_Name``, ``Size``, ``Created_Time``, ``$type``,
+    ``$link_url``, ``Parent_Id``...), or only their ids with ``ids_only=True``. Each record is a few
+    hundred bytes, so thousands fit comfortably in XCom; use ``ids_only`` for very large lists.
+
+    .. seealso::
+        :ref:`howto/operator:ZohoCRMListAttachmentsOperator`
+
+    :param module: the module API name (``Deals``) or docs name (``deals``). (templated)
+    :param record_id: the record id. (templated)
+    :param fields: field API names to request; default: every field the other operators use. (templated)
+    :param file_name_pattern: keep attachments whose ``File_Name`` matches this glob (or any of a list
+        of globs), case-insensitively, e.g. ``"*.pdf"``. (templated)
+    :param created_after: keep attachments created at or after this time: a datetime or an ISO-8601
+        string such as ``"{{ data_interval_start }}"``. (templated)
+    :param created_before: keep attachments created strictly before this time, e.g.
+        ``"{{ data_interval_end }}"``, so consecutive runs never list the same file twice. (templated)
+    :param max_items: return at most this many (after filtering). (templated)
+    :param ids_only: return a list of ids instead of records.
+    :param zoho_conn_id: the ``zoho_crm`` connection. (templated)
+    """
+
+    template_fields: Sequence[str] = (
+        *ZohoCRMBaseOperator.template_fields,
+        "fields",
+        "file_name_pattern",
+        "created_after",
+        "created_before",
+        "max_items",
+    )
+
+    def __init__(
+        self,
+        *,
+        module: str,
+        record_id: str | int,
+        fields: Sequence[str] | str | None = None,
+        file_name_pattern: str | Sequence[str] | None = None,
+        created_after: Any = None,
+        created_before: Any = None,
+        max_items: int | str | None = None,
+        ids_only: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(module=module, record_id=record_id, **kwargs)
+        self.fields = fields
+        self.file_name_pattern = file_name_pattern
+        self.created_after = created_after
+        self.created_before = created_before
+        self.max_items = max_items
+        self.ids_only = ids_only
+
+    def execute(self, context: Context) -> list[Any]:
+        from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
+
+        module, record_id = self.target()
+        wanted = AttachmentFilter.build(
+            file_name_pattern=self.file_name_pattern,
+            created_after=self.created_after,
+            created_before=self.created_before,
+        )
+        limit = _max_items(self.max_items)
+        self.persist_record_link(context, module, record_id)
+        records: list[dict[str, Any]] = []
+        listed = 0
+        for record in self.hook.iter_attachments(module, record_id, fields=self.fields):
+            listed += 1
+            if wanted.matches(record):
+                records.append(record)
+                if limit is not None and len(records) >= limit:
+                    break
+        self.log.info("%s/%s has %d attachment(s) listed, %d kept", module, record_id, listed, len(records))
+        if self.ids_only:
+            return [str(record["id"]) for record in records]
+        return records
+
+
+class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
+    """
+    Download attachments of a Zoho CRM record into a directory or object storage.
+
+    With ``attachment_ids=None`` every file attachment of the record that passes the filters is
+    downloaded; link attachments are skipped (and logged). Files are streamed to a temporary file,
+    verified (``Content-Length``, SHA-256) and renamed into place; up to ``max_concurrency``
+    transfers run at once. Re-running is safe: a file already present with the same size and
+    SHA-256 is kept (``status: "unchanged"``); a different file of the same name is never
+    overwritten unless ``overwrite=True`` (the download gets ``name (<attachment id>).ext``).
+
+    ``attachment_ids`` may be the output of :class:`ZohoCRMListAttachmentsOperator` (records); their
+    ``Parent_Id`` then supplies ``record_id`` when it is not given, so a mapped list task can feed a
+    mapped download task directly.
+
+    Returns one result per file: ``{"attachment_id", "file_name", "path", "size", "sha256",
+    "content_type", "module", "record_id", "status"}``.
+
+    .. seealso::
+        :ref:`howto/operator:ZohoCRMDownloadAttachmentsOperator`
+
+    :param module: the module API name. (templated)
+    :param record_id: the record id; optional when ``attachment_ids`` are records. (templated)
+    :param destination: a local directory or an object-storage URL/``ObjectStoragePath`` (``s3://``,
+        ``gs://``, ``file://``...). ``{module}`` and ``{record_id}`` in it are replaced, e.g.
+        ``"s3://bucket/zoho/{module}/{record_id}/"``. (templated)
+    :param attachment_ids: ids (a list, or a comma-separated string) or attachment records to
+        download; ``None`` for every downloadable attachment. (templated)
+    :param file_name_pattern: only files whose name matches this glob (or list of globs). (templated)
+    :param created_after: only attachments created at or after this time. (templated)
+    :param created_before: only attachments created before this time. (templated)
+    :param max_items: download at most this many. (templated)
+    :param overwrite: replace existing files of the same name.
+    :param fail_on_error: fail the task if any file failed (after trying all of them); with
+        ``False`` the failures are logged and returned with ``status: "failed"``.
+    :param zoho_conn_id: the ``zoho_crm`` connection. (templated)
+    :param max_concurrency: transfers at once; default: the connection's ``max_concurrency``.
+    """
+
+    template_fields: Sequence[str] = (
+        *ZohoCRMBaseOperator.template_fields,
+        "destination",
+        "attachment_ids",
+        "file_name_pattern",
+        "created_after",
+        "created_before",
+        "max_items",
+    )
+
+    def __init__(
+        self,
+        *,
+        module: str,
+        destination: Any,
+        record_id: str | int | None = None,
+        attachment_ids: Any = None,
+        file_name_pattern: str | Sequence[str] | None = None,
+        created_after: Any = None,
+        created_before: Any = None,
+        max_items: int | str | None = None,
+        overwrite: bool = False,
+        fail_on_error: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(module=module, record_id=record_id, **kwargs)
+        self.destination = destination
+        self.attachment_ids = attachment_ids
+        self.file_name_pattern = file_name_pattern
+        self.created_after = created_after
+        self.created_before = created_before
+        self.max_items = max_items
+        self.overwrite = overwrite
+        self.fail_on_error = fail_on_error
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
+        from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
+        from airflow_provider_zoho_attach.utils.protocol import is_link
+        from airflow_provider_zoho_attach.utils.validation import normalize_module, validate_id
+
+        if self.destination is None or (isinstance(self.destination, str) and not self.destination.strip()):
+            raise ZohoCRMInvalidRequestError.for_argument(
+                "destination", self.destination, "a directory or an object-storage URL to download into"
+            )
+        module = normalize_module(self.module)
+        wanted = AttachmentFilter.build(
+            file_name_pattern=self.file_name_pattern,
+            created_after=self.created_after,
+            created_before=self.created_before,
+            files_only=True,
+        )
+        limit = _max_items(self.max_items)
+        record_id, given = self._given(module)
+        if record_id is None:
+            self.log.info("No attachments were given and no record_id: nothing to download")
+            return []
+        record_id = validate_id(record_id)
+        self.persist_record_link(context, module, record_id)
+        if given is None:
+            # Listed records carry their type and name, so filters and link detection apply.
+            given = [(str(r["id"]), r) for r in self.hook.iter_attachments(module, record_id)]
+        chosen: list[tuple[str, Mapping[str, Any] | None]] = []
+        for ident, record in given:
+            if record is not None and is_link(record):
+                self.log.info(
+                    "Skipping link attachment %s (%s): no file to download", ident, record.get("File_Name")
+                )
+            elif record is None or wanted.matches(record):
+                # Bare ids carry no metadata: they are downloaded as given, without filtering.
+                chosen.append((ident, record))
+        if limit is not None:
+            chosen = chosen[:limit]
+        destination = _render_placeholders(self.destination, module=module, record_id=record_id)
+        return self._download_all(module, record_id, chosen, destination)
+
+    def _given(self, module: str) -> tuple[str | None, list[tuple[str, Mapping[str, Any] | None]] | None]:
+        """The record id and the attachments asked for, with their records when known (``None``: all)."""
+        from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
+        from airflow_provider_zoho_attach.utils.validation import validate_id, validate_ids
+
+        record_id = None if self.record_id in (None, "") else str(self.record_id)
+        if self.attachment_ids is None:
+            if record_id is None:
+                raise ZohoCRMInvalidRequestError.for_argument(
+                    "record_id", self.record_id, "a record id (or attachment records that carry Parent_Id)"
+                )
+            return record_id, None
+        items: list[Any]
+        if isinstance(self.attachment_ids, str):
+            items = [part for part in self.attachment_ids.split(",") if part.strip()]
+        elif isinstance(self.attachment_ids, list | tuple):
+            items = list(self.attachment_ids)
+        else:
+            items = [self.attachment_ids]
+        given: dict[str, Mapping[str, Any] | None] = {}
+        for item in items:
+            if not isinstance(item, Mapping):
+                for ident in validate_ids(item, argument="attachment_ids"):
+                    given.setdefault(ident, None)
+                continue
+            ident = validate_id(item.get("id"), argument="attachment_ids")
+            parent = item.get("Parent_Id")
+            parent_id = str(parent["id"]) if isinstance(parent, Mapping) and parent.get("id") else None
+            if record_id is None:
+                record_id = parent_id
+            elif parent_id is not None and parent_id != record_id:
+                raise ZohoCRMInvalidRequestError.for_argument(
+                    "attachment_ids", ident, f"attachments of record {record_id}, not of record {parent_id}"
+                )
+            given[ident] = item
+        if given and record_id is None:
+            raise ZohoCRMInvalidRequestError.for_argument(
+                "record_id", self.record_id, "a record id (the attachment ids given carry no Parent_Id)"
+            )
+        return record_id, list(given.items())
+
+    def _download_all(
+        self,
+        module: str,
+        record_id: str,
+        chosen: list[tuple[str, Mapping[str, Any] | None]],
+        destination: Any,
+    ) -> list[dict[str, Any]]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from airflow_provider_zoho_attach.exceptions import ZohoCRMError
+        from airflow_provider_zoho_attach.utils.progress import TransferProgress
+        from airflow_provider_zoho_attach.utils.protocol import attachment_size
+        from airflow_provider_zoho_attach.utils.transfer import DownloadTarget
+
+        if not chosen:
+            self.log.info("Nothing to download from %s/%s", module, record_id)
+            return []
+        directory = _as_directory(destination)
+        # Fail on a bad destination before the first byte is fetched.
+        DownloadTarget(directory, overwrite=self.overwrite)
+        sizes = [attachment_size(record) if record is not None else None for _, record in chosen]
+        progress = TransferProgress(
+            self.log,
+            verb="Downloaded",
+            total_files=len(chosen),
+            total_bytes=sum(s for s in sizes if s is not None) if None not in sizes else None,
+        )
+
+        def download(item: tuple[str, Mapping[str, Any] | None]) -> dict[str, Any]:
+            ident, record = item
+            name = str(record.get("File_Name") or "") or None if record is not None else None
+            try:
+                result = self.hook.download_attachment(
+                    module,
+                    record_id,
+                    ident,
+                    directory,
+                    overwrite=self.overwrite,
+                    file_name=name,
+                    on_progress=progress.add_bytes,
+                )
+            except ZohoCRMError as error:
+                progress.file_done(failed=True)
+                if error.code == "DOWNLOAD_NOT_ALLOWED":
+                    self.log.info("Skipping %s: it is a link attachment", ident)
+                    return {"attachment_id": ident, "status": "skipped"}
+                self.log.error("Download of attachment %s failed: %s", ident, error)
+                return {
+                    "attachment_id": ident,
+                    "file_name": name,
+                    "module": module,
+                    "record_id": record_id,
+                    "status": "failed",
+                    "error": error.to_dict(),
+                }
+            progress.file_done()
+            return result
+
+        workers = max(1, min(len(chosen), self.hook.settings.max_concurrency))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zoho-download") as pool:
+            results = list(pool.map(download, chosen))
+        progress.finish()
+        failed = [r for r in results if r["status"] == "failed"]
+        if failed and self.fail_on_error:
+            raise _summary_error("download", failed, len(chosen))
+        return [r for r in results if r["status"] != "skipped"]
+
+
+class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
+    """
+    Attach files (or a link) to a Zoho CRM record.
+
+    ``source`` may be a file, a directory (each file in it), a glob (``/data/out/*.pdf``), an
+    object-storage URL or ``ObjectStoragePath`` (globs work there too), or a list of those; each
+    file is uploaded once, streamed from its storage. A file that fails does not stop the others;
+    the task fails at the end with a summary if any did. With ``skip_if_exists`` (the default) a file
+    already attached to the record with the same name and size is not uploaded again, so re-running
+    the task creates no duplicates. Give ``link_url`` (and optionally ``title``) instead of
+    ``source`` to attach a link.
+
+    Returns one result per file: ``{"attachment_id", "file_name", "size", "sha256", "module",
+    "record_id", "source", "status"}`` with ``status`` ``"uploaded"`` or ``"skipped"``.
+
+    .. seealso::
+        :ref:`howto/operator:ZohoCRMUploadAttachmentOperator`
+
+    :param module: the module API name. (templated)
+    :param record_id: the record id. (templated)
+    :param source: what to upload (see above). (templated)
+    :param link_url: a URL to attach instead of a file. (templated)
+    :param title: the link's title. (templated)
+    :param file_name: the name in Zoho, for a single file (default: its own name). (templated)
+    :param skip_if_exists: skip files already attached with the same name and size.
+    :param zoho_conn_id: the ``zoho_crm`` connection. (templated)
+    """
+
+    template_fields: Sequence[str] = (
+        *ZohoCRMBaseOperator.template_fields,
+        "source",
+        "link_url",
+        "title",
+        "file_name",
+    )
+
+    def __init__(
+        self,
+        *,
+        module: str,
+        record_id: str | int,
+        source: Any = None,
+        link_url: str | None = None,
+        title: str | None = None,
+        file_name: str | None = None,
+        skip_if_exists: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(module=module, record_id=record_id, **kwargs)
+        self.source = source
+        self.link_url = link_url
+        self.title = title
+        self.file_name = file_name
+        self.skip_if_exists = skip_if_exists
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
+        from airflow_provider_zoho_attach.utils.transfer import expand_sources
+
+        has_source = self.source not in (None, "", [])
+        has_link = self.link_url not in (None, "")
+        if has_source == has_link:
+            raise ZohoCRMInvalidRequestError(
+                "give exactly one of source and link_url "
+                f"(source={self.source!r}, link_url={self.link_url!r})",
+                code="INVALID_ARGUMENT",
+                details={"argument": "source"},
+                hint="Zoho takes a file or a link per attachment, not both; nothing was sent.",
+            )
+        module, record_id = self.target()
+        if has_link:
+            self.persist_record_link(context, module, record_id)
+            return [self._attach_link(module, record_id)]
+        files = expand_sources(self.source, argument="source")
+        if self.file_name and len(files) > 1:
+            raise ZohoCRMInvalidRequestError.for_argument(
+                "file_name", self.file_name, f"no file_name when source names {len(files)} files"
+            )
+        self.persist_record_link(context, module, record_id)
+        return self._upload_all(module, record_id, files)
+
+    def _attach_link(self, module: str, record_id: str) -> dict[str, Any]:
+        if self.skip_if_exists:
+            for record in self.hook.iter_attachments(module, record_id, fields=("$link_url", "File_Name")):
+                if record.get("$link_url") == self.link_url:
+                    self.log.info(
+                        "%s is already attached to %s/%s as %s",
+                        self.link_url,
+                        module,
+                        record_id,
+                        record["id"],
+                    )
+                    return {
+                        "attachment_id": str(record["id"]),
+                        "file_name": record.get("File_Name"),
+                        "size": 0,
+                        "module": module,
+                        "record_id": record_id,
+                        "link_url": self.link_url,
+                        "status": "skipped",
+                    }
+        result = self.hook.attach_link(module, record_id, str(self.link_url), title=self.title or None)
+        return {**result, "status": "uploaded"}
+
+    def _upload_all(self, module: str, record_id: str, files: list[Any]) -> list[dict[str, Any]]:
+        from airflow_provider_zoho_attach.exceptions import ZohoCRMError
+        from airflow_provider_zoho_attach.utils.progress import TransferProgress
+        from airflow_provider_zoho_attach.utils.protocol import attachment_size
+        from airflow_provider_zoho_attach.utils.transfer import UploadSource
+
+        existing: dict[tuple[str, int | None], str] = {}
+        known_ids: set[str] = set()
+        if self.skip_if_exists:
+            for record in self.hook.iter_attachments(
+                module, record_id, fields=("File_Name", "Size", "$type")
+            ):
+                known_ids.add(str(record["id"]))
+                existing.setdefault(
+                    (str(record.get("File_Name")), attachment_size(record)), str(record["id"])
+                )
+        progress = TransferProgress(self.log, verb="Uploaded", total_files=len(files))
+        results: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
+        for path in files:
+            try:
+                upload = UploadSource(path, file_name=self.file_name)
+                match = existing.get((upload.file_name, upload.size))
+                if match is not None:
+                    self.log.info(
+                        "%s is already attached to %s/%s as %s (same name and size); skipped",
+                        upload.file_name,
+                        module,
+                        record_id,
+                        match,
+                    )
+                    results.append(
+                        {
+                            "attachment_id": match,
+                            "file_name": upload.file_name,
+                            "size": upload.size,
+                            "module": module,
+                            "record_id": record_id,
+                            "source": str(path),
+                            "status": "skipped",
+                        }
+                    )
+                    progress.file_done()
+                    continue
+                result = self.hook.upload_attachment(
+                    module,
+                    record_id,
+                    path,
+                    file_name=upload.file_name,
+                    known_ids=known_ids,
+                    on_progress=progress.add_bytes,
+                )
+            except ZohoCRMError as error:
+                self.log.error("Upload of %s failed: %s", path, error)
+                failed.append({"source": str(path), "status": "failed", "error": error.to_dict()})
+                progress.file_done(failed=True)
+                continue
+            known_ids.add(result["attachment_id"])
+            existing[(result["file_name"], result["size"])] = result["attachment_id"]
+            results.append({**result, "source": str(path), "status": "uploaded"})
+            progress.file_done()
+        progress.finish()
+        if failed:
+            raise _summary_error("upload", failed, len(files))
+        return results
+
+
+class ZohoCRMDeleteAttachmentOperator(ZohoCRMBaseOperator):
+    """
+    Delete attachments of a Zoho CRM record (Zoho keeps them in its recycle bin).
+
+    Deletes up to 100 per call. With ``ignore_missing`` (the default) an attachment that is already
+    gone counts as deleted, so re-running the task is safe; any other failure fails the task after
+    the rest were deleted.
+
+    Returns one ``{"attachment_id", "module", "record_id", "status"}`` per id (``"deleted"`` or
+    ``"missing"``).
+
+    .. seealso::
+        :ref:`howto/operator:ZohoCRMDeleteAttachmentOperator`
+
+    :param module: the module API name. (templated)
+    :param record_id: the record id. (templated)
+    :param attachment_ids: an id, a list of ids, a comma-separated string, or attachment records
+        (the list operator's output). (templated)
+    :param ignore_missing: treat attachments that no longer exist as deleted.
+    :param zoho_conn_id: the ``zoho_crm`` connection. (templated)
+    """
+
+    template_fields: Sequence[str] = (*ZohoCRMBaseOperator.template_fields, "attachment_ids")
+
+    def __init__(
+        self,
+        *,
+        module: str,
+        record_id: str | int,
+        attachment_ids: Any,
+        ignore_missing: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(module=module, record_id=record_id, **kwargs)
+        self.attachment_ids = attachment_ids
+        self.ignore_missing = ignore_missing
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        from airflow_provider_zoho_attach.utils.validation import validate_ids
+
+        module, record_id = self.target()
+        if self.attachment_ids in ([], ()):
+            self.log.info("No attachment ids given: nothing to delete")
+            return []
+        ids = validate_ids(self.attachment_ids, argument="attachment_ids")
+        self.persist_record_link(context, module, record_id)
+        results = self.hook.delete_attachments(module, record_id, ids)
+        failed = []
+        for result in results:
+            if result["status"] == "error" and self.ignore_missing and result.get("code") == "INVALID_DATA":
+                result["status"] = "missing"
+                result.pop("code", None)
+                result.pop("message", None)
+            if result["status"] == "error":
+                failed.append(result)
+        done = sum(1 for r in results if r["status"] == "deleted")
+        self.log.info("Deleted %d of %d attachment(s) of %s/%s", done, len(ids), module, record_id)
+        if failed:
+            raise _summary_error("delete", failed, len(ids))
+        return results
+
+
+def _max_items(value: Any) -> int | None:
+    from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ZohoCRMInvalidRequestError.for_argument("max_items", value, "a whole number >= 0")
+
+
+def _render_placeholders(destination: Any, *, module: str, record_id: str) -> Any:
+    if isinstance(destination, str):
+        return destination.replace("{module}", module).replace("{record_id}", record_id)
+    return destination
+
+
+def _as_directory(destination: Any) -> Any:
+    """Mark a string destination as a directory (these operators always download into one)."""
+    if isinstance(destination, str) and not destination.endswith("/"):
+        return destination + "/"
+    return destination
+
+
+def _summary_error(verb: str, failed: Sequence[Mapping[str, Any]], total: int) -> Exception:
+    from airflow_provider_zoho_attach.exceptions import ZohoCRMError
+
+    lines = []
+    for item in failed[:10]:
+        error = item.get("error") or item
+        what = item.get("source") or item.get("file_name") or item.get("attachment_id")
+        lines.append(f"{what}: {error.get('code')} {error.get('message')}")
+    more = f" (and {len(failed) - 10} more)" if len(failed) > 10 else ""
+    return ZohoCRMError(
+        f"{len(failed)} of {total} {verb}(s) failed: " + "; ".join(lines) + more,
+        code="PARTIAL_FAILURE",
+        details={"failed": len(failed), "total": total},
+        hint="The others succeeded and are kept; fix the failures and re-run (finished files are skipped).",
+    )

@@ -1,0 +1,108 @@
+"""Operators for the photo of a Zoho CRM record (Leads, Contacts, Accounts, Products, Vendors...)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_zoho_attach.operators.base import ZohoCRMBaseOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+__all__ = ["ZohoCRMDownloadPhotoOperator", "ZohoCRMUploadPhotoOperator"]
+
+
+class ZohoCRMDownloadPhotoOperator(ZohoCRMBaseOperator):
+    """
+    Download the photo of a Zoho CRM record.
+
+    The photo is streamed to a temporary file, verified and renamed into place, like attachments.
+    Returns ``{"file_name", "path", "size", "sha256", "content_type", "module", "record_id",
+    "status"}``; with ``missing_ok=True`` a record without a photo returns ``None`` instead of
+    failing.
+
+    .. seealso::
+        :ref:`howto/operator:ZohoCRMDownloadPhotoOperator`
+
+    :param module: the module API name. (templated)
+    :param record_id: the record id. (templated)
+    :param destination: a directory (the file is named ``<Module>-<id>-photo.<ext>``), a file path,
+        or an object-storage URL/``ObjectStoragePath``. (templated)
+    :param overwrite: replace an existing different file.
+    :param missing_ok: return ``None`` when the record has no photo.
+    :param zoho_conn_id: the ``zoho_crm`` connection. (templated)
+    """
+
+    template_fields: Sequence[str] = (*ZohoCRMBaseOperator.template_fields, "destination")
+
+    def __init__(
+        self,
+        *,
+        module: str,
+        record_id: str | int,
+        destination: Any,
+        overwrite: bool = False,
+        missing_ok: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(module=module, record_id=record_id, **kwargs)
+        self.destination = destination
+        self.overwrite = overwrite
+        self.missing_ok = missing_ok
+
+    def execute(self, context: Context) -> dict[str, Any] | None:
+        from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError, ZohoCRMNotFoundError
+
+        if self.destination is None or (isinstance(self.destination, str) and not self.destination.strip()):
+            raise ZohoCRMInvalidRequestError.for_argument(
+                "destination", self.destination, "a directory, a file path or an object-storage URL"
+            )
+        module, record_id = self.target()
+        self.persist_record_link(context, module, record_id)
+        try:
+            result = self.hook.download_photo(module, record_id, self.destination, overwrite=self.overwrite)
+        except ZohoCRMNotFoundError:
+            if not self.missing_ok:
+                raise
+            self.log.info("%s/%s has no photo", module, record_id)
+            return None
+        self.log.info("Photo of %s/%s: %s (%d bytes)", module, record_id, result["path"], result["size"])
+        return result
+
+
+class ZohoCRMUploadPhotoOperator(ZohoCRMBaseOperator):
+    """
+    Set the photo of a Zoho CRM record (PNG, JPEG, GIF or BMP, at most 10 MB), replacing any previous one.
+
+    Returns ``{"file_name", "size", "sha256", "module", "record_id"}``.
+
+    .. seealso::
+        :ref:`howto/operator:ZohoCRMUploadPhotoOperator`
+
+    :param module: the module API name. (templated)
+    :param record_id: the record id. (templated)
+    :param source: a local path, an object-storage URL or an ``ObjectStoragePath``. (templated)
+    :param zoho_conn_id: the ``zoho_crm`` connection. (templated)
+    """
+
+    template_fields: Sequence[str] = (*ZohoCRMBaseOperator.template_fields, "source")
+
+    def __init__(self, *, module: str, record_id: str | int, source: Any, **kwargs: Any) -> None:
+        super().__init__(module=module, record_id=record_id, **kwargs)
+        self.source = source
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
+
+        if self.source is None or (isinstance(self.source, str) and not self.source.strip()):
+            raise ZohoCRMInvalidRequestError.for_argument(
+                "source", self.source, "the path or URL of an image"
+            )
+        module, record_id = self.target()
+        self.persist_record_link(context, module, record_id)
+        result = self.hook.upload_photo(module, record_id, self.source)
+        self.log.info(
+            "Set the photo of %s/%s from %s (%d bytes)", module, record_id, self.source, result["size"]
+        )
+        return result
