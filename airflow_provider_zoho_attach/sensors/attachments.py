@@ -1,0 +1,216 @@
+"""Sensor that waits for new attachments on a Zoho CRM record (poke, reschedule or deferrable)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from airflow_provider_zoho_attach.links.zoho_crm import ZohoCRMRecordLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMHook
+    from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
+
+__all__ = ["ZohoCRMNewAttachmentSensor"]
+
+
+def _default_deferrable() -> bool:
+    import airflow.sdk
+
+    # airflow.sdk.conf exists from Airflow 3.2; 3.1 has only airflow.configuration.conf.
+    config: Any = getattr(airflow.sdk, "conf", None)
+    if config is None:
+        from airflow.configuration import conf as config
+    return bool(config.getboolean("operators", "default_deferrable", fallback=False))
+
+
+class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
+    """
+    Wait until a Zoho CRM record has at least ``min_count`` new attachments.
+
+    New means: created at or after ``since`` (default: the run's data interval start, or when the
+    run was created if it has no interval), not in ``known_ids``, and matching ``file_name_pattern``.
+    The matching attachment records are returned by XCom. Each check costs one API call for a record
+    with up to 200 attachments.
+
+    The sensor keeps no state between checks, so ``mode="reschedule"`` works as well as ``"poke"``.
+    With ``deferrable=True`` it checks once on the worker, then hands the waiting to the triggerer
+    (:class:`~airflow_provider_zoho_attach.triggers.attachments.ZohoCRMNewAttachmentTrigger`), which
+    polls with async I/O and frees the worker slot. ``timeout`` and ``soft_fail`` behave as for any
+    sensor.
+
+    .. seealso::
+        :ref:`howto/sensor:ZohoCRMNewAttachmentSensor`
+
+    :param module: the module API name (``Deals``) or docs name (``deals``). (templated)
+    :param record_id: the record id. (templated)
+    :param since: only attachments created at or after this time count: a datetime or an ISO-8601
+        string; default: the data interval start. (templated)
+    :param known_ids: attachment ids (or records) that do not count as new. (templated)
+    :param file_name_pattern: a glob (or list of globs) the file name must match, e.g. ``"*.pdf"``.
+        (templated)
+    :param min_count: how many new attachments to wait for. (templated)
+    :param deferrable: wait in the triggerer instead of on a worker; default: Airflow's
+        ``[operators] default_deferrable``.
+    :param poll_interval: seconds between two checks (``poke_interval`` if not given otherwise).
+    :param zoho_conn_id: the ``zoho_crm`` connection. (templated)
+    """
+
+    template_fields: Sequence[str] = (
+        "zoho_conn_id",
+        "module",
+        "record_id",
+        "since",
+        "known_ids",
+        "file_name_pattern",
+        "min_count",
+    )
+    operator_extra_links = (ZohoCRMRecordLink(),)
+    ui_color = "#fde8e8"
+    ui_fgcolor = "#b41e1e"
+
+    def __init__(
+        self,
+        *,
+        module: str,
+        record_id: str | int,
+        since: Any = None,
+        known_ids: Any = None,
+        file_name_pattern: str | Sequence[str] | None = None,
+        min_count: int | str = 1,
+        deferrable: bool | None = None,
+        poll_interval: float = 60,
+        zoho_conn_id: str = "zoho_crm_default",
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("poke_interval", poll_interval)
+        super().__init__(**kwargs)
+        self.module = module
+        self.record_id = record_id
+        self.since = since
+        self.known_ids = known_ids
+        self.file_name_pattern = file_name_pattern
+        self.min_count = min_count
+        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.poll_interval = float(poll_interval)
+        self.zoho_conn_id = zoho_conn_id
+
+    @cached_property
+    def hook(self) -> ZohoCRMHook:
+        """The hook, built on first use."""
+        from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMHook
+
+        return ZohoCRMHook(zoho_conn_id=self.zoho_conn_id)
+
+    def _inputs(self, context: Context) -> tuple[str, str, AttachmentFilter, int]:
+        """Checked module, record id, filter and min_count (recomputed on every check: no state)."""
+        from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
+        from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
+        from airflow_provider_zoho_attach.utils.validation import normalize_module, validate_id
+
+        module = normalize_module(self.module)
+        record_id = validate_id(self.record_id)
+        min_count = self.min_count
+        if isinstance(min_count, str) and min_count.strip().isdigit():
+            min_count = int(min_count)
+        if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
+            raise ZohoCRMInvalidRequestError.for_argument("min_count", self.min_count, "a whole number >= 1")
+        wanted = AttachmentFilter.build(
+            file_name_pattern=self.file_name_pattern,
+            created_after=self.since if self.since not in (None, "") else _run_start(context),
+            known_ids=self.known_ids,
+            created_after_argument="since",
+        )
+        return module, record_id, wanted, min_count
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        """One listing: done when enough new attachments exist; they are the XCom value."""
+        module, record_id, wanted, min_count = self._inputs(context)
+        matches = wanted.apply(self.hook.iter_attachments(module, record_id))
+        self.log.info(
+            "%d new attachment(s) on %s/%s since %s (waiting for %d)",
+            len(matches),
+            module,
+            record_id,
+            wanted.created_after,
+            min_count,
+        )
+        done = len(matches) >= min_count
+        if done:
+            ZohoCRMRecordLink.persist(
+                context, web_url=self.hook.settings.web_url, module=module, record_id=record_id
+            )
+        return PokeReturnValue(is_done=done, xcom_value=matches if done else None)
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        # Check once on the worker: if the attachments are already there, no deferral is needed.
+        result = self.poke(context)
+        if result.is_done:
+            return result.xcom_value
+        from airflow_provider_zoho_attach.triggers.attachments import ZohoCRMNewAttachmentTrigger
+
+        module, record_id, wanted, min_count = self._inputs(context)
+        since = wanted.created_after.isoformat() if wanted.created_after else None
+        self.defer(
+            trigger=ZohoCRMNewAttachmentTrigger(
+                module=module,
+                record_id=record_id,
+                since=since,
+                known_ids=sorted(wanted.known_ids),
+                file_name_pattern=self.file_name_pattern,
+                min_count=min_count,
+                poll_interval=self.poll_interval,
+                zoho_conn_id=self.zoho_conn_id,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout) if self.timeout else None,
+        )
+        return None  # pragma: no cover - defer() raises
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Resume after the trigger fired: return the attachments, or raise its error."""
+        from airflow_provider_zoho_attach.exceptions import ZohoCRMError
+
+        if not event:
+            raise ZohoCRMError("the trigger ended without an event", code="NO_EVENT")
+        if event.get("status") == "success":
+            attachments = list(event.get("attachments") or [])
+            module, record_id = str(self.module), str(self.record_id)
+            self.log.info("%d new attachment(s) found by the triggerer", len(attachments))
+            from airflow_provider_zoho_attach.utils.validation import normalize_module
+
+            ZohoCRMRecordLink.persist(
+                context,
+                web_url=self.hook.settings.web_url,
+                module=normalize_module(module),
+                record_id=record_id,
+            )
+            return attachments
+        error = event.get("error")
+        if isinstance(error, dict):
+            raise ZohoCRMError.from_dict(error)
+        raise ZohoCRMError(str(event.get("message") or "the trigger reported an error"), code="TRIGGER_ERROR")
+
+
+def _run_start(context: Context) -> Any:
+    """The default ``since``: the data interval start, else the logical date, else when the run began."""
+    for key in ("data_interval_start", "logical_date"):
+        value = context.get(key)
+        if value is not None:
+            return value
+    dag_run = context.get("dag_run")
+    for attribute in ("run_after", "queued_at", "start_date"):
+        value = getattr(dag_run, attribute, None)
+        if value is not None:
+            return value
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)

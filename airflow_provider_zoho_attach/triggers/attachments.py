@@ -1,0 +1,341 @@
+"""Triggers that watch Zoho CRM records for new attachments, with async I/O (httpx).
+
+* :class:`ZohoCRMNewAttachmentTrigger` is what :class:`~airflow_provider_zoho_attach.sensors.
+  attachments.ZohoCRMNewAttachmentSensor` defers to: it polls until enough matching attachments
+  exist and fires once.
+* :class:`ZohoCRMAttachmentEventTrigger` is a ``BaseEventTrigger`` for ``AssetWatcher``: it fires one
+  event per attachment that appears on the watched records, never twice for the same one, also
+  across triggerer restarts.
+
+Both keep every piece of state in their kwargs or in a persistent store, never only in memory, and
+share the listing, error mapping and retry logic with the sync hook through the async hook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
+
+__all__ = ["ZohoCRMAttachmentEventTrigger", "ZohoCRMNewAttachmentTrigger"]
+
+DEFAULT_CONN_ID = "zoho_crm_default"
+#: Transient failures (5xx, 429, network, after the hook's own retries) tolerated in a row.
+DEFAULT_MAX_CONSECUTIVE_FAILURES = 3
+
+
+def _classpath(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class ZohoCRMNewAttachmentTrigger(BaseTrigger):
+    """
+    Poll a record until at least ``min_count`` new attachments exist, then fire once.
+
+    "New" means: created at or after ``since``, not in ``known_ids``, and (if given) matching
+    ``file_name_pattern``. All inputs are plain kwargs, so a restarted triggerer that runs the
+    trigger again reaches the same answer.
+
+    The event is ``{"status": "success", "attachments": [records]}``, or ``{"status": "error",
+    "error": {...}, "message": ...}`` for a permanent error (bad credentials, unknown module...) or
+    after ``max_consecutive_failures`` transient ones in a row.
+
+    :param module: the module API name.
+    :param record_id: the record id.
+    :param since: ISO-8601 time; only attachments created at or after it count.
+    :param known_ids: attachment ids that do not count as new.
+    :param file_name_pattern: a glob (or list of globs) the file name must match.
+    :param min_count: how many new attachments to wait for.
+    :param poll_interval: seconds between two listings.
+    :param zoho_conn_id: the ``zoho_crm`` connection.
+    :param max_consecutive_failures: transient failures in a row before giving up.
+    """
+
+    def __init__(
+        self,
+        *,
+        module: str,
+        record_id: str,
+        since: str | None = None,
+        known_ids: Sequence[str] | None = None,
+        file_name_pattern: str | Sequence[str] | None = None,
+        min_count: int = 1,
+        poll_interval: float = 60.0,
+        zoho_conn_id: str = DEFAULT_CONN_ID,
+        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    ) -> None:
+        super().__init__()
+        self.module = module
+        self.record_id = str(record_id)
+        self.since = since
+        self.known_ids = [str(i) for i in known_ids or ()]
+        self.file_name_pattern = (
+            list(file_name_pattern) if isinstance(file_name_pattern, list | tuple) else file_name_pattern
+        )
+        self.min_count = int(min_count)
+        self.poll_interval = float(poll_interval)
+        self.zoho_conn_id = zoho_conn_id
+        self.max_consecutive_failures = int(max_consecutive_failures)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the classpath and the kwargs that rebuild this trigger (all JSON-native)."""
+        return (
+            _classpath(type(self)),
+            {
+                "module": self.module,
+                "record_id": self.record_id,
+                "since": self.since,
+                "known_ids": list(self.known_ids),
+                "file_name_pattern": self.file_name_pattern,
+                "min_count": self.min_count,
+                "poll_interval": self.poll_interval,
+                "zoho_conn_id": self.zoho_conn_id,
+                "max_consecutive_failures": self.max_consecutive_failures,
+            },
+        )
+
+    def _hook(self) -> Any:
+        from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMAsyncHook
+
+        return ZohoCRMAsyncHook(zoho_conn_id=self.zoho_conn_id)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until enough new attachments exist (then one success event) or a permanent error."""
+        from airflow_provider_zoho_attach.exceptions import ZohoCRMError
+        from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
+
+        hook = self._hook()
+        failures = 0
+        try:
+            wanted = AttachmentFilter.build(
+                file_name_pattern=self.file_name_pattern,
+                created_after=self.since,
+                known_ids=self.known_ids,
+                created_after_argument="since",
+            )
+            while True:
+                try:
+                    records = await hook.list_attachments(self.module, self.record_id)
+                except ZohoCRMError as error:
+                    failures += 1
+                    if not _transient(error) or failures >= self.max_consecutive_failures:
+                        yield _error_event(error)
+                        return
+                    self.log.warning("Listing failed (%s); trying again at the next poll", error.code)
+                else:
+                    failures = 0
+                    matches = wanted.apply(records)
+                    if len(matches) >= self.min_count:
+                        self.log.info(
+                            "%d new attachment(s) on %s/%s", len(matches), self.module, self.record_id
+                        )
+                        yield TriggerEvent({"status": "success", "attachments": matches})
+                        return
+                await asyncio.sleep(self.poll_interval)
+        except ZohoCRMError as error:
+            yield _error_event(error)
+        finally:
+            await hook.aclose()
+
+
+class ZohoCRMAttachmentEventTrigger(BaseEventTrigger):
+    """
+    Fire one event per new attachment on the watched records, for ``AssetWatcher``.
+
+    The first run records what is already there (nothing fires for it); from then on each attachment
+    that appears fires exactly one event with payload ``{"module", "record_id", "attachment_id",
+    "attachment": record}``. What has been seen is kept in the watched asset's state store
+    (Airflow >= 3.3) or, before that, in an Airflow Variable; it is written *before* the event is
+    handed to Airflow, so a restarted triggerer never fires twice for the same attachment. Nothing
+    fires while nothing changes, so the watcher cannot schedule runs in a loop.
+
+    :param module: the module API name.
+    :param record_ids: the records to watch (a list of ids, or one id).
+    :param file_name_pattern: only attachments whose name matches this glob (or list of globs).
+    :param poll_interval: seconds between two rounds of listings.
+    :param zoho_conn_id: the ``zoho_crm`` connection.
+    :param max_consecutive_failures: transient failures in a row tolerated before the trigger fails
+        (the triggerer then restarts the watcher).
+    """
+
+    def __init__(
+        self,
+        *,
+        module: str,
+        record_ids: Sequence[str] | str,
+        file_name_pattern: str | Sequence[str] | None = None,
+        poll_interval: float = 60.0,
+        zoho_conn_id: str = DEFAULT_CONN_ID,
+        max_consecutive_failures: int = 10,
+    ) -> None:
+        super().__init__()
+        ids = [record_ids] if isinstance(record_ids, str | int) else list(record_ids)
+        self.module = module
+        self.record_ids = [str(i) for i in ids]
+        self.file_name_pattern = (
+            list(file_name_pattern) if isinstance(file_name_pattern, list | tuple) else file_name_pattern
+        )
+        self.poll_interval = float(poll_interval)
+        self.zoho_conn_id = zoho_conn_id
+        self.max_consecutive_failures = int(max_consecutive_failures)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the classpath and kwargs; deterministic, so identical watchers are deduplicated."""
+        return (
+            _classpath(type(self)),
+            {
+                "module": self.module,
+                "record_ids": list(self.record_ids),
+                "file_name_pattern": self.file_name_pattern,
+                "poll_interval": self.poll_interval,
+                "zoho_conn_id": self.zoho_conn_id,
+                "max_consecutive_failures": self.max_consecutive_failures,
+            },
+        )
+
+    @property
+    def state_key(self) -> str:
+        """The key of this watcher's state: what it watches, not how often."""
+        identity = json.dumps(
+            [self.zoho_conn_id, self.module, sorted(self.record_ids), self.file_name_pattern], sort_keys=True
+        )
+        return "zoho_crm_attachment_watch_" + hashlib.sha256(identity.encode()).hexdigest()[:16]
+
+    def _hook(self) -> Any:
+        from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMAsyncHook
+
+        return ZohoCRMAsyncHook(zoho_conn_id=self.zoho_conn_id)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll the records forever; yield one event per attachment not seen before."""
+        from airflow_provider_zoho_attach.exceptions import ZohoCRMError
+        from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
+        from airflow_provider_zoho_attach.utils.validation import normalize_module, validate_id
+
+        module = normalize_module(self.module)
+        record_ids = [validate_id(record_id) for record_id in self.record_ids]
+        wanted = AttachmentFilter.build(file_name_pattern=self.file_name_pattern)
+        store = _StateStore(self)
+        hook = self._hook()
+        failures = 0
+        try:
+            saved = await store.load()
+            seen: dict[str, set[str]] = {record_id: set(saved.get(record_id, ())) for record_id in record_ids}
+            # A record not in the saved state is new to this watcher: what it holds now is the baseline.
+            needs_baseline = {record_id for record_id in record_ids if record_id not in saved}
+            while True:
+                for record_id in record_ids:
+                    try:
+                        records = await hook.list_attachments(module, record_id)
+                    except ZohoCRMError as error:
+                        failures += 1
+                        if not _transient(error) or failures >= self.max_consecutive_failures:
+                            raise
+                        self.log.warning(
+                            "Listing %s/%s failed (%s); will retry", module, record_id, error.code
+                        )
+                        continue
+                    failures = 0
+                    current = {str(record.get("id")) for record in records}
+                    if record_id in needs_baseline:
+                        needs_baseline.discard(record_id)
+                        seen[record_id] = current
+                        await store.save(seen)
+                        continue
+                    # Zoho lists newest first: fire in creation order.
+                    for record in reversed(records):
+                        ident = str(record.get("id"))
+                        if ident in seen[record_id]:
+                            continue
+                        seen[record_id].add(ident)
+                        if not wanted.matches(record):
+                            continue
+                        # Remember before telling: a crash now loses this event rather than repeating it.
+                        await store.save(seen)
+                        self.log.info("New attachment %s on %s/%s", ident, module, record_id)
+                        yield TriggerEvent(
+                            {
+                                "module": module,
+                                "record_id": record_id,
+                                "attachment_id": ident,
+                                "attachment": record,
+                            }
+                        )
+                    if seen[record_id] != current:
+                        # Forget deleted attachments (ids are never reused), keeping the state small.
+                        seen[record_id] = current
+                        await store.save(seen)
+                await asyncio.sleep(self.poll_interval)
+        finally:
+            await hook.aclose()
+
+
+class _StateStore:
+    """The watcher's persistent state: the asset state store (3.3+) or an Airflow Variable."""
+
+    def __init__(self, trigger: ZohoCRMAttachmentEventTrigger) -> None:
+        self.trigger = trigger
+        self.key = trigger.state_key
+
+    async def load(self) -> dict[str, list[str]]:
+        """The attachment ids seen so far, per record id (empty if this watcher never ran)."""
+        store = getattr(self.trigger, "asset_state_store", None)
+        value = await store.aget(self.key) if store is not None else await _variable_get(self.key)
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                value = None
+        seen = value.get("seen") if isinstance(value, dict) else None
+        if not isinstance(seen, dict):
+            return {}
+        return {str(k): [str(i) for i in v] for k, v in seen.items() if isinstance(v, list)}
+
+    async def save(self, seen: dict[str, set[str]]) -> None:
+        """Persist the ids seen so far."""
+        value = {"seen": {k: sorted(v) for k, v in seen.items()}}
+        store = getattr(self.trigger, "asset_state_store", None)
+        if store is not None:
+            await store.aset(self.key, value)
+        else:
+            await _variable_set(self.key, value)
+
+
+async def _variable_get(key: str) -> Any:
+    from airflow.sdk import Variable
+    from asgiref.sync import sync_to_async
+
+    def read() -> Any:
+        try:
+            return Variable.get(key, default=None, deserialize_json=True)
+        except Exception:
+            return None
+
+    return await sync_to_async(read)()
+
+
+async def _variable_set(key: str, value: dict[str, Any]) -> None:
+    from airflow.sdk import Variable
+    from asgiref.sync import sync_to_async
+
+    def write() -> None:
+        Variable.set(key, value, serialize_json=True, description="Zoho CRM attachment watcher state")
+
+    await sync_to_async(write)()
+
+
+def _transient(error: Exception) -> bool:
+    from airflow_provider_zoho_attach.utils.protocol import RetryPolicy
+
+    return RetryPolicy().is_retryable(error)
+
+
+def _error_event(error: Exception) -> TriggerEvent:
+    from airflow_provider_zoho_attach.exceptions import ZohoCRMError
+
+    details = error.to_dict() if isinstance(error, ZohoCRMError) else {"message": str(error)}
+    return TriggerEvent({"status": "error", "error": details, "message": str(error)})
