@@ -1,0 +1,124 @@
+"""The async hook of the triggers behaves like the sync hook: same calls, same errors, same tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+
+from airflow_provider_zoho_attach.exceptions import (
+    ZohoCRMAuthError,
+    ZohoCRMInvalidRequestError,
+    ZohoCRMNotFoundError,
+    ZohoCRMServerError,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def make_async_hook(zoho_emulator_connection):
+    from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMAsyncHook
+
+    emulator = zoho_emulator_connection
+
+    def make(**kwargs):
+        kwargs.setdefault("retry_base_delay", 0.01)
+        hook = ZohoCRMAsyncHook(**kwargs)
+
+        async def advance(seconds: float) -> None:
+            emulator.clock.advance(seconds)
+
+        hook._sleep = advance
+        return hook
+
+    return make
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+async def _list(hook, *args, **kwargs):
+    try:
+        return await hook.list_attachments(*args, **kwargs)
+    finally:
+        await hook.aclose()
+
+
+def test_same_call_count_as_the_sync_hook(zoho_emulator_connection, make_async_hook):
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    emu.add_attachments_bulk("Deals", record, 5000, size=8)
+    emu.reset_log()
+    records = run(_list(make_async_hook(), "Deals", record))
+    assert len({r["id"] for r in records}) == 5000
+    assert emu.count(path_contains="/Attachments") == math.ceil(5000 / 200)
+    assert emu.token_calls == 1
+
+
+def test_the_token_is_shared_with_the_sync_hook(zoho_emulator_connection, make_async_hook, hook):
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    hook.list_attachments("Deals", record)
+    run(_list(make_async_hook(), "Deals", record))
+    assert emu.token_calls == 1
+
+
+def test_many_concurrent_triggers_make_one_token_call(zoho_emulator_connection, make_async_hook):
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+
+    async def many():
+        return await asyncio.gather(*(_list(make_async_hook(), "Deals", record) for _ in range(50)))
+
+    assert len(run(many())) == 50
+    assert emu.token_calls == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "extra"),
+    [("status", {"status": 500}), ("429", {}), ("reset", {}), ("html_error", {}), ("truncated", {})],
+)
+def test_transient_faults_are_retried(zoho_emulator_connection, make_async_hook, kind, extra):
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    emu.add_attachment("Deals", record, "a.txt", b"a")
+    emu.inject_fault(kind, count=2, method="GET", **extra)
+    assert len(run(_list(make_async_hook(), "Deals", record))) == 1
+
+
+def test_retries_are_bounded(zoho_emulator_connection, make_async_hook):
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    emu.inject_fault("status", status=503, count=100, method="GET")
+    with pytest.raises(ZohoCRMServerError) as info:
+        run(_list(make_async_hook(max_retries=2), "Deals", record))
+    assert "gave up after 3 attempts" in str(info.value)
+
+
+def test_invalid_token_refreshes_once(zoho_emulator_connection, make_async_hook):
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    run(_list(make_async_hook(), "Deals", record))
+    emu.revoke_access_tokens()
+    run(_list(make_async_hook(), "Deals", record))
+    assert emu.token_calls == 2
+
+
+def test_errors_are_the_same_as_the_sync_hook(zoho_emulator, monkeypatch, make_async_hook, hook):
+    for name, value in zoho_emulator.airflow_env().items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ZohoCRMInvalidRequestError) as sync_error:
+        hook.list_attachments("NoSuchModule", "1")
+    with pytest.raises(ZohoCRMInvalidRequestError) as async_error:
+        run(_list(make_async_hook(), "NoSuchModule", "1"))
+    assert str(async_error.value) == str(sync_error.value)
+    with pytest.raises(ZohoCRMNotFoundError):
+        run(_list(make_async_hook(), "Deals", "1"))
+    for name, value in zoho_emulator.airflow_env(refresh_token="1000.bad").items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ZohoCRMAuthError) as info:
+        run(_list(make_async_hook(), "Deals", "1"))
+    assert info.value.code == "invalid_code"
