@@ -36,7 +36,9 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "sensors": [{"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.sensors.attachments"]}],
         "hooks": [{"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.hooks.zoho_crm"]}],
-        "triggers": [{"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.triggers.attachments"]}],
+        "triggers": [
+            {"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.triggers.attachments"]}
+        ],
         "extra-links": [f"{PACKAGE}.links.zoho_crm.ZohoCRMRecordLink"],
         "connection-types": [
             {

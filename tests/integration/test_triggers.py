@@ -1,0 +1,248 @@
+"""The triggers driven directly: serialisation, restart safety, errors, and no double firing."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from airflow_provider_zoho_attach.triggers.attachments import (
+    ZohoCRMAttachmentEventTrigger,
+    ZohoCRMNewAttachmentTrigger,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _iso(delta_seconds: float = 0) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=delta_seconds)).replace(microsecond=0).isoformat()
+
+
+def _rebuild(trigger):
+    classpath, kwargs = trigger.serialize()
+    module, _, name = classpath.rpartition(".")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)(**kwargs)
+
+
+async def _first_event(trigger, timeout=20.0):
+    generator = trigger.run()
+    try:
+        return await asyncio.wait_for(generator.__anext__(), timeout)
+    finally:
+        await generator.aclose()
+
+
+def test_new_attachment_trigger_serialises_to_plain_kwargs():
+    trigger = ZohoCRMNewAttachmentTrigger(
+        module="Deals",
+        record_id="42",
+        since=_iso(),
+        known_ids=["1", "2"],
+        file_name_pattern=["*.pdf"],
+        min_count=2,
+    )
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_provider_zoho_attach.triggers.attachments.ZohoCRMNewAttachmentTrigger"
+    import json
+
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert _rebuild(trigger).serialize() == trigger.serialize()
+
+
+def test_event_trigger_serialises_deterministically():
+    one = ZohoCRMAttachmentEventTrigger(module="Deals", record_ids=["2", "1"], poll_interval=5)
+    two = ZohoCRMAttachmentEventTrigger(module="Deals", record_ids=["2", "1"], poll_interval=5)
+    assert one.serialize() == two.serialize()
+    assert _rebuild(one).serialize() == one.serialize()
+    assert one.state_key == two.state_key
+    assert ZohoCRMAttachmentEventTrigger(module="Deals", record_ids=["3"]).state_key != one.state_key
+
+
+def test_trigger_waits_then_fires_with_exactly_the_new_ones(zoho_emulator_connection):
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    old = emu.add_attachment("Deals", record, "old.pdf", b"old", created_time=_iso(-3600))
+    known = emu.add_attachment("Deals", record, "known.pdf", b"known")
+    since = _iso(-60)
+    trigger = ZohoCRMNewAttachmentTrigger(
+        module="Deals", record_id=record, since=since, known_ids=[known], poll_interval=0.05
+    )
+
+    async def scenario():
+        waiting = asyncio.ensure_future(_first_event(trigger))
+        while emu.count(path_contains="/Attachments") < 3:
+            await asyncio.sleep(0.01)
+        assert not waiting.done()  # nothing new yet: still waiting
+        new = emu.add_attachment("Deals", record, "new.pdf", b"new")
+        event = await waiting
+        return new, event
+
+    new, event = asyncio.run(scenario())
+    assert event.payload["status"] == "success"
+    assert [a["id"] for a in event.payload["attachments"]] == [new]
+    assert old not in str(event.payload)
+
+    # Restart safety: the same kwargs, run again, give the same answer.
+    again = asyncio.run(_first_event(_rebuild(trigger)))
+    assert [a["id"] for a in again.payload["attachments"]] == [new]
+
+
+def test_a_permanent_error_is_one_error_event(zoho_emulator_connection):
+    trigger = ZohoCRMNewAttachmentTrigger(
+        module="No_Such_Module", record_id="1", since=_iso(), poll_interval=0.01
+    )
+    event = asyncio.run(_first_event(trigger))
+    assert event.payload["status"] == "error"
+    assert event.payload["error"]["code"] == "INVALID_MODULE"
+    assert "INVALID_MODULE" in event.payload["message"]
+
+
+def test_transient_errors_are_tolerated_then_reported(zoho_emulator_connection):
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    emu.add_attachment("Deals", record, "a.pdf", b"a")
+    emu.inject_fault("status", status=503, count=2, method="GET")
+    trigger = ZohoCRMNewAttachmentTrigger(
+        module="Deals", record_id=record, since=_iso(-60), poll_interval=0.01
+    )
+    event = asyncio.run(_first_event(trigger))
+    assert event.payload["status"] == "success"
+
+    emu.inject_fault("status", status=503, count=1000, method="GET")
+    failing = ZohoCRMNewAttachmentTrigger(
+        module="Deals", record_id=record, since=_iso(-60), poll_interval=0.01, max_consecutive_failures=2
+    )
+
+    async def fast(trigger):
+        hook = trigger._hook()
+        hook._retry_base_delay = 0.001
+        hook._retry_max_delay = 0.001
+        trigger._hook = lambda: hook
+        return await _first_event(trigger)
+
+    event = asyncio.run(fast(failing))
+    assert event.payload["status"] == "error"
+    assert event.payload["error"]["status_code"] == 503
+
+
+class MemoryStateStore:
+    """The asset state store of Airflow 3.3 (async get/set), kept in memory across trigger runs."""
+
+    def __init__(self):
+        self.values = {}
+        self.writes = 0
+
+    async def aget(self, key, default=None):
+        return self.values.get(key, default)
+
+    async def aset(self, key, value):
+        self.writes += 1
+        self.values[key] = value
+
+
+def test_event_trigger_fires_once_per_new_attachment_across_restarts(zoho_emulator_connection):
+    emu = zoho_emulator_connection
+    deal_a, deal_b = emu.add_record("Deals"), emu.add_record("Deals")
+    emu.add_attachment("Deals", deal_a, "existing.pdf", b"old")
+    store = MemoryStateStore()
+
+    def make():
+        trigger = ZohoCRMAttachmentEventTrigger(
+            module="Deals", record_ids=[deal_a, deal_b], poll_interval=0.02
+        )
+        trigger.asset_state_store = store
+        return trigger
+
+    async def collect(trigger, until_events, add=()):
+        events = []
+        generator = trigger.run()
+        try:
+            step = asyncio.ensure_future(generator.__anext__())
+            baseline = emu.count(path_contains="/Attachments") + 2
+            while emu.count(path_contains="/Attachments") < baseline:  # both records listed once
+                await asyncio.sleep(0.01)
+            for action in add:
+                action()
+            while len(events) < until_events:
+                events.append(await asyncio.wait_for(step, 20))
+                if len(events) < until_events:
+                    step = asyncio.ensure_future(generator.__anext__())
+        finally:
+            await generator.aclose()
+        return events
+
+    first = asyncio.run(
+        collect(
+            make(),
+            2,
+            add=[
+                lambda: emu.add_attachment("Deals", deal_a, "n1.pdf", b"1"),
+                lambda: emu.add_attachment("Deals", deal_b, "n2.pdf", b"2"),
+            ],
+        )
+    )
+    assert sorted(e.payload["attachment"]["File_Name"] for e in first) == ["n1.pdf", "n2.pdf"]
+    assert {e.payload["record_id"] for e in first} == {deal_a, deal_b}
+
+    # A restarted triggerer with the same state store: the two are not fired again, only the third.
+    emu.add_attachment("Deals", deal_b, "n3.pdf", b"3")
+    second = asyncio.run(collect(make(), 1))
+    assert [e.payload["attachment"]["File_Name"] for e in second] == ["n3.pdf"]
+
+
+def test_event_trigger_does_not_fire_while_nothing_changes(zoho_emulator_connection):
+    emu = zoho_emulator_connection
+    deal = emu.add_record("Deals")
+    emu.add_attachment("Deals", deal, "existing.pdf", b"old")
+    trigger = ZohoCRMAttachmentEventTrigger(module="Deals", record_ids=[deal], poll_interval=0.01)
+    trigger.asset_state_store = MemoryStateStore()
+
+    async def watch():
+        generator = trigger.run()
+        step = asyncio.ensure_future(generator.__anext__())
+        try:
+            while emu.count(path_contains="/Attachments") < 20 and not step.done():
+                await asyncio.sleep(0.01)
+            return step.result() if step.done() else None
+        finally:
+            step.cancel()
+            await asyncio.gather(step, return_exceptions=True)
+            await generator.aclose()
+
+    assert asyncio.run(watch()) is None
+
+
+def test_event_trigger_falls_back_to_a_variable_before_airflow_3_3(zoho_emulator_connection, monkeypatch):
+    from airflow_provider_zoho_attach.triggers import attachments
+
+    variables = {}
+
+    async def get(key):
+        return variables.get(key)
+
+    async def put(key, value):
+        variables[key] = value
+
+    monkeypatch.setattr(attachments, "_variable_get", get)
+    monkeypatch.setattr(attachments, "_variable_set", put)
+    emu = zoho_emulator_connection
+    deal = emu.add_record("Deals")
+    trigger = ZohoCRMAttachmentEventTrigger(module="Deals", record_ids=[deal], poll_interval=0.01)
+
+    async def one_event():
+        generator = trigger.run()
+        try:
+            step = asyncio.ensure_future(generator.__anext__())
+            while not variables:
+                await asyncio.sleep(0.01)
+            emu.add_attachment("Deals", deal, "x.pdf", b"x")
+            return await asyncio.wait_for(step, 20)
+        finally:
+            await generator.aclose()
+
+    event = asyncio.run(one_event())
+    assert event.payload["attachment"]["File_Name"] == "x.pdf"
+    assert trigger.state_key in variables
