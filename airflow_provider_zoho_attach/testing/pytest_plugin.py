@@ -1,1 +1,61 @@
-"""pytest plugin (entry point ``pytest11``): the ``zoho_emulator`` fixture."""
+"""
+pytest plugin (entry point ``pytest11``): fixtures that run the Zoho CRM emulator.
+
+* ``zoho_emulator``: a running, empty :class:`~airflow_provider_zoho_attach.testing.ZohoCRMEmulator`,
+  stopped (and its stored files deleted) after the test.
+* ``zoho_emulator_connection``: the same emulator, with ``AIRFLOW_CONN_ZOHO_CRM_DEFAULT`` set to it
+  for the duration of the test.
+
+Mark a test ``@pytest.mark.zoho_emulator(seed="demo", latency=0.01, ...)`` to seed the emulator
+or set :class:`~airflow_provider_zoho_attach.testing.EmulatorConfig` fields.
+
+The emulator is imported inside the fixtures, so loading this plugin costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from airflow_provider_zoho_attach.testing.emulator import ZohoCRMEmulator
+
+__all__ = ["zoho_emulator", "zoho_emulator_connection"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``zoho_emulator`` marker (so ``--strict-markers`` accepts it)."""
+    config.addinivalue_line(
+        "markers",
+        "zoho_emulator(seed=None, **config): seed the zoho_emulator fixture and set EmulatorConfig fields",
+    )
+
+
+@pytest.fixture
+def zoho_emulator(request: pytest.FixtureRequest) -> Iterator[ZohoCRMEmulator]:
+    """A running Zoho CRM emulator on a free loopback port, stopped after the test."""
+    from airflow_provider_zoho_attach.testing.emulator import EmulatorConfig, ZohoCRMEmulator
+
+    marker = request.node.get_closest_marker("zoho_emulator")
+    options = dict(marker.kwargs) if marker is not None else {}
+    seed = options.pop("seed", None)
+    config = EmulatorConfig()
+    config.update(**options)
+    emulator = ZohoCRMEmulator(seed=seed, config=config)
+    emulator.start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture
+def zoho_emulator_connection(
+    zoho_emulator: ZohoCRMEmulator, monkeypatch: pytest.MonkeyPatch
+) -> ZohoCRMEmulator:
+    """The running emulator, with ``AIRFLOW_CONN_ZOHO_CRM_DEFAULT`` pointing at it (token cache in memory)."""
+    for name, value in zoho_emulator.airflow_env().items():
+        monkeypatch.setenv(name, value)
+    return zoho_emulator

@@ -1,0 +1,364 @@
+"""The attachment list (with Zoho's pagination rules) and the upload endpoint of the emulator."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from airflow_provider_zoho_attach.testing._emulator_http import (
+    FIELD_LIMIT,
+    FORM_LIMIT,
+    MULTIPART_SLACK,
+    Response,
+    api_error,
+    guess_content_type,
+    json_response,
+)
+from airflow_provider_zoho_attach.testing._emulator_io import (
+    BodyReader,
+    DiscardSink,
+    FileSink,
+    MemorySink,
+    PartInfo,
+    Sink,
+    TooLarge,
+    parse_header_value,
+    parse_multipart,
+)
+from airflow_provider_zoho_attach.testing._emulator_model import format_time
+from airflow_provider_zoho_attach.testing._emulator_store import USER, ApiError, Record, Store
+
+__all__ = ["list_attachments", "upload_attachment"]
+
+_MAX_PER_PAGE = 200
+_MAX_URL_LENGTH = 3000
+_MAX_TITLE_LENGTH = 255
+
+
+def _missing(param: str) -> ApiError:
+    return api_error(
+        400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing", {"param_name": param}
+    )
+
+
+def _invalid_param(param: str, message: str = "invalid data") -> ApiError:
+    return api_error(400, "INVALID_DATA", message, {"param_name": param})
+
+
+def _int_param(query: dict[str, str], name: str, default: int, low: int, high: int | None) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise _invalid_param(name) from None
+    if value < low or (high is not None and value > high):
+        raise _invalid_param(name)
+    return value
+
+
+def _bind_digest(record: Record, fields: list[str], per_page: int, ids: list[str] | None) -> str:
+    material = "\x00".join(
+        (record.module, record.id, ",".join(sorted(set(fields))), str(per_page), ",".join(sorted(ids or ())))
+    )
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def list_attachments(store: Store, query: dict[str, str], record: Record) -> Response:
+    """
+    ``GET .../{module}/{record_id}/Attachments``: one page of a record's attachments, newest first.
+
+    Pagination follows spec §7: ``page`` x ``per_page`` may reach the first
+    ``discrete_pagination_limit`` rows; beyond, the signed, parameter-bound ``next_page_token``
+    must be used (alone, without ``page``).
+    """
+    config = store.config
+    raw_fields = query.get("fields")
+    fields = [name.strip() for name in (raw_fields or "").split(",") if name.strip()]
+    if not fields and config.fields_required:
+        raise _missing("fields")
+    if len(fields) > config.max_fields:
+        raise api_error(
+            400,
+            "LIMIT_EXCEEDED",
+            "Fields limit exceeded",
+            {"param_name": "fields", "limit": config.max_fields},
+        )
+    if "page" in query and "page_token" in query:
+        raise api_error(
+            400,
+            "AMBIGUITY_DURING_PROCESSING",
+            "page and page_token cannot be given together",
+            {"param_names": ["page", "page_token"]},
+        )
+    per_page = _int_param(query, "per_page", _MAX_PER_PAGE, 1, _MAX_PER_PAGE)
+    page = _int_param(query, "page", 1, 1, None)
+    ids: list[str] | None = None
+    if "ids" in query:
+        ids = [part.strip() for part in query["ids"].split(",") if part.strip()]
+        if not ids or not all(part.isdigit() for part in ids):
+            raise _invalid_param("ids")
+    bind = _bind_digest(record, fields, per_page, ids)
+
+    token = query.get("page_token")
+    walked = 0
+    if token is not None:
+        content = store.read_page_token(token)
+        if content is None:
+            raise api_error(
+                400, "INVALID_DATA", "The token given seems to be invalid", {"param_name": "page_token"}
+            )
+        if content.get("b") != bind:
+            raise api_error(
+                400,
+                "TOKEN_BOUND_DATA_MISMATCH",
+                "the parameters do not match the ones the page_token was issued for",
+                {"param_name": "page_token"},
+            )
+        if float(content.get("e", 0)) <= store.clock.now():
+            raise api_error(400, "EXPIRED_VALUE", "the page_token has expired", {"param_name": "page_token"})
+        walked = int(content.get("w", 0))
+        if walked >= config.max_token_rows:
+            raise api_error(
+                400,
+                "PAGINATION_LIMIT_EXCEEDED",
+                f"You can only get {config.max_token_rows} records using page_token",
+                {"limit": config.max_token_rows},
+            )
+        page = int(content.get("p", 1))
+        after = content.get("a")
+        result = store.page(
+            record, ids=ids, per_page=per_page, after=(after[0], after[1]) if after is not None else None
+        )
+    else:
+        if page * per_page > config.discrete_pagination_limit:
+            raise api_error(
+                400,
+                "DISCRETE_PAGINATION_LIMIT_EXCEEDED",
+                f"You can only get the first {config.discrete_pagination_limit} records without using "
+                "page_token param",
+                {"limit": config.discrete_pagination_limit},
+            )
+        walked = (page - 1) * per_page
+        result = store.page(record, ids=ids, per_page=per_page, offset=walked)
+
+    rows = result.rows
+    more = result.start + len(rows) < result.total
+    if not rows:
+        if config.empty_list_status == 204:
+            return Response(status=204)
+        return json_response(200, {"data": [], "info": _info(per_page, 0, page, False, None, None, None)})
+
+    wanted = set(fields)
+    if config.always_include_id or not fields:
+        wanted.add("id")
+    if fields:
+        data = [{key: value for key, value in row.full.items() if key in wanted} for row in rows]
+    else:
+        data = [dict(row.full) for row in rows]
+
+    next_token = expiry = previous_token = None
+    if more:
+        next_token, expires = store.make_page_token(
+            after=rows[-1].key, walked=walked + len(rows), page=page + 1, bind=bind
+        )
+        expiry = format_time(expires, config.tz())
+    if token is not None and result.start > 0:
+        previous_token, _ = store.make_page_token(
+            after=result.previous_after, walked=max(0, walked - per_page), page=max(1, page - 1), bind=bind
+        )
+    return json_response(
+        200,
+        {"data": data, "info": _info(per_page, len(data), page, more, next_token, previous_token, expiry)},
+    )
+
+
+def _info(  # noqa: PLR0917 - mirrors the seven keys of Zoho's info block
+    per_page: int,
+    count: int,
+    page: int,
+    more: bool,
+    next_token: str | None,
+    previous_token: str | None,
+    expiry: str | None,
+) -> dict[str, Any]:
+    return {
+        "per_page": per_page,
+        "count": count,
+        "page": page,
+        "more_records": more,
+        "next_page_token": next_token,
+        "previous_page_token": previous_token,
+        "page_token_expiry": expiry,
+    }
+
+
+def _valid_url(url: str) -> bool:
+    if len(url) > _MAX_URL_LENGTH or any(c.isspace() for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and "." in (parts.hostname or "")
+
+
+def _success(attachment_id: str, created: str) -> dict[str, Any]:
+    by = {"name": USER["name"], "id": USER["id"]}
+    return {
+        "data": [
+            {
+                "code": "SUCCESS",
+                "details": {
+                    "Modified_Time": created,
+                    "Modified_By": by,
+                    "Created_Time": created,
+                    "id": attachment_id,
+                    "Created_By": dict(by),
+                },
+                "message": "attachment uploaded successfully",
+                "status": "success",
+            }
+        ]
+    }
+
+
+def upload_attachment(
+    store: Store,
+    record: Record,
+    *,
+    body: BodyReader,
+    content_type_header: str,
+    query: dict[str, str],
+    remember_form: Callable[[dict[str, str]], None],
+) -> Response:
+    """
+    ``POST .../{module}/{record_id}/Attachments``: store a file (multipart part ``file``) or a link.
+
+    The file part streams straight into the blob directory, never into memory. A link comes as
+    ``attachmentUrl`` (+ ``title``) in the query string (the SDK's way) or as form fields (the
+    docs' way).
+
+    :param store: the emulator's store.
+    :param record: the parent record.
+    :param body: the request body.
+    :param content_type_header: the request's ``Content-Type``.
+    :param query: the query parameters.
+    :param remember_form: receives the text fields of the body (for the request log).
+    """
+    config = store.config
+    too_big = api_error(
+        413,
+        "FILE_SIZE_MORE_THAN_ALLOWED_SIZE",
+        "Please check if the size of the file is in the correct range",
+    )
+    content_type, params = parse_header_value(content_type_header)
+    form: dict[str, str] = {}
+    file_sink: FileSink | None = None
+    file_info: PartInfo | None = None
+    extra_files = 0
+
+    if content_type == "multipart/form-data":
+        # Refuse what is certainly too big before writing a byte of it.
+        if body.length is not None and body.length > config.max_upload_size + MULTIPART_SLACK:
+            raise too_big
+        text_sinks: dict[str, MemorySink] = {}
+
+        def open_sink(info: PartInfo) -> Sink:
+            nonlocal file_sink, file_info, extra_files
+            if info.name == "file":
+                if file_sink is not None:
+                    extra_files += 1
+                    return DiscardSink()
+                file_sink = FileSink(store.blob_path(), limit=config.max_upload_size)
+                file_info = info
+                return file_sink
+            if info.name in ("attachmentUrl", "title") and info.filename is None:
+                text_sinks[info.name] = MemorySink(limit=FIELD_LIMIT)
+                return text_sinks[info.name]
+            return DiscardSink()
+
+        try:
+            parse_multipart(body, params.get("boundary", ""), open_sink)
+        except TooLarge:
+            if file_sink is not None:
+                file_sink.abort()
+            raise too_big from None
+        except BaseException:
+            if file_sink is not None:
+                file_sink.abort()
+            raise
+        form = {name: sink.text() for name, sink in text_sinks.items()}
+    elif content_type == "application/x-www-form-urlencoded":
+        try:
+            raw = body.read_all(FORM_LIMIT)
+        except TooLarge:
+            raise _invalid_param("attachmentUrl", "the form is too large") from None
+        form = {
+            key: value
+            for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
+            if key in ("attachmentUrl", "title")
+        }
+    remember_form(form)
+
+    url = query.get("attachmentUrl", form.get("attachmentUrl"))
+    title = query.get("title", form.get("title"))
+
+    def discard_file() -> None:
+        if file_sink is not None:
+            file_sink.abort()
+
+    if file_sink is not None and url is not None:
+        discard_file()
+        raise api_error(400, "INVALID_DATA", "a file and a link cannot be attached in the same request")
+    if extra_files:
+        discard_file()
+        raise api_error(
+            400, "INVALID_DATA", "only one file can be attached per request", {"param_name": "file"}
+        )
+    if file_sink is None and url is None:
+        raise _missing("file")
+
+    if url is not None:
+        if not _valid_url(url):
+            raise api_error(
+                400,
+                "INVALID_URL_PATTERN",
+                "the given attachment URL is incorrect",
+                {"param_name": "attachmentUrl"},
+            )
+        if title is not None and not 1 <= len(title) <= _MAX_TITLE_LENGTH:
+            raise _invalid_param("title")
+        with store.lock:
+            if store.has_link(record, url):
+                raise api_error(
+                    400,
+                    "INVALID_DATA",
+                    "the given attachment URL is already attached to the record",
+                    {"param_name": "attachmentUrl"},
+                )
+            attachment = store.add_attachment(
+                record, file_name=title or url, size=0, content_type="text/uri-list", link_url=url
+            )
+        return json_response(200, _success(attachment.id, attachment.full["Created_Time"]))
+
+    assert file_sink is not None
+    assert file_info is not None
+    file_name = os.path.basename((file_info.filename or "file").replace("\\", "/")) or "file"
+    if file_name.lower().endswith(tuple(ext.lower() for ext in config.blocked_extensions)):
+        discard_file()
+        raise api_error(400, "INVALID_DATA", "invalid file type", {"param_name": "file"})
+    part_type = file_info.content_type
+    attachment = store.add_attachment(
+        record,
+        file_name=file_name,
+        size=file_sink.size,
+        content_type=part_type or guess_content_type(file_name),
+        path=file_sink.path,
+    )
+    return json_response(200, _success(attachment.id, attachment.full["Created_Time"]))

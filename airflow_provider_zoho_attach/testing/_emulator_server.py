@@ -1,0 +1,846 @@
+"""The emulator's HTTP side: a threading HTTP/1.1 server and the handler that speaks Zoho's protocol.
+
+Bodies stream both ways: uploads go from the socket to files block by block
+(:mod:`._emulator_io`), downloads go from files to the socket with ``sendfile``. Faults act either
+instead of the normal answer (``status``, ``reset`` ...) or on the way the normal answer is sent
+(``truncated``, ``slow_body`` ...).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import re
+import socket
+import struct
+import threading
+import time
+from contextlib import suppress
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from airflow_provider_zoho_attach.testing._emulator_attachments import list_attachments, upload_attachment
+from airflow_provider_zoho_attach.testing._emulator_http import (
+    FIELD_LIMIT,
+    FORM_LIMIT,
+    HTML_502,
+    MULTIPART_SLACK,
+    STATUS_CODES,
+    Response,
+    api_error,
+    content_disposition,
+    error_response,
+    json_response,
+    sniff_image,
+    too_many,
+)
+from airflow_provider_zoho_attach.testing._emulator_io import (
+    BodyReader,
+    ClientDisconnected,
+    DiscardSink,
+    MalformedBody,
+    MemorySink,
+    PartInfo,
+    Sink,
+    TooLarge,
+    parse_header_value,
+    parse_multipart,
+)
+from airflow_provider_zoho_attach.testing._emulator_model import Fault, RequestRecord, format_time, redact
+from airflow_provider_zoho_attach.testing._emulator_store import (
+    ORG_ID,
+    ORG_ZGID,
+    THROTTLE_BODY,
+    USER,
+    AccessToken,
+    ApiError,
+    Record,
+    Store,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_zoho_attach.testing.emulator import ZohoCRMEmulator
+
+__all__ = ["EmulatorHTTPServer"]
+
+log = logging.getLogger(__name__)
+
+_VERSION = re.compile(r"^v\d+(\.\d+)?$")
+_NOT_FOUND = "Please check if the URL trying to access is a correct one"
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+@dataclass
+class _Exchange:
+    method: str
+    path: str
+    query: dict[str, str]
+    started: float
+    status: int = 0
+    bytes_out: int = 0
+    fault: str | None = None
+    code: str | None = None
+    form: dict[str, str] = field(default_factory=dict)
+    access: AccessToken | None = None
+    credits_left: int | None = None
+    logged: bool = False
+    answered: bool = False
+
+
+@dataclass(frozen=True)
+class _Route:
+    kind: str
+    allowed: frozenset[str]
+    segments: tuple[str, ...]
+
+
+def _match_route(path: str) -> _Route | None:
+    parts = path.split("/")
+    if len(parts) < 4 or parts[0] != "" or parts[1] != "crm" or not _VERSION.match(parts[2]):
+        return None
+    rest = parts[3:]
+    if rest and rest[-1] == "":
+        rest = rest[:-1]
+    if rest == ["users"]:
+        return _Route("users", frozenset({"GET"}), ())
+    if rest == ["org"]:
+        return _Route("org", frozenset({"GET"}), ())
+    if len(rest) == 3 and rest[2] == "Attachments" and rest[0] and rest[1]:
+        return _Route("attachments", frozenset({"GET", "POST", "DELETE"}), tuple(rest))
+    if len(rest) == 4 and rest[2] == "Attachments" and all(rest):
+        return _Route("attachment", frozenset({"GET", "DELETE"}), tuple(rest))
+    if len(rest) == 3 and rest[2] == "photo" and rest[0] and rest[1]:
+        return _Route("photo", frozenset({"GET", "POST", "DELETE"}), tuple(rest))
+    return None
+
+
+_OPERATIONS = {
+    "GET": ("read", "all"),
+    "POST": ("create", "write", "update", "all"),
+    "DELETE": ("delete", "all"),
+}
+
+
+class EmulatorHTTPServer(ThreadingHTTPServer):
+    """
+    A threading HTTP server that knows its emulator and can cut all its connections on stop.
+
+    :param address: ``(host, port)``.
+    :param emulator: the emulator whose state it serves.
+    """
+
+    daemon_threads = True
+    allow_reuse_address = True
+    # Bursts of concurrent clients must not overflow the accept backlog (SYN retries cost 1 s).
+    request_queue_size = 256
+
+    def __init__(self, address: tuple[str, int], emulator: ZohoCRMEmulator) -> None:
+        self.emulator = emulator
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def track(self, connection: socket.socket, active: bool) -> None:
+        """Remember (or forget) an open connection."""
+        with self._connections_lock:
+            if active:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+    def close_connections(self) -> None:
+        """Shut every open connection down, waking the threads blocked on them."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Log instead of printing a traceback to stderr."""
+        log.debug("emulator connection error from %s", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "ZGS"
+    sys_version = ""
+    rbufsize = 256 * 1024
+    disable_nagle_algorithm = True
+    server: EmulatorHTTPServer
+
+    _body: BodyReader
+    _expect_continue: bool
+    _continue_sent: bool
+
+    # ------------------------------------------------------------------ plumbing
+
+    def setup(self) -> None:
+        super().setup()
+        # Idle kept-alive connections must not hold a thread forever.
+        self.connection.settimeout(self.server.emulator.config.idle_timeout)
+        self.server.track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("emulator: " + format, *args)
+
+    def handle_expect_100(self) -> bool:
+        # ``100 Continue`` is sent only when the body is really wanted (see _send_continue), so
+        # that an early error answer spares the client sending a body nobody reads.
+        self._expect_continue = True
+        return True
+
+    def _send_continue(self) -> None:
+        if self._expect_continue and not self._continue_sent:
+            self._continue_sent = True
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+
+    @property
+    def emulator(self) -> ZohoCRMEmulator:
+        return self.server.emulator
+
+    @property
+    def store(self) -> Store:
+        return self.server.emulator._store
+
+    # ------------------------------------------------------------------ request life cycle
+
+    def _dispatch(self) -> None:
+        emulator = self.emulator
+        split = urlsplit(self.path)
+        path = split.path or "/"
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        self._expect_continue = getattr(self, "_expect_continue", False)
+        self._continue_sent = False
+        admin = path == "/__emulator__" or path.startswith("/__emulator__/")
+        exchange = _Exchange(
+            method=self.command, path=path, query=query, started=emulator.clock.now(), logged=admin
+        )
+        try:
+            try:
+                self._body = self._make_body_reader()
+            except ValueError:
+                self._body = BodyReader(self.rfile, length=0, chunked=False)
+                self._send(
+                    exchange, json_response(400, {"error": "bad request framing"}, zoho=False, close=True)
+                )
+                return
+            if admin:
+                self._send(exchange, emulator._admin(self.command, path, query, self._body))
+                return
+            self._serve(exchange)
+        except (ClientDisconnected, ConnectionError, TimeoutError):
+            self.close_connection = True
+        except Exception:
+            # A bug in the emulator: answer like Zoho's own 500 rather than dropping the connection.
+            log.exception("emulator failed on %s %s", exchange.method, exchange.path)
+            if not exchange.answered:
+                with suppress(Exception):
+                    self._send(
+                        exchange,
+                        json_response(
+                            500,
+                            {
+                                "code": "INTERNAL_ERROR",
+                                "details": {},
+                                "message": "Internal Server Error",
+                                "status": "error",
+                            },
+                            close=True,
+                        ),
+                    )
+            self.close_connection = True
+        finally:
+            self._commit(exchange)
+            self._expect_continue = False
+
+    def _commit(self, exchange: _Exchange) -> None:
+        """
+        Put the request in the log, once.
+
+        Called just before the answer goes out, so that a client that has seen an answer (or a
+        reset) always finds its request in the log.
+        """
+        if exchange.logged:
+            return
+        exchange.logged = True
+        self.emulator._record_request(
+            RequestRecord(
+                method=exchange.method,
+                path=exchange.path,
+                query=redact(exchange.query),
+                status=exchange.status,
+                started=exchange.started,
+                finished=self.emulator.clock.now(),
+                bytes_in=self._body.bytes_read if hasattr(self, "_body") else 0,
+                bytes_out=exchange.bytes_out,
+                fault=exchange.fault,
+                code=exchange.code,
+                form=redact(exchange.form),
+            )
+        )
+
+    def _make_body_reader(self) -> BodyReader:
+        encoding = (self.headers.get("Transfer-Encoding") or "").lower()
+        chunked = "chunked" in encoding
+        raw_length = self.headers.get("Content-Length")
+        length: int | None = None
+        if not chunked and raw_length is not None:
+            length = int(raw_length)
+            if length < 0:
+                raise ValueError("negative Content-Length")
+        return BodyReader(self.rfile, length=length, chunked=chunked, before_first_read=self._send_continue)
+
+    def _serve(self, exchange: _Exchange) -> None:
+        emulator = self.emulator
+        fault = emulator._take_fault(exchange.method, exchange.path)
+        mode: Fault | None = None
+        if fault is not None:
+            exchange.fault = fault.kind
+            if fault.delay and fault.kind != "slow_body":
+                time.sleep(fault.delay)
+            if fault.kind == "reset":
+                self._settle_body()
+                exchange.answered = True
+                self._commit(exchange)
+                self._reset()
+                return
+            replacement = self._fault_response(fault)
+            if replacement is not None:
+                self._send(exchange, replacement)
+                return
+            mode = fault
+
+        try:
+            if exchange.path.startswith("/crm/"):
+                if not emulator._enter_api():
+                    self._send(
+                        exchange,
+                        too_many(
+                            "You have exceeded the number of concurrent API calls allowed. Try again later."
+                        ),
+                    )
+                    return
+                try:
+                    latency = emulator.config.latency
+                    if latency > 0:
+                        time.sleep(latency)
+                    emulator._hold()
+                    self._send(exchange, self._api(exchange), mode)
+                finally:
+                    emulator._leave_api()
+            elif exchange.path in ("/oauth/v2/token", "/oauth/v2/token/revoke"):
+                self._send(exchange, self._oauth(exchange), mode)
+            else:
+                self._send(
+                    exchange,
+                    error_response(api_error(404, "INVALID_URL_PATTERN", _NOT_FOUND)),
+                    mode,
+                )
+        except MalformedBody as exc:
+            self._send(
+                exchange,
+                json_response(
+                    400,
+                    {
+                        "code": "INVALID_DATA",
+                        "details": {},
+                        "message": f"malformed request body: {exc}",
+                        "status": "error",
+                    },
+                    close=True,
+                ),
+            )
+
+    def _fault_response(self, fault: Fault) -> Response | None:
+        kind = fault.kind
+        if kind == "status":
+            status = fault.status or 500
+            if status in (204, 304):
+                return Response(status=status)
+            code, message = STATUS_CODES.get(
+                status, (_phrase(status).upper().replace(" ", "_") or "ERROR", "error")
+            )
+            return json_response(status, {"code": code, "details": {}, "message": message, "status": "error"})
+        if kind == "429":
+            return too_many("Too many requests. Please try again after some time.")
+        if kind == "html_error":
+            return Response(
+                status=502, headers=[("Content-Type", "text/html")], body=HTML_502, code="HTML_502"
+            )
+        if kind == "invalid_token":
+            return error_response(api_error(401, "INVALID_TOKEN", "invalid oauth token"))
+        if kind == "empty_204":
+            return Response(status=204)
+        if kind == "token_throttle":
+            return json_response(200, dict(THROTTLE_BODY), zoho=False, code="Access Denied")
+        return None
+
+    # ------------------------------------------------------------------ sending
+
+    def _settle_body(self) -> bool:
+        """
+        Make sure no unread request body is left before answering.
+
+        :return: ``True`` when the connection can be kept (body read or drained).
+        """
+        body = self._body
+        if body.exhausted:
+            return True
+        if self._expect_continue and not body.started:
+            # The client is waiting for 100 Continue and will not send the body: never drain.
+            self.close_connection = True
+            return False
+        remaining = body.length - body.bytes_read if body.length is not None else None
+        limit = self.emulator.config.drain_limit
+        if (remaining is None or remaining <= limit) and body.drain(limit):
+            return True
+        self.close_connection = True
+        return False
+
+    def _head(self, exchange: _Exchange, response: Response) -> bytes:
+        phrase = _phrase(response.status)
+        lines = [
+            f"HTTP/1.1 {response.status} {phrase}",
+            "Server: ZGS",
+            "Date: " + email.utils.formatdate(usegmt=True),
+        ]
+        lines.extend(f"{name}: {value}" for name, value in response.headers)
+        if exchange.access is not None and exchange.path.startswith("/crm/"):
+            config = self.emulator.config
+            if config.send_access_token_reset_header:
+                lines.append("X-ACCESSTOKEN-RESET: " + format_time(exchange.access.expires, config.tz()))
+            if config.send_credits_header and exchange.credits_left is not None:
+                lines.append(f"X-API-CREDITS-REMAINING: {exchange.credits_left}")
+        if response.status not in (204, 304) and not 100 <= response.status < 200:
+            lines.append(f"Content-Length: {response.length}")
+        if response.close or self.close_connection:
+            lines.append("Connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    def _write(self, data: bytes | memoryview) -> None:
+        self.connection.sendall(data)
+
+    def _write_body(self, response: Response, start: int, end: int) -> None:
+        if end <= start:
+            return
+        if response.file is not None:
+            # Zero-copy from the page cache to the socket.
+            self.connection.sendfile(response.file, start, end - start)
+        else:
+            self.connection.sendall(memoryview(response.body)[start:end])
+
+    def _send(self, exchange: _Exchange, response: Response, mode: Fault | None = None) -> None:
+        try:
+            keep = self._settle_body()
+            if response.close or not keep:
+                response.close = True
+                self.close_connection = True
+            exchange.code = response.code
+            exchange.answered = True
+            kind = mode.kind if mode is not None else None
+            if kind == "commit_then_reset":
+                self._commit(exchange)
+                self._reset()
+                return
+            head = self._head(exchange, response)
+            exchange.status = response.status
+            length = 0 if self.command == "HEAD" or response.status in (204, 304) else response.length
+            if kind in ("reset_mid_body", "truncated", "slow_body"):
+                part = length // 2
+                exchange.bytes_out = length if kind == "slow_body" else part
+                self._commit(exchange)
+                self._write(head)
+                self._write_body(response, 0, part)
+                if kind == "reset_mid_body":
+                    self._reset()
+                    return
+                if kind == "truncated":
+                    self.close_connection = True
+                    with suppress(OSError):
+                        self.connection.shutdown(socket.SHUT_WR)
+                    return
+                time.sleep(mode.delay if mode is not None and mode.delay is not None else 1.0)
+                self._write_body(response, part, length)
+                return
+            exchange.bytes_out = length
+            self._commit(exchange)
+            if response.file is None and length:
+                self._write(head + response.body)
+            else:
+                self._write(head)
+                self._write_body(response, 0, length)
+        finally:
+            if response.file is not None:
+                response.file.close()
+
+    def _reset(self) -> None:
+        """Abort the connection with a TCP RST (SO_LINGER 0), before or in the middle of an answer."""
+        self.close_connection = True
+        with suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # The socket only really closes (and resets) once the buffered reader lets go of it.
+        with suppress(Exception):
+            self.rfile.close()
+        with suppress(OSError):
+            self.connection.close()
+
+    # ------------------------------------------------------------------ accounts server
+
+    def _read_form(self, exchange: _Exchange) -> dict[str, str]:
+        content_type, params = parse_header_value(self.headers.get("Content-Type") or "")
+        form: dict[str, str] = {}
+        if content_type == "application/x-www-form-urlencoded":
+            raw = self._body.read_all(FORM_LIMIT)
+            form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        elif content_type == "multipart/form-data":
+            sinks: dict[str, MemorySink] = {}
+
+            def open_sink(info: PartInfo) -> Sink:
+                if info.name is None:
+                    return DiscardSink()
+                sink = MemorySink(limit=FIELD_LIMIT)
+                sinks[info.name] = sink
+                return sink
+
+            parse_multipart(self._body, params.get("boundary", ""), open_sink)
+            form = {name: sink.text() for name, sink in sinks.items()}
+        exchange.form = form
+        return form
+
+    def _oauth(self, exchange: _Exchange) -> Response:
+        if exchange.method != "POST":
+            return json_response(
+                400, {"error": "invalid_request_method"}, zoho=False, code="invalid_request_method"
+            )
+        try:
+            params = dict(exchange.query)
+            params.update(self._read_form(exchange))
+        except TooLarge:
+            return json_response(400, {"error": "invalid_request"}, zoho=False, code="invalid_request")
+        if exchange.path == "/oauth/v2/token/revoke":
+            if self.store.revoke_refresh_token(params.get("token", "")):
+                return json_response(200, {"status": "success"}, zoho=False)
+            return json_response(
+                200, {"status": "failure", "error": "invalid_token"}, zoho=False, code="invalid_token"
+            )
+        body = self.store.issue_access_token(params, self.emulator.url)
+        return json_response(200, body, zoho=False, code=body.get("error"))
+
+    # ------------------------------------------------------------------ CRM API
+
+    def _api(self, exchange: _Exchange) -> Response:
+        route = _match_route(exchange.path)
+        if route is None:
+            return error_response(api_error(404, "INVALID_URL_PATTERN", _NOT_FOUND))
+        if exchange.method not in route.allowed:
+            return error_response(
+                api_error(400, "INVALID_REQUEST_METHOD", "The http request method type is not a valid one")
+            )
+        config = self.emulator.config
+        header = self.headers.get("Authorization")
+        if header is None:
+            code = config.missing_token_code
+            message = "Authentication failed" if code == "AUTHENTICATION_FAILURE" else "invalid oauth token"
+            return error_response(api_error(401, code, message))
+        prefix = "Zoho-oauthtoken "
+        access = self.store.authenticate(header[len(prefix) :].strip()) if header.startswith(prefix) else None
+        if access is None:
+            return error_response(api_error(401, "INVALID_TOKEN", "invalid oauth token"))
+        exchange.access = access
+        allowed, left = self.emulator._consume_credit()
+        exchange.credits_left = left
+        if not allowed:
+            return too_many("You have exceeded the API credits allowed for the day. Try again later.")
+        try:
+            if route.kind == "users":
+                self._require(access, ("zohocrm.users.read", "zohocrm.users.all"))
+                return json_response(200, self._users_payload(exchange))
+            if route.kind == "org":
+                self._require(
+                    access,
+                    ("zohocrm.org.read", "zohocrm.org.all", "zohocrm.settings.read", "zohocrm.settings.all"),
+                )
+                return json_response(200, self._org_payload())
+            return self._record_api(exchange, route, access)
+        except ApiError as error:
+            return error_response(error)
+
+    def _require(self, access: AccessToken, any_of: tuple[str, ...]) -> None:
+        scopes = access.refresh.scope_set
+        if not any(scope in scopes for scope in any_of):
+            raise self._scope_mismatch()
+
+    def _scope_mismatch(self) -> ApiError:
+        return api_error(
+            self.emulator.config.oauth_scope_mismatch_status,
+            "OAUTH_SCOPE_MISMATCH",
+            "invalid oauth scope to access this URL",
+        )
+
+    def _users_payload(self, exchange: _Exchange) -> dict[str, Any]:
+        user = {
+            "id": USER["id"],
+            "full_name": USER["name"],
+            "first_name": USER["name"].split()[0],
+            "last_name": USER["name"].split()[-1],
+            "email": USER["email"],
+            "status": "active",
+            "confirm": True,
+            "role": {"name": "CEO", "id": "5725767000000026005"},
+            "profile": {"name": "Administrator", "id": "5725767000000026011"},
+            "time_zone": "Etc/UTC",
+        }
+        return {"users": [user], "info": {"per_page": 200, "count": 1, "page": 1, "more_records": False}}
+
+    def _org_payload(self) -> dict[str, Any]:
+        return {
+            "org": [
+                {
+                    "id": ORG_ID,
+                    "zgid": ORG_ZGID,
+                    "company_name": "Emulated Org",
+                    "primary_email": USER["email"],
+                    "time_zone": "Etc/UTC",
+                    "currency": "US Dollar - USD",
+                    "iso_code": "USD",
+                    "domain_name": "org" + ORG_ZGID,
+                }
+            ]
+        }
+
+    def _record_api(self, exchange: _Exchange, route: _Route, access: AccessToken) -> Response:
+        store = self.store
+        config = self.emulator.config
+        module = store.resolve_module(route.segments[0])
+        if module is None:
+            raise api_error(
+                400, "INVALID_MODULE", "the module name given seems to be invalid", {"resource_path_index": 0}
+            )
+        if route.kind == "photo" and not store.supports_photo(module):
+            raise api_error(
+                400, "INVALID_MODULE", "The given module is not supported in API", {"resource_path_index": 0}
+            )
+
+        operations = _OPERATIONS[exchange.method]
+        scopes = access.refresh.scope_set
+        names = store.module_scope_names(module)
+        module_ok = "zohocrm.modules.all" in scopes or any(
+            f"zohocrm.modules.{name}.{op}" in scopes for name in names for op in operations
+        )
+        attachments_ok = route.kind == "photo" or (
+            any(f"zohocrm.modules.attachments.{op}" in scopes for op in operations)
+            or (config.modules_all_covers_attachments and "zohocrm.modules.all" in scopes)
+        )
+        if not (module_ok and attachments_ok):
+            raise self._scope_mismatch()
+
+        record_id = route.segments[1]
+        record = store.get_record(module, record_id) if record_id.isdigit() else None
+        if record is None:
+            raise api_error(
+                400, "INVALID_DATA", "the related id given seems to be invalid", {"resource_path_index": 1}
+            )
+
+        if route.kind == "photo":
+            return self._photo(exchange, record)
+        if route.kind == "attachment":
+            attachment_id = route.segments[3]
+            if not attachment_id.isdigit():
+                raise api_error(
+                    400, "INVALID_DATA", "the id given seems to be invalid", {"resource_path_index": 3}
+                )
+            if exchange.method == "GET":
+                return self._download(record, attachment_id)
+            if not store.delete_attachment(record, attachment_id):
+                raise api_error(400, "INVALID_DATA", "record not deleted", {"resource_path_index": 3})
+            return json_response(200, {"data": [_deleted(attachment_id)]})
+        if exchange.method == "GET":
+            return self._list(exchange, record)
+        if exchange.method == "POST":
+            return self._upload(exchange, record)
+        return self._bulk_delete(exchange, record)
+
+    # ------------------------------------------------------------------ attachments
+
+    def _list(self, exchange: _Exchange, record: Record) -> Response:
+        return list_attachments(self.store, exchange.query, record)
+
+    def _upload(self, exchange: _Exchange, record: Record) -> Response:
+        def remember(form: dict[str, str]) -> None:
+            exchange.form = form
+
+        return upload_attachment(
+            self.store,
+            record,
+            body=self._body,
+            content_type_header=self.headers.get("Content-Type") or "",
+            query=exchange.query,
+            remember_form=remember,
+        )
+
+    def _download(self, record: Record, attachment_id: str) -> Response:
+        store = self.store
+        attachment = store.get_attachment(record, attachment_id)
+        if attachment is None:
+            return Response(status=204)
+        if attachment.kind != "File":
+            raise api_error(
+                400, "DOWNLOAD_NOT_ALLOWED", "As it is a linked attachment, you can not download it"
+            )
+        headers = [
+            ("Content-Type", attachment.content_type),
+            (
+                "Content-Disposition",
+                content_disposition(attachment.file_name, self.emulator.config.content_disposition_format),
+            ),
+            ("Cache-Control", "no-store, no-cache, must-revalidate, private"),
+        ]
+        if attachment.data is not None:
+            return Response(status=200, headers=headers, body=attachment.data)
+        assert attachment.path is not None
+        try:
+            handle = open(attachment.path, "rb")  # noqa: SIM115 - closed by _send
+        except FileNotFoundError:
+            # Deleted between the lookup and the open.
+            return Response(status=204)
+        return Response(status=200, headers=headers, file=handle, file_size=attachment.size)
+
+    def _bulk_delete(self, exchange: _Exchange, record: Record) -> Response:
+        raw = exchange.query.get("ids")
+        if raw is None or not raw.strip():
+            raise api_error(
+                400,
+                "REQUIRED_PARAM_MISSING",
+                "One of the expected parameter is missing",
+                {"param_name": "ids"},
+            )
+        ids = [part.strip() for part in raw.split(",") if part.strip()]
+        limit = self.emulator.config.max_bulk_delete_ids
+        if len(ids) > limit:
+            raise api_error(
+                400,
+                "LIMIT_EXCEEDED",
+                f"Only {limit} ids can be deleted at once",
+                {"param_name": "ids", "limit": limit},
+            )
+        data = []
+        for attachment_id in ids:
+            if attachment_id.isdigit() and self.store.delete_attachment(record, attachment_id):
+                data.append(_deleted(attachment_id))
+            else:
+                data.append(
+                    {
+                        "code": "INVALID_DATA",
+                        "details": {"id": attachment_id},
+                        "message": "record not deleted",
+                        "status": "error",
+                    }
+                )
+        return json_response(200, {"data": data})
+
+    # ------------------------------------------------------------------ photos
+
+    def _photo(self, exchange: _Exchange, record: Record) -> Response:
+        store = self.store
+        if exchange.method == "GET":
+            photo = record.photo
+            if photo is None:
+                return Response(status=204)
+            extension = photo.content_type.rsplit("/", 1)[-1].replace("jpeg", "jpg")
+            name = f"{record.id}.{extension}"
+            return Response(
+                status=200,
+                headers=[
+                    ("Content-Type", photo.content_type),
+                    (
+                        "Content-Disposition",
+                        content_disposition(name, self.emulator.config.content_disposition_format),
+                    ),
+                ],
+                body=photo.data,
+            )
+        if exchange.method == "DELETE":
+            with store.lock:
+                record.photo = None
+            return json_response(
+                200, {"code": "SUCCESS", "details": {}, "message": "Photo deleted", "status": "success"}
+            )
+        return self._photo_upload(exchange, record)
+
+    def _photo_upload(self, exchange: _Exchange, record: Record) -> Response:
+        config = self.emulator.config
+        content_type, params = parse_header_value(self.headers.get("Content-Type") or "")
+        body = self._body
+        too_big = api_error(
+            415,
+            "FILE_SIZE_MORE_THAN_ALLOWED_SIZE",
+            "Please check if the size of the file is in the correct range",
+        )
+        if content_type != "multipart/form-data":
+            raise api_error(
+                400,
+                "REQUIRED_PARAM_MISSING",
+                "One of the expected parameter is missing",
+                {"param_name": "file"},
+            )
+        if body.length is not None and body.length > config.max_photo_size + MULTIPART_SLACK:
+            raise too_big
+        photo: MemorySink | None = None
+
+        def open_sink(info: PartInfo) -> Sink:
+            nonlocal photo
+            if info.name == "file" and photo is None:
+                photo = MemorySink(limit=config.max_photo_size)
+                return photo
+            return DiscardSink()
+
+        try:
+            parse_multipart(body, params.get("boundary", ""), open_sink)
+        except TooLarge:
+            raise too_big from None
+        if photo is None:
+            raise api_error(
+                400,
+                "REQUIRED_PARAM_MISSING",
+                "One of the expected parameter is missing",
+                {"param_name": "file"},
+            )
+        data = bytes(photo.data)
+        image_type = sniff_image(data[:16])
+        if image_type is None:
+            raise api_error(400, "INVALID_DATA", "invalid file type", {"param_name": "file"})
+        self.store.set_photo(record, data, image_type)
+        return json_response(
+            200,
+            {"code": "SUCCESS", "details": {}, "message": "photo uploaded successfully", "status": "success"},
+        )
+
+
+def _deleted(attachment_id: str) -> dict[str, Any]:
+    return {
+        "code": "SUCCESS",
+        "details": {"id": attachment_id},
+        "message": "record deleted",
+        "status": "success",
+    }
