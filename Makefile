@@ -13,6 +13,10 @@ PY := $(VENV)/bin/python
 EXTRAS ?= dev
 PYPROJECT_HASH := $(shell sha256sum pyproject.toml | cut -c1-16)
 STAMP := $(VENV)/.installed-$(EXTRAS)-$(PYPROJECT_HASH)
+# The oldest Airflow we support, for `make test-compat`.
+COMPAT_AIRFLOW ?= 3.1.*
+COMPAT_VENV := .venv-compat
+COMPAT_STAMP := $(COMPAT_VENV)/.installed-$(PYPROJECT_HASH)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test lint format typecheck unit docs demo bench bench-quick fuzz test-e2e test-compat clean
@@ -44,21 +48,43 @@ format: venv  ## apply ruff's fixes and formatting
 typecheck: venv  ## mypy on the provider package
 	$(VENV)/bin/mypy
 
-unit: venv  ## the test suite only (no lint, no type check)
+unit: venv  ## the test suite only (no lint, no type check, no docs)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck  ## lint, type check and the whole test suite
+test: lint typecheck docs  ## lint, type check, docs and the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-docs: venv  ## build the Sphinx docs, warnings are errors
-	@echo "docs: not built yet"
+docs: venv  ## build the Sphinx docs; warnings are errors
+	@if [ -f docs/conf.py ]; then \
+		$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html; \
+	else echo "docs: no docs/conf.py yet"; fi
 
-demo: venv  ## start the emulator, run the example DAGs against it, print what happened
-	@echo "demo: not built yet"
+demo: venv  ## start the emulator, run example DAGs against it, print what happened
+	$(PY) scripts/demo.py
 
-bench: venv  ## run the benchmarks and regenerate docs/benchmarks.md
-	@echo "bench: not built yet"
+bench: venv  ## run every benchmark and regenerate docs/benchmarks.md
+	$(PY) bench/run.py
+
+bench-quick: venv  ## the benchmarks' quick mode (under a minute; no docs written)
+	$(PY) bench/run.py --quick
+
+fuzz: venv  ## property tests with 10,000+ examples each
+	$(PY) -m pytest tests/fuzz -q --hypothesis-profile=fuzz
+
+test-e2e: venv  ## a real Airflow deployment on loopback, and the connection form in headless Chromium
+	bash scripts/ensure-chromium.sh
+	$(PY) -m pytest tests/deployment -m deployment $(PYTEST_ARGS)
+
+$(COMPAT_STAMP): pyproject.toml | $(UV)
+	rm -f $(COMPAT_VENV)/.installed-*
+	test -x $(COMPAT_VENV)/bin/python || $(UV) venv --quiet --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')" $(COMPAT_VENV)
+	$(UV) pip install --quiet --python $(COMPAT_VENV)/bin/python -e ".[dev]" "apache-airflow==$(COMPAT_AIRFLOW)"
+	touch $@
+
+test-compat: $(COMPAT_STAMP)  ## the test suite on the oldest supported Airflow (3.1.x), in .venv-compat
+	$(COMPAT_VENV)/bin/python -c 'import airflow; print("Airflow", airflow.__version__)'
+	$(COMPAT_VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 clean:  ## remove every generated file (venvs included)
-	rm -rf $(VENV) $(TOOLS) .build .cache build dist docs/_build test-artifacts .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(COMPAT_VENV) $(TOOLS) .build .cache build dist docs/_build test-artifacts .mypy_cache .ruff_cache .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
