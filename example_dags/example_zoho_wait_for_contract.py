@@ -38,7 +38,7 @@ with DAG(
         file_name_pattern="{{ params.file_name_pattern }}",
         # Only attachments created since the run started count (the default).
         deferrable=True,
-        poll_interval=60,
+        poll_interval="{{ params.poll_interval }}",
         timeout=60 * 60 * 24,
     )
     # [END howto_sensor_zoho_new_attachment_deferrable]

@@ -58,7 +58,8 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
     :param min_count: how many new attachments to wait for. (templated)
     :param deferrable: wait in the triggerer instead of on a worker; default: Airflow's
         ``[operators] default_deferrable``.
-    :param poll_interval: seconds between two checks (``poke_interval`` if not given otherwise).
+    :param poll_interval: seconds between two checks, in poke and reschedule mode too unless
+        ``poke_interval`` is given. (templated)
     :param zoho_conn_id: the ``zoho_crm`` connection. (templated)
     """
 
@@ -70,6 +71,7 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
         "known_ids",
         "file_name_pattern",
         "min_count",
+        "poll_interval",
     )
     operator_extra_links = (ZohoCRMRecordLink(),)
     ui_color = "#fde8e8"
@@ -85,11 +87,14 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
         file_name_pattern: str | Sequence[str] | None = None,
         min_count: int | str = 1,
         deferrable: bool | None = None,
-        poll_interval: float = 60,
+        poll_interval: float | str = 60,
         zoho_conn_id: str = "zoho_crm_default",
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("poke_interval", poll_interval)
+        # poll_interval may be a template; then the real poke interval is only known at run time.
+        self._poke_follows_poll = "poke_interval" not in kwargs
+        if self._poke_follows_poll and isinstance(poll_interval, int | float):
+            kwargs["poke_interval"] = poll_interval
         super().__init__(**kwargs)
         self.module = module
         self.record_id = record_id
@@ -98,8 +103,19 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
         self.file_name_pattern = file_name_pattern
         self.min_count = min_count
         self.deferrable = _default_deferrable() if deferrable is None else deferrable
-        self.poll_interval = float(poll_interval)
+        self.poll_interval = poll_interval
         self.zoho_conn_id = zoho_conn_id
+
+    def _poll_seconds(self) -> float:
+        from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
+
+        try:
+            seconds = float(self.poll_interval)
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if not seconds > 0:
+            raise ZohoCRMInvalidRequestError.for_argument("poll_interval", self.poll_interval, "seconds > 0")
+        return seconds
 
     @cached_property
     def hook(self) -> ZohoCRMHook:
@@ -149,6 +165,9 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
         return PokeReturnValue(is_done=done, xcom_value=matches if done else None)
 
     def execute(self, context: Context) -> Any:
+        poll_seconds = self._poll_seconds()
+        if self._poke_follows_poll:
+            self.poke_interval = poll_seconds
         if not self.deferrable:
             return super().execute(context)
         # Check once on the worker: if the attachments are already there, no deferral is needed.
@@ -167,7 +186,7 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
                 known_ids=sorted(wanted.known_ids),
                 file_name_pattern=self.file_name_pattern,
                 min_count=min_count,
-                poll_interval=self.poll_interval,
+                poll_interval=poll_seconds,
                 zoho_conn_id=self.zoho_conn_id,
             ),
             method_name="execute_complete",
