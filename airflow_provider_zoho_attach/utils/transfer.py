@@ -71,6 +71,12 @@ def to_storage_path(value: Any, *, argument: str) -> Path | ObjectStoragePath:
 
     :raises ZohoCRMInvalidRequestError: for ``None``, an empty string or another type.
     """
+    # Before isinstance(value, Path): with universal_pathlib < 0.3 (Airflow 3.1) an
+    # ObjectStoragePath *is* a pathlib.Path, but its bytes live in object storage.
+    if _is_object_storage_path(value):
+        if getattr(value, "protocol", None) in ("file", "local"):
+            return Path(value.path)
+        return value
     if isinstance(value, Path):
         return value
     if isinstance(value, str):
@@ -86,12 +92,8 @@ def to_storage_path(value: Any, *, argument: str) -> Path | ObjectStoragePath:
 
             return ObjectStoragePath(text)
         return Path(os.path.expanduser(text))
-    if isinstance(value, os.PathLike) and not _is_object_storage_path(value):
+    if isinstance(value, os.PathLike):
         return Path(os.fspath(value))
-    if _is_object_storage_path(value):
-        if getattr(value, "protocol", None) in ("file", "local") and not str(value).startswith("memory"):
-            return Path(value.path)
-        return value
     raise ZohoCRMInvalidRequestError.for_argument(
         argument, value, "a path, an ObjectStoragePath or an object-storage URL"
     )
@@ -143,7 +145,7 @@ class DownloadTarget:
         self.raw = destination
         # A local Path or an ObjectStoragePath; both offer the pathlib API used below.
         self.path: Any = to_storage_path(destination, argument=argument)
-        self.local = isinstance(self.path, Path)
+        self.local = not _is_object_storage_path(self.path)
         self.overwrite = overwrite
         self.is_directory = _is_directory_target(self.path, destination)
         self._temp: Path | None = None
@@ -430,7 +432,7 @@ def _fileobj_size(handle: Any) -> int | None:
 
 def _path_size(path: Path | ObjectStoragePath, argument: str) -> int:
     try:
-        if isinstance(path, Path):
+        if not _is_object_storage_path(path):
             if not path.is_file():
                 raise FileNotFoundError(errno.ENOENT, "not a file")
             return path.stat().st_size

@@ -20,14 +20,15 @@ def _register(dag: Any) -> None:
     """
     Make a DAG built in a test runnable by ``dag.test()``.
 
-    Airflow 3.3 only runs DAGs it has serialized from a bundle; a DAG defined inside a test is in
+    Airflow 3 only runs DAGs it has serialized from a bundle; a DAG defined inside a test is in
     none, so it is written to the metadata database the way the DAG processor would.
     """
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
     try:
-        from airflow.dag_processing.bundles.manager import DagBundlesManager
         from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-    except ImportError:  # Airflow 3.1: dag.test() serializes the DAG itself
-        return
+    except ImportError:  # Airflow < 3.2 keeps them in airflow.models
+        from airflow.models.dagbag import DagBag, sync_bag_to_db  # type: ignore[no-redef]
     DagBundlesManager().sync_bundles_to_db()
     bag = DagBag(dag_folder="/nonexistent", collect_dags=False)
     bag.bag_dag(dag)
