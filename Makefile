@@ -51,7 +51,7 @@ typecheck: venv  ## mypy on the provider package
 unit: venv  ## the test suite only (no lint, no type check, no docs)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck docs  ## lint, type check, docs and the whole test suite
+test: lint typecheck  ## lint, type check and the whole test suite (which builds the docs with -W)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 docs: venv  ## build the Sphinx docs; warnings are errors
