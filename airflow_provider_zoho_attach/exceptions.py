@@ -500,7 +500,7 @@ def _error_from_mapping(
             )
         return make_error(
             _short(description or f"the accounts server answered error={error!r}"),
-            code=error or None,
+            code=_short(error) or None,
             status_code=status_code,
             operation=operation,
         )
@@ -509,7 +509,8 @@ def _error_from_mapping(
     details = payload.get("details")
     return make_error(
         _short(str(message)) if message else f"Zoho CRM answered HTTP {status_code}",
-        code=str(code) if code is not None else None,
+        # A code is one token; a hostile body must not break the error's one line (or a log line).
+        code=_short(str(code)) if code is not None else None,
         status_code=status_code,
         details=details if isinstance(details, Mapping) else {},
         operation=operation,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import mimetypes
 import threading
@@ -22,6 +23,7 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_zoho_attach import __version__
 from airflow_provider_zoho_attach.exceptions import (
+    ZohoCRMConnectionError,
     ZohoCRMError,
     ZohoCRMInvalidRequestError,
     ZohoCRMNotFoundError,
@@ -57,6 +59,8 @@ from airflow_provider_zoho_attach.utils.transfer import (
 from airflow_provider_zoho_attach.utils.validation import normalize_module, validate_id, validate_ids
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
     import requests
 
@@ -128,13 +132,25 @@ class _ZohoCRMHookBase(BaseHook):
     def _apply_overrides(self, settings: ZohoCRMSettings) -> ZohoCRMSettings:
         from dataclasses import replace
 
+        from airflow_provider_zoho_attach.utils.settings import MAX_CONCURRENCY_LIMIT, MAX_RETRIES_LIMIT
+
         changes: dict[str, Any] = {}
-        if self._timeout_override is not None:
-            changes["timeout"] = float(self._timeout_override)
-        if self._max_concurrency_override is not None:
-            changes["max_concurrency"] = int(self._max_concurrency_override)
-        if self._max_retries_override is not None:
-            changes["max_retries"] = int(self._max_retries_override)
+        # Checked like the connection's fields: max_concurrency=0 would wait forever for a slot.
+        for name, value, low, high, integer in (
+            ("timeout", self._timeout_override, 0.001, 3600, False),
+            ("max_concurrency", self._max_concurrency_override, 1, MAX_CONCURRENCY_LIMIT, True),
+            ("max_retries", self._max_retries_override, 0, MAX_RETRIES_LIMIT, True),
+        ):
+            if value is None:
+                continue
+            try:
+                number = None if isinstance(value, bool) else float(value)
+            except (TypeError, ValueError, OverflowError):
+                number = None
+            if number is None or (integer and not number.is_integer()) or not low <= number <= high:
+                kind = "a whole number" if integer else "a number of seconds"
+                raise ZohoCRMInvalidRequestError.for_argument(name, value, f"{kind} from {low:g} to {high:g}")
+            changes[name] = int(number) if integer else number
         return replace(settings, **changes) if changes else settings
 
     def _policy(self, settings: ZohoCRMSettings) -> RetryPolicy:
@@ -832,8 +848,11 @@ class ZohoCRMHook(_ZohoCRMHookBase):
         try:
             records = self.list_attachments(module, record_id, fields=("File_Name", "Size", "Created_Time"))
         except ZohoCRMError as error:
+            # Sending again without knowing could store the file twice: fail (or retry the check).
             self.log.warning("Could not check for a stored copy before retrying the upload (%s)", error.code)
-            return None
+            error.message += " (while checking whether Zoho stored the upload; it was not sent again)"
+            error.args = (str(error),)
+            raise
         for record in records:
             if str(record.get("id")) in excluded:
                 continue
@@ -856,28 +875,32 @@ class ZohoCRMHook(_ZohoCRMHookBase):
         :param title: the link's title in Zoho (1 to 255 characters; default: Zoho uses the page's).
         :return: ``{"attachment_id", "file_name", "size", "module", "record_id", "link_url"}``.
         """
-        from urllib.parse import urlsplit
-
         module = normalize_module(module)
         record_id = validate_id(record_id)
-        parts = urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 3000:
-            raise ZohoCRMInvalidRequestError.for_argument(
-                "link_url", url, "an http(s) URL of at most 3,000 characters"
-            )
-        if title is not None and (not isinstance(title, str) or not 1 <= len(title.strip()) <= 255):
-            raise ZohoCRMInvalidRequestError.for_argument("title", title, "1 to 255 characters")
+        check_link(url, title)
         params = {"attachmentUrl": url}
         if title:
             params["title"] = title.strip()
         operation = f"attach link to {module}/{record_id}"
+        lost = False
 
         def attempt() -> dict[str, Any]:
-            with self._exchange(
-                "POST", attachments_path(module, record_id), operation=operation, params=params
-            ) as response:
-                payload = _check(response, operation=operation)
-            details = first_item(payload, operation=operation).get("details") or {}
+            nonlocal lost
+            details: Mapping[str, Any] | None = None
+            if lost:
+                # The last attempt's answer was lost: Zoho may have attached the link already (and
+                # would refuse it a second time). Look before sending it again.
+                details = self._find_link(module, record_id, url)
+            if details is None:
+                try:
+                    with self._exchange(
+                        "POST", attachments_path(module, record_id), operation=operation, params=params
+                    ) as response:
+                        payload = _check(response, operation=operation)
+                except ZohoCRMConnectionError:
+                    lost = True
+                    raise
+                details = first_item(payload, operation=operation).get("details") or {}
             return {
                 "attachment_id": str(details.get("id")),
                 "file_name": title.strip() if title else url,
@@ -887,8 +910,21 @@ class ZohoCRMHook(_ZohoCRMHookBase):
                 "link_url": url,
             }
 
-        # A link is unique per record in Zoho: a retried duplicate is refused, never stored twice.
+        # A link is unique per record in Zoho: a retried duplicate would be refused, never stored twice.
         return self._retry(attempt, operation=operation)
+
+    def _find_link(self, module: str, record_id: str, url: str) -> Mapping[str, Any] | None:
+        """The link attachment of ``url`` on the record, if there is one (``None`` if the check fails)."""
+        try:
+            records = self.list_attachments(module, record_id, fields=("$link_url", "File_Name"))
+        except ZohoCRMError as error:
+            self.log.warning("Could not check for the link before retrying (%s)", error.code)
+            return None
+        for record in records:
+            if record.get("$link_url") == url:
+                self.log.warning("The answer was lost but Zoho attached the link as %s", record.get("id"))
+                return record
+        return None
 
     # ------------------------------------------------------------------ deletes
 
@@ -905,7 +941,7 @@ class ZohoCRMHook(_ZohoCRMHookBase):
         record_id = validate_id(record_id)
         attachment_id = validate_id(attachment_id, argument="attachment_id")
         operation = f"delete attachment {attachment_id} of {module}/{record_id}"
-        self._call_json("DELETE", attachment_path(module, record_id, attachment_id), operation=operation)
+        self._delete(attachment_path(module, record_id, attachment_id), operation=operation)
         return {"attachment_id": attachment_id, "module": module, "record_id": record_id, "status": "deleted"}
 
     def delete_attachments(
@@ -926,14 +962,48 @@ class ZohoCRMHook(_ZohoCRMHookBase):
         for start in range(0, len(wanted), _BULK_DELETE_LIMIT):
             batch = wanted[start : start + _BULK_DELETE_LIMIT]
             operation = f"delete {len(batch)} attachment(s) of {module}/{record_id}"
-            payload = self._call_json(
-                "DELETE",
-                attachments_path(module, record_id),
-                operation=operation,
-                params={"ids": ",".join(batch)},
+            payload, lost = self._delete(
+                attachments_path(module, record_id), operation=operation, params={"ids": ",".join(batch)}
             )
-            results.extend(_bulk_results(payload, batch, module, record_id))
+            if payload is None:
+                payload = {"data": [{"status": "success", "details": {"id": ident}} for ident in batch]}
+            batch_results = _bulk_results(payload, batch, module, record_id)
+            for result in batch_results:
+                if lost and result["status"] == "error" and result.get("code") == "INVALID_DATA":
+                    # Gone on the retry: the attempt whose answer was lost deleted it.
+                    result["status"] = "deleted"
+                    result.pop("code", None)
+                    result.pop("message", None)
+            results.extend(batch_results)
         return results
+
+    def _delete(
+        self, path: str, *, operation: str, params: Mapping[str, str] | None = None
+    ) -> tuple[Any, bool]:
+        """
+        One DELETE with retries: ``(payload, lost)``.
+
+        ``lost`` tells that an attempt's answer was lost (the connection broke), so Zoho may have
+        deleted already; an ``INVALID_DATA`` (no such attachment) answer to a later attempt then
+        means "done" and the payload is ``None``.
+        """
+        lost = False
+
+        def attempt() -> Any:
+            nonlocal lost
+            try:
+                with self._exchange("DELETE", path, operation=operation, params=params) as response:
+                    return _check(response, operation=operation)
+            except ZohoCRMConnectionError:
+                lost = True
+                raise
+            except ZohoCRMError as error:
+                if lost and error.code == "INVALID_DATA":
+                    self.log.warning("%s: already gone (the attempt whose answer was lost did it)", operation)
+                    return None
+                raise
+
+        return self._retry(attempt, operation=operation), lost
 
     # ------------------------------------------------------------------ photos
 
@@ -1112,6 +1182,7 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
                 limits=httpx.Limits(max_connections=max(10, settings.max_concurrency)),
                 headers={"User-Agent": _user_agent()},
                 follow_redirects=False,
+                verify=_tls_context(),
             )
             self._semaphore = asyncio.Semaphore(settings.max_concurrency)
         return self._client
@@ -1321,6 +1392,19 @@ def _async_refresh_lock(fingerprint: str) -> asyncio.Lock:
     return lock
 
 
+@functools.lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    """
+    One TLS context for every async hook of the process, built as httpx builds its default one.
+
+    Building a context loads the CA bundle: about 0.8 MiB and 18 ms each, which 1,000 triggers in one
+    triggerer would otherwise pay 1,000 times. ``SSL_CERT_FILE``/``SSL_CERT_DIR`` are read once.
+    """
+    import httpx
+
+    return httpx.create_ssl_context()
+
+
 async def _amask(value: str) -> None:
     import airflow.sdk.log as sdk_log
 
@@ -1403,6 +1487,19 @@ def _known_size(upload: UploadSource) -> int:
             hint="Upload from a path or a seekable file object; Zoho needs the length up front.",
         )
     return upload.size
+
+
+def check_link(url: Any, title: Any = None) -> None:
+    """Refuse a link attachment's URL or title before anything is sent."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 3000:
+        raise ZohoCRMInvalidRequestError.for_argument(
+            "link_url", url, "an http(s) URL of at most 3,000 characters"
+        )
+    if title is not None and (not isinstance(title, str) or not 1 <= len(title.strip()) <= 255):
+        raise ZohoCRMInvalidRequestError.for_argument("title", title, "1 to 255 characters")
 
 
 def _check_size(size: int, limit: int, what: str, name: str) -> None:

@@ -242,7 +242,8 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
                 for ident in validate_ids(item, argument="attachment_ids"):
                     given.setdefault(ident, None)
                 continue
-            ident = validate_id(item.get("id"), argument="attachment_ids")
+            # A record without "id" is shown whole in the message, not as "None".
+            ident = validate_id(item.get("id", item), argument="attachment_ids")
             parent = item.get("Parent_Id")
             parent_id = str(parent["id"]) if isinstance(parent, Mapping) and parent.get("id") else None
             if record_id is None:
@@ -397,6 +398,10 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
             )
         module, record_id = self.target()
         if has_link:
+            from airflow_provider_zoho_attach.hooks.zoho_crm import check_link
+
+            # Checked before the listing that looks for an existing copy: nothing is sent for bad input.
+            check_link(self.link_url, self.title or None)
             self.persist_record_link(context, module, record_id)
             return [self._attach_link(module, record_id)]
         files = expand_sources(self.source, argument="source")

@@ -265,8 +265,9 @@ class ZohoCRMAttachmentEventTrigger(BaseEventTrigger):
                                 "attachment": record,
                             }
                         )
-                    if seen[record_id] != current:
-                        # Forget deleted attachments (ids are never reused), keeping the state small.
+                    if current and seen[record_id] != current:
+                        # Forget deleted attachments (ids are never reused), keeping the state small;
+                        # never on an empty listing (a 204), or everything would fire again next time.
                         seen[record_id] = current
                         await store.save(seen)
                 await asyncio.sleep(self.poll_interval)

@@ -121,7 +121,10 @@ def _clean(name: str) -> str:
         # private-use and unassigned code points have no business in a file name.
         if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
     )
-    text = text.strip().strip(".").strip()
+    # Until nothing changes: "report.pdf. . " would otherwise keep a trailing dot.
+    stripped = None
+    while stripped != text:
+        stripped, text = text, text.strip().strip(".")
     if not text or set(text) <= {".", " "}:
         return ""
     # Windows reserves CON, NUL, COM1... with any extension ("nul.txt" is the null device too).

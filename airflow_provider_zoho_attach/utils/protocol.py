@@ -196,7 +196,14 @@ def fields_param(fields: Iterable[str] | str | None) -> str:
 
     if fields is None:
         return ",".join(DEFAULT_FIELDS)
-    items = [part.strip() for part in fields.split(",")] if isinstance(fields, str) else list(fields)
+    if isinstance(fields, str):
+        items = [part.strip() for part in fields.split(",")]
+    elif isinstance(fields, Iterable) and not isinstance(fields, bytes | Mapping):
+        items = list(fields)
+    else:  # 5, True, b"..." or a dict: not a list of names (and not a TypeError either)
+        raise ZohoCRMInvalidRequestError.for_argument(
+            "fields", fields, "a list of field API names such as ['File_Name', 'Size']"
+        )
     names: list[str] = ["id"]
     for name in items:
         if not isinstance(name, str) or not name.strip() or any(c in name for c in " ,&=?#/"):
@@ -239,7 +246,14 @@ def check_json_response(
     if status_code in (204, 304):
         if empty_ok:
             return None
-        raise error_from_response(status_code, b"", operation=operation)
+        # Zoho answers writes with a JSON body; an empty answer is a malformed (retryable) response.
+        raise ZohoCRMServerError(
+            f"Zoho CRM answered HTTP {status_code} with no content where a JSON answer was expected",
+            code="INVALID_RESPONSE",
+            status_code=status_code,
+            operation=operation,
+            hint="A proxy may be answering instead of Zoho; check api_domain, and retry if it persists.",
+        )
     if status_code >= 400:
         error = error_from_response(status_code, body, operation=operation)
         error.retry_after = parse_retry_after(retry_after)

@@ -329,7 +329,7 @@ def _number(
         raise _bad(where, f"has {name}={value!r}; expected {kind}")
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise _bad(where, f"has {name}={value!r}; expected {kind}") from None
     if integer and not number.is_integer():
         raise _bad(where, f"has {name}={value!r}; expected {kind}")
