@@ -119,16 +119,6 @@ class _ZohoCRMHookBase(BaseHook):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(zoho_conn_id={self.zoho_conn_id!r})"
 
-    @classmethod
-    def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Return the connection form's extra fields (read by Airflow 3.1; 3.2+ reads provider info)."""
-        return wtforms_widgets()
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Return the relabelled and hidden standard fields (read by Airflow 3.1)."""
-        return legacy_field_behaviour()
-
     def _apply_overrides(self, settings: ZohoCRMSettings) -> ZohoCRMSettings:
         from dataclasses import replace
 
@@ -180,7 +170,7 @@ class ZohoCRMHook(_ZohoCRMHookBase):
     Interact with Zoho CRM's attachments, record photos and OAuth endpoints.
 
     The connection holds the OAuth client (login/password) and a refresh token (extra). Access
-    tokens are fetched on demand, shared between tasks (see ``token_cache``), refreshed before they
+    tokens are fetched on demand, shared between tasks (see the ``oauth_cache`` extra), refreshed before they
     expire and once more if Zoho rejects one. Calls are retried on network errors, 5xx and 429 with
     exponential backoff; at most ``max_concurrency`` requests are in flight per hook, whatever the
     number of threads using it.
@@ -193,6 +183,17 @@ class ZohoCRMHook(_ZohoCRMHookBase):
     :param retry_max_delay: the longest single wait between retries, in seconds.
     :param token_throttle_timeout: how long to wait out Zoho's token-creation throttle, in seconds.
     """
+
+    # Airflow 3.1 reads these two from the registered class's own __dict__, not from a base class.
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Return the connection form's extra fields (read by Airflow 3.1; 3.2+ reads provider info)."""
+        return wtforms_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Return the relabelled and hidden standard fields (read by Airflow 3.1)."""
+        return legacy_field_behaviour()
 
     def __init__(self, zoho_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
         super().__init__(zoho_conn_id, **kwargs)

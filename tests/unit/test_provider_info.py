@@ -47,7 +47,7 @@ def test_conn_fields_cover_the_design():
         "api_domain",
         "timeout",
         "max_concurrency",
-        "token_cache",
+        "oauth_cache",
         "max_retries",
     }
     assert fields["refresh_token"]["schema"]["format"] == "password"
@@ -138,3 +138,9 @@ def test_airflow_cli_lists_the_provider_and_its_hook():
     hooks = cli("hooks")
     assert "zoho_crm" in hooks
     assert "ZohoCRMHook" in hooks
+
+
+def test_form_methods_are_on_the_registered_class_itself():
+    """Airflow 3.1's ProvidersManager looks in ``hook_class.__dict__``: inherited methods are ignored."""
+    assert "get_connection_form_widgets" in ZohoCRMHook.__dict__
+    assert "get_ui_field_behaviour" in ZohoCRMHook.__dict__
