@@ -299,7 +299,7 @@ _CODE_TABLE: dict[str, tuple[type[ZohoCRMError], str]] = {
     TOKEN_THROTTLED: (
         ZohoCRMRateLimitError,
         "Zoho allows 10 new access tokens per refresh token in 10 minutes. Share tokens between tasks "
-        "(token_cache='variable', the default) and avoid creating tokens elsewhere with the same "
+        "(oauth_cache='variable', the default) and avoid creating tokens elsewhere with the same "
         "refresh token; the limit frees up within 10 minutes.",
     ),
     # Not found.

@@ -120,7 +120,7 @@ def main() -> int:
     started = time.monotonic()
     airflow = str(VENV_BIN / "airflow")
     with ZohoCRMEmulator(seed="demo") as emulator:
-        env = {**os.environ, **_airflow_env(), **emulator.airflow_env(token_cache="variable")}
+        env = {**os.environ, **_airflow_env(), **emulator.airflow_env(oauth_cache="variable")}
         env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
         print(f"Zoho CRM emulator on {emulator.url} with demo data:")
         for record in emulator.records():

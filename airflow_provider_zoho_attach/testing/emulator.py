@@ -223,8 +223,12 @@ class ZohoCRMEmulator:
             "refresh_token": self.refresh_token,
             "accounts_url": self.url,
             "api_domain": self.url,
-            "token_cache": "memory",
+            "oauth_cache": "memory",
         }
+        # token_cache is the first name of oauth_cache; an override under either name wins.
+        if "token_cache" in extra:
+            extra = {**extra}
+            extra.setdefault("oauth_cache", extra.pop("token_cache"))
         for key, value in extra.items():
             if value is None:
                 values.pop(key, None)
@@ -240,7 +244,7 @@ class ZohoCRMEmulator:
         hyphen (URI schemes cannot contain ``_``), so this is the spelling ``airflow connections add
         --conn-uri`` understands.
 
-        :param extra: extras to add or override (``None`` removes one), e.g. ``token_cache="none"``.
+        :param extra: extras to add or override (``None`` removes one), e.g. ``oauth_cache="none"``.
         """
         query = urlencode({k: str(v) for k, v in self._extra(extra).items()}, quote_via=quote, safe="")
         return f"zoho-crm://{quote(self.client_id, safe='')}:{quote(self.client_secret, safe='')}@/?{query}"

@@ -55,7 +55,8 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "Requests one task may have in flight at once (Zoho's smallest edition allows 5).",
         "schema": {"type": ["integer", "null"], "default": 5, "minimum": 1},
     },
-    "token_cache": {
+    # Not "token_cache": Airflow masks the value of any extra whose name contains "token".
+    "oauth_cache": {
         "label": "Token cache",
         "description": (
             "'variable' shares the access token between tasks through an Airflow Variable (Zoho allows "

@@ -18,7 +18,7 @@ password            OAuth client secret
 ``api_domain``      explicit API domain, overrides the data centre and environment
 ``timeout``         seconds per request (default 60)
 ``max_concurrency`` requests in flight per task (default 5)
-``token_cache``     ``variable`` (default), ``memory`` or ``none``
+``oauth_cache``     ``variable`` (default), ``memory`` or ``none``; ``token_cache`` is accepted too
 ``max_retries``     retries of a failed call (default 5)
 =================== ======================================================================
 """
@@ -54,6 +54,7 @@ MAX_CONCURRENCY_LIMIT = 100
 MAX_RETRIES_LIMIT = 20
 
 _LEGACY_PREFIX = f"extra__{CONN_TYPE}__"
+_MASKED = "***"
 _API_VERSION = re.compile(r"^v\d+(\.\d+)?$")
 
 
@@ -91,7 +92,8 @@ class ZohoCRMSettings:
         a token response is then ignored.
     :param timeout: seconds per request.
     :param max_concurrency: requests in flight per hook.
-    :param token_cache: ``variable``, ``memory`` or ``none``.
+    :param token_cache: where access tokens are cached: ``variable``, ``memory`` or ``none`` (the
+        ``oauth_cache`` extra).
     :param max_retries: retries of a failed call before the error is raised.
     """
 
@@ -166,6 +168,7 @@ class ZohoCRMSettings:
         api_domain: Any = None,
         timeout: Any = None,
         max_concurrency: Any = None,
+        oauth_cache: Any = None,
         token_cache: Any = None,
         max_retries: Any = None,
         **unknown: Any,
@@ -176,6 +179,13 @@ class ZohoCRMSettings:
         Unknown keys are ignored, so that extras added by other tools do not break the hook.
         """
         where = f"Connection {conn_id!r}"
+        for name, value in (("client secret", client_secret), ("refresh token", refresh_token)):
+            if isinstance(value, str) and value.strip() == _MASKED:
+                raise _bad(
+                    where,
+                    f"holds Airflow's mask '***' instead of its {name}: the form saved the placeholder; "
+                    "enter the real value again",
+                )
         client_id = _text(client_id)
         client_secret = _text(client_secret)
         refresh = _text(refresh_token)
@@ -209,10 +219,12 @@ class ZohoCRMSettings:
         accounts = _url(where, "accounts_url", _text(accounts_url)) or dc.accounts_url
         pinned_domain = _url(where, "api_domain", _text(api_domain))
 
-        cache_mode = (_text(token_cache) or "variable").lower()
+        # The extra was first named token_cache; Airflow masks every extra whose name contains
+        # "token", which hid its value ("***") in the connection form and in logs. Both names work.
+        cache_mode = (_text(oauth_cache) or _text(token_cache) or "variable").lower()
         if cache_mode not in TOKEN_CACHE_MODES:
             raise _bad(
-                where, f"has an unknown token_cache {cache_mode!r}; use one of {', '.join(TOKEN_CACHE_MODES)}"
+                where, f"has an unknown oauth_cache {cache_mode!r}; use one of {', '.join(TOKEN_CACHE_MODES)}"
             )
 
         return cls(
@@ -296,7 +308,8 @@ def _text(value: Any) -> str | None:
     if value is None:
         return None
     text = str(value).strip()
-    return text or None
+    # A connection form may write back the mask it displayed; it means "not set".
+    return text if text and text != _MASKED else None
 
 
 def _url(where: str, name: str, value: str | None) -> str | None:

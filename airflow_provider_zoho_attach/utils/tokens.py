@@ -60,7 +60,7 @@ class TokenCache:
     All methods are synchronous; the async hook calls the ones that do I/O through
     ``sync_to_async`` so that the Task SDK's supervisor calls run where they are allowed.
 
-    :param settings: the connection's settings (credentials and ``token_cache`` mode).
+    :param settings: the connection's settings (credentials and ``oauth_cache`` mode).
     """
 
     def __init__(self, settings: ZohoCRMSettings) -> None:

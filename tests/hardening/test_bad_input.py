@@ -400,10 +400,10 @@ CASES: list[Case] = [
     ),
     Case(
         "conn-token-cache-unknown",
-        "token_cache",
-        "extra token_cache='disk'",
-        "has an unknown token_cache 'disk'",
-        lambda env: env.bad_conn_hook(token_cache="disk").list_attachments("Deals", "1"),
+        "oauth_cache",
+        "extra oauth_cache='disk'",
+        "has an unknown oauth_cache 'disk'",
+        lambda env: env.bad_conn_hook(oauth_cache="disk").list_attachments("Deals", "1"),
     ),
     Case(
         "conn-environment-unknown",

@@ -158,7 +158,7 @@ def test_cli_port_in_use():
 
 
 def test_connection_dict_and_env(zoho_emulator):
-    conn = zoho_emulator.connection_dict(timeout=5, token_cache=None)
+    conn = zoho_emulator.connection_dict(timeout=5, oauth_cache=None)
     assert conn == {
         "conn_type": "zoho_crm",
         "login": zoho_emulator.client_id,
@@ -175,7 +175,7 @@ def test_connection_dict_and_env(zoho_emulator):
     assert list(env) == ["AIRFLOW_CONN_ZOHO_OTHER"]
     assert json.loads(env["AIRFLOW_CONN_ZOHO_OTHER"])["extra"]["max_retries"] == 0
     assert (
-        json.loads(zoho_emulator.airflow_env()["AIRFLOW_CONN_ZOHO_CRM_DEFAULT"])["extra"]["token_cache"]
+        json.loads(zoho_emulator.airflow_env()["AIRFLOW_CONN_ZOHO_CRM_DEFAULT"])["extra"]["oauth_cache"]
         == "memory"
     )
 
@@ -192,7 +192,7 @@ def test_connection_uri_is_properly_encoded(zoho_emulator):
         "refresh_token": zoho_emulator.refresh_token,
         "accounts_url": zoho_emulator.url,
         "api_domain": zoho_emulator.url,
-        "token_cache": "memory",
+        "oauth_cache": "memory",
         "note": "a b&c=d/é",
     }
 
@@ -276,3 +276,9 @@ def test_plugin_is_registered_and_stops_the_emulator(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     with pytest.raises(requests.ConnectionError):
         requests.get(marker.read_text() + "/__emulator__/stats", timeout=5)
+
+
+def test_the_first_name_of_the_cache_extra_is_an_alias(zoho_emulator):
+    extra = zoho_emulator.connection_dict(token_cache="none")["extra"]
+    assert extra["oauth_cache"] == "none"
+    assert "token_cache" not in extra

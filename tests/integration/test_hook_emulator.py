@@ -66,7 +66,7 @@ def test_tokens_are_shared_by_hooks_of_one_process(zoho_emulator_connection, mak
 
 
 def test_token_cache_none_keeps_one_token_per_hook(zoho_emulator, monkeypatch, make_hook):
-    for name, value in zoho_emulator.airflow_env(token_cache="none").items():
+    for name, value in zoho_emulator.airflow_env(oauth_cache="none").items():
         monkeypatch.setenv(name, value)
     record = zoho_emulator.add_record("Deals")
     hook = make_hook()
@@ -104,7 +104,7 @@ def test_revoked_access_token_is_refreshed_once(zoho_emulator_connection, hook):
 
 
 def test_token_throttle_is_waited_out(zoho_emulator, monkeypatch, make_hook):
-    for name, value in zoho_emulator.airflow_env(token_cache="none").items():
+    for name, value in zoho_emulator.airflow_env(oauth_cache="none").items():
         monkeypatch.setenv(name, value)
     record = zoho_emulator.add_record("Deals")
     for _ in range(10):

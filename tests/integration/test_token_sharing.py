@@ -21,7 +21,7 @@ WORKER = Path(__file__).with_name("_token_sharing_worker.py")
 def test_fifty_processes_make_one_token_call(zoho_emulator, tmp_path):
     record = zoho_emulator.add_record("Deals")
     zoho_emulator.add_attachment("Deals", record, "a.pdf", b"%PDF")
-    env = {**os.environ, **zoho_emulator.airflow_env(token_cache="variable")}
+    env = {**os.environ, **zoho_emulator.airflow_env(oauth_cache="variable")}
     done = subprocess.run(
         [sys.executable, str(WORKER), str(PROCESSES), "Deals", record, str(tmp_path)],
         env=env,

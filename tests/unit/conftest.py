@@ -34,7 +34,7 @@ def zoho_conn(monkeypatch):
                 "conn_type": "zoho_crm",
                 "login": CLIENT_ID,
                 "password": CLIENT_SECRET,
-                "extra": {"refresh_token": REFRESH_TOKEN, "data_center": "eu", "token_cache": "memory"},
+                "extra": {"refresh_token": REFRESH_TOKEN, "data_center": "eu", "oauth_cache": "memory"},
             }
         ),
     )

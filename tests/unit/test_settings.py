@@ -99,7 +99,7 @@ def test_uri_form_coerces_strings(scheme):
     """Airflow only parses ``zoho-crm://``; the design's ``zoho_crm://`` spelling is recovered too."""
     uri = (
         f"{scheme}://1000.CLIENT:s3cr%2Ft%40x%3Ay@/?refresh_token=1000.abc&data_center=eu&timeout=30"
-        "&max_concurrency=10&token_cache=memory&max_retries=2"
+        "&max_concurrency=10&oauth_cache=memory&max_retries=2"
     )
     settings = ZohoCRMSettings.from_connection(Connection.from_uri(uri, conn_id="zoho_uri"))
     assert settings.client_id == "1000.CLIENT"
@@ -153,7 +153,9 @@ def test_fingerprint_reveals_nothing_and_tracks_credentials():
         ({"extra": {"max_concurrency": 0}}, "max_concurrency=0"),
         ({"extra": {"max_concurrency": 2.5}}, "max_concurrency=2.5"),
         ({"extra": {"max_retries": True}}, "max_retries=True"),
-        ({"extra": {"token_cache": "redis"}}, "unknown token_cache 'redis'"),
+        ({"extra": {"oauth_cache": "redis"}}, "unknown oauth_cache 'redis'"),
+        ({"extra": {"token_cache": "redis"}}, "unknown oauth_cache 'redis'"),
+        ({"extra": {"refresh_token": "***"}}, "holds Airflow's mask"),
     ],
 )
 def test_bad_connections_name_the_field(kwargs, fragment):
@@ -177,3 +179,27 @@ def test_bad_connections_name_the_field(kwargs, fragment):
     assert info.value.code == "INVALID_CONNECTION"
     assert SECRET not in message
     assert REFRESH not in message
+
+
+def test_the_first_name_of_the_cache_extra_still_works():
+    """``token_cache`` was renamed ``oauth_cache`` (Airflow masks extras named like tokens); both work."""
+    assert ZohoCRMSettings.from_connection(conn({"token_cache": "none"})).token_cache == "none"
+    assert ZohoCRMSettings.from_connection(
+        conn({"oauth_cache": "memory", "token_cache": "none"})
+    ).token_cache == ("memory")
+
+
+def test_masked_placeholders_written_back_by_a_form_mean_unset():
+    settings = ZohoCRMSettings.from_connection(conn({"oauth_cache": "***", "data_center": "***"}))
+    assert settings.token_cache == "variable"
+    assert settings.data_center == "us"
+
+
+def test_no_extra_of_the_form_is_masked_by_airflow_unless_it_is_a_secret():
+    """Airflow masks extras whose name looks sensitive; only the refresh token may be one of them."""
+    from airflow.sdk._shared.secrets_masker.secrets_masker import DEFAULT_SENSITIVE_FIELDS
+
+    from airflow_provider_zoho_attach.utils.connection_form import CONN_FIELDS
+
+    masked = {name for name in CONN_FIELDS if any(word in name.lower() for word in DEFAULT_SENSITIVE_FIELDS)}
+    assert masked == {"refresh_token"}
