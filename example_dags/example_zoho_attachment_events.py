@@ -2,8 +2,8 @@
 Event-driven: an AssetWatcher polls Zoho CRM records and the DAG runs whenever a new attachment
 appears, downloading exactly the attachments it was told about.
 
-The watched records come from the Variable ``zoho_watch_records`` (JSON: {"module": ..., "record_ids":
-[...]}), read when the DAG file is parsed; the default is the emulator's demo data.
+The watch comes from the Variable ``zoho_watch_records`` (JSON: {"module", "record_ids", and optionally
+"poll_interval" and "destination"}), read when the DAG file is parsed; the default is the demo data.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ new_deal_attachments = Asset(
             trigger=ZohoCRMAttachmentEventTrigger(
                 module=WATCH["module"],
                 record_ids=WATCH["record_ids"],
-                poll_interval=30,
+                poll_interval=float(WATCH.get("poll_interval", 30)),
             ),
         )
     ],
@@ -59,6 +59,6 @@ with DAG(
     ZohoCRMDownloadAttachmentsOperator.partial(
         task_id="download_announced_attachments",
         module=WATCH["module"],
-        destination="file:///tmp/zoho-events/{record_id}/",
+        destination=WATCH.get("destination", "file:///tmp/zoho-events/") + "{record_id}/",
     ).expand_kwargs(announced_attachments())
     # [END howto_trigger_zoho_attachment_event_consumer]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Param, task
@@ -51,8 +52,10 @@ with DAG(
         task_id="list_new_attachments",
         zoho_conn_id="{{ params.zoho_conn_id }}",
         module="{{ params.module }}",
-        created_after="{{ params.since or data_interval_start }}",
-        created_before="{{ data_interval_end }}",
+        # A manual run without a logical date has no data interval: then everything is listed
+        # (downloads of files already there are skipped as unchanged).
+        created_after="{{ params.since or (data_interval_start | default('', true)) }}",
+        created_before="{{ data_interval_end | default('', true) }}",
     ).expand(record_id=record_ids())
     # [END howto_operator_zoho_list_attachments_mapped]
 
@@ -62,16 +65,17 @@ with DAG(
         zoho_conn_id="{{ params.zoho_conn_id }}",
         module="{{ params.module }}",
         # {module} and {record_id} are filled in per mapped task.
-        destination="{{ params.destination }}{{ ds }}/{module}/{record_id}/",
+        destination="{{ params.destination }}{{ dag_run.run_after | ds }}/{module}/{record_id}/",
     ).expand(attachment_ids=listed.output)
     # [END howto_operator_zoho_download_attachments_mapped]
 
     @task
-    def write_summary(results: list[list[dict]], params: dict | None = None, ds: str | None = None) -> str:
+    def write_summary(results: list[list[dict]], params: dict | None = None, dag_run: Any = None) -> str:
         """Write a CSV of what was copied next to the files, and return where it is."""
         from airflow.sdk import ObjectStoragePath
 
         assert params is not None
+        day = dag_run.run_after.date().isoformat()
         rows = [row for per_record in results for row in per_record]
         buffer = io.StringIO()
         writer = csv.writer(buffer)
@@ -88,7 +92,7 @@ with DAG(
                     row["status"],
                 ]
             )
-        target = ObjectStoragePath(f"{params['destination']}{ds}/sync-summary-{ds}.csv")
+        target = ObjectStoragePath(f"{params['destination']}{day}/sync-summary-{day}.csv")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(buffer.getvalue())
         return str(target)
