@@ -107,6 +107,11 @@ class ZohoCRMError(AirflowException):
             ),
         )
 
+    def extend_message(self, text: str) -> None:
+        """Append ``text`` to the message (``str()`` and ``args`` follow)."""
+        self.message += text
+        self.args = (self._render(),)
+
     def with_operation(self, operation: str) -> ZohoCRMError:
         """Return this error with ``operation`` filled in if it was not set yet."""
         if self.operation is None:

@@ -14,6 +14,7 @@ import hashlib
 import mimetypes
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -75,6 +76,8 @@ MAX_PHOTO_SIZE = 10 * 1024 * 1024
 UPLOAD_RECOVERY_SKEW = timedelta(minutes=5)
 _ERROR_BODY_LIMIT = 64 * 1024
 _BULK_DELETE_LIMIT = 100
+# Zoho allows 10 new tokens per refresh token in 10 minutes.
+_THROTTLE_WARNING = "Zoho throttles token creation for this refresh token; waiting %.0f s to ask again"
 
 
 def _user_agent() -> str:
@@ -291,16 +294,8 @@ class ZohoCRMHook(_ZohoCRMHookBase):
                 if error.code != "TOKEN_THROTTLED":
                     raise
                 throttled += 1
-                delay = policy.token_throttle_delay(throttled)
-                if waited + delay > policy.token_throttle_timeout:
-                    error.message += f" (still throttled after waiting {waited:.0f} s)"
-                    error.args = (str(error),)
-                    raise
-                self.log.warning(
-                    "Zoho throttles token creation for this refresh token (10 per 10 minutes); "
-                    "waiting %.0f s before asking again",
-                    delay,
-                )
+                delay = policy.throttle_wait(error, throttled=throttled, waited=waited)
+                self.log.warning(_THROTTLE_WARNING, delay)
                 self._sleep(delay)
                 waited += delay
 
@@ -355,21 +350,12 @@ class ZohoCRMHook(_ZohoCRMHookBase):
             )
 
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(policy.max_retries + 1),
-            wait=lambda state: policy.delay(
-                state.attempt_number, state.outcome.exception() if state.outcome else None
-            ),
-            retry=tenacity.retry_if_exception(policy.is_retryable),
-            sleep=self._sleep,
-            before_sleep=before_sleep,
-            reraise=True,
+            **policy.tenacity_arguments(sleep=self._sleep, before_sleep=before_sleep)
         )
         try:
             return retrying(attempt)
         except ZohoCRMError as error:
-            if attempts > 1 and policy.is_retryable(error):
-                error.message += f" (gave up after {attempts} attempts)"
-                error.args = (str(error),)
+            policy.gave_up(error, attempts)
             raise
 
     @contextlib.contextmanager
@@ -577,19 +563,53 @@ class ZohoCRMHook(_ZohoCRMHookBase):
         record_id = validate_id(record_id)
         attachment_id = validate_id(attachment_id, argument="attachment_id")
         target = DownloadTarget(destination, overwrite=overwrite)
-        operation = f"download attachment {attachment_id} of {module}/{record_id}"
-        path = attachment_path(module, record_id, attachment_id)
 
-        def attempt() -> dict[str, Any]:
-            received = self._download_once(path, target, operation=operation, on_progress=on_progress)
-            header_name, size, sha256, content_type = received
+        def name_for(header_name: str | None, content_type: str) -> str:
             record_name = file_name
             if header_name is None and record_name is None and target.is_directory:
                 record_name = self._file_name_of(module, record_id, attachment_id)
-            name = choose_file_name(header_name, record_name, attachment_id)
-            final = target.commit(name, size=size, sha256=sha256, tag=attachment_id)
+            return choose_file_name(header_name, record_name, attachment_id)
+
+        result = self._download(
+            attachment_path(module, record_id, attachment_id),
+            target,
+            operation=f"download attachment {attachment_id} of {module}/{record_id}",
+            module=module,
+            record_id=record_id,
+            tag=attachment_id,
+            name_for=name_for,
+            on_progress=on_progress,
+        )
+        return {"attachment_id": attachment_id, **result}
+
+    def _download(
+        self,
+        path: str,
+        target: DownloadTarget,
+        *,
+        operation: str,
+        module: str,
+        record_id: str,
+        tag: str,
+        name_for: Callable[[str | None, str], str],
+        on_progress: Callable[[int], None] | None = None,
+        not_found: str = "no such attachment",
+    ) -> dict[str, Any]:
+        """
+        Download ``path`` into ``target``, retried from the start until verified and in place.
+
+        :param name_for: the safe file name, from the header's name (if any) and the content type.
+        :param tag: what makes a clashing name unique (the attachment or record id).
+        :return: ``{"file_name", "path", "size", "sha256", "content_type", "module", "record_id",
+            "status"}``.
+        """
+
+        def attempt() -> dict[str, Any]:
+            header_name, size, sha256, content_type = self._download_once(
+                path, target, operation=operation, on_progress=on_progress, not_found=not_found
+            )
+            final = target.commit(name_for(header_name, content_type), size=size, sha256=sha256, tag=tag)
             return {
-                "attachment_id": attachment_id,
                 "file_name": final.file_name,
                 "path": final.path,
                 "size": size,
@@ -851,8 +871,7 @@ class ZohoCRMHook(_ZohoCRMHookBase):
         except ZohoCRMError as error:
             # Sending again without knowing could store the file twice: fail (or retry the check).
             self.log.warning("Could not check for a stored copy before retrying the upload (%s)", error.code)
-            error.message += " (while checking whether Zoho stored the upload; it was not sent again)"
-            error.args = (str(error),)
+            error.extend_message(" (while checking whether Zoho stored the upload; it was not sent again)")
             raise
         for record in records:
             if str(record.get("id")) in excluded:
@@ -1022,34 +1041,21 @@ class ZohoCRMHook(_ZohoCRMHookBase):
         module = normalize_module(module)
         record_id = validate_id(record_id)
         target = DownloadTarget(destination, overwrite=overwrite)
-        operation = f"download the photo of {module}/{record_id}"
 
-        def attempt() -> dict[str, Any]:
-            header_name, size, sha256, content_type = self._download_once(
-                photo_path(module, record_id),
-                target,
-                operation=operation,
-                on_progress=None,
-                not_found="no photo",
-            )
+        def name_for(header_name: str | None, content_type: str) -> str:
             extension = mimetypes.guess_extension(content_type) or ".img"
-            name = choose_file_name(header_name, f"{module}-{record_id}-photo{extension}", record_id)
-            final = target.commit(name, size=size, sha256=sha256, tag=record_id)
-            return {
-                "file_name": final.file_name,
-                "path": final.path,
-                "size": size,
-                "sha256": sha256,
-                "content_type": content_type,
-                "module": module,
-                "record_id": record_id,
-                "status": "unchanged" if final.unchanged else "downloaded",
-            }
+            return choose_file_name(header_name, f"{module}-{record_id}-photo{extension}", record_id)
 
-        try:
-            return self._retry(attempt, operation=operation)
-        finally:
-            target.discard()
+        return self._download(
+            photo_path(module, record_id),
+            target,
+            operation=f"download the photo of {module}/{record_id}",
+            module=module,
+            record_id=record_id,
+            tag=record_id,
+            name_for=name_for,
+            not_found="no photo",
+        )
 
     def upload_photo(
         self, module: str, record_id: str | int, source: Any, *, file_name: str | None = None
@@ -1243,12 +1249,8 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
                 if error.code != "TOKEN_THROTTLED":
                     raise
                 throttled += 1
-                delay = policy.token_throttle_delay(throttled)
-                if waited + delay > policy.token_throttle_timeout:
-                    error.message += f" (still throttled after waiting {waited:.0f} s)"
-                    error.args = (str(error),)
-                    raise
-                self.log.warning("Zoho throttles token creation; waiting %.0f s before asking again", delay)
+                delay = policy.throttle_wait(error, throttled=throttled, waited=waited)
+                self.log.warning(_THROTTLE_WARNING, delay)
                 await self._sleep(delay)
                 waited += delay
 
@@ -1273,21 +1275,11 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
             attempts += 1
             return await func()
 
-        retrying = tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(policy.max_retries + 1),
-            wait=lambda state: policy.delay(
-                state.attempt_number, state.outcome.exception() if state.outcome else None
-            ),
-            retry=tenacity.retry_if_exception(policy.is_retryable),
-            sleep=self._sleep,
-            reraise=True,
-        )
+        retrying = tenacity.AsyncRetrying(**policy.tenacity_arguments(sleep=self._sleep))
         try:
             return await retrying(attempt)
         except ZohoCRMError as error:
-            if attempts > 1 and policy.is_retryable(error):
-                error.message += f" (gave up after {attempts} attempts)"
-                error.args = (str(error),)
+            policy.gave_up(error, attempts)
             raise
 
     async def _call_json(
@@ -1381,16 +1373,16 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
 
 # ---------------------------------------------------------------------- helpers
 
-_ASYNC_LOCKS: dict[tuple[int, str], asyncio.Lock] = {}
+# Per event loop (weakly: a closed loop takes its locks with it), then per credentials.
+_ASYNC_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _async_refresh_lock(fingerprint: str) -> asyncio.Lock:
     """One refresh at a time per event loop and credentials: 1,000 triggers make one token call."""
-    key = (id(asyncio.get_running_loop()), fingerprint)
-    lock = _ASYNC_LOCKS.get(key)
-    if lock is None:
-        lock = _ASYNC_LOCKS[key] = asyncio.Lock()
-    return lock
+    locks = _ASYNC_LOCKS.setdefault(asyncio.get_running_loop(), {})
+    return locks.setdefault(fingerprint, asyncio.Lock())
 
 
 @functools.lru_cache(maxsize=1)

@@ -172,8 +172,14 @@ class ZohoCRMAttachmentEventTrigger(BaseEventTrigger):
         zoho_conn_id: str = DEFAULT_CONN_ID,
         max_consecutive_failures: int = 10,
     ) -> None:
+        from airflow_provider_zoho_attach.utils.validation import normalize_module, validate_id
+
         super().__init__()
         ids = [record_ids] if isinstance(record_ids, str | int) else list(record_ids)
+        # Checked here, when the DAG file is parsed: a typo is an import error, not a failing watcher.
+        normalize_module(module)
+        for record_id in ids:
+            validate_id(record_id, argument="record_ids")
         self.module = module
         self.record_ids = [str(i) for i in ids]
         self.file_name_pattern = (

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_zoho_attach.exceptions import (
     TOKEN_THROTTLED,
     ZohoCRMConnectionError,
+    ZohoCRMError,
     ZohoCRMRateLimitError,
     ZohoCRMServerError,
     ZohoCRMTransferError,
@@ -476,6 +477,42 @@ class RetryPolicy:
     def token_throttle_delay(self, retry_number: int) -> float:
         """Seconds to wait before asking the token endpoint again after a throttle answer."""
         return min(self.max_delay, max(self.base_delay, 1.0) * 5 * (2 ** max(0, retry_number - 1)))
+
+    def throttle_wait(self, error: ZohoCRMError, *, throttled: int, waited: float) -> float:
+        """
+        Seconds to wait out a token-creation throttle, or raise ``error`` once the bound is passed.
+
+        :param error: the throttle answer (re-raised when waiting any longer would pass the bound).
+        :param throttled: how many throttle answers came in a row, this one included.
+        :param waited: seconds already waited for this token.
+        """
+        delay = self.token_throttle_delay(throttled)
+        if waited + delay > self.token_throttle_timeout:
+            error.extend_message(f" (still throttled after waiting {waited:.0f} s)")
+            raise error
+        return delay
+
+    def tenacity_arguments(
+        self, *, sleep: Callable[[float], Any], before_sleep: Any = None
+    ) -> dict[str, Any]:
+        """The arguments of ``tenacity.Retrying``/``AsyncRetrying`` for this policy."""
+        import tenacity
+
+        return {
+            "stop": tenacity.stop_after_attempt(self.max_retries + 1),
+            "wait": lambda state: self.delay(
+                state.attempt_number, state.outcome.exception() if state.outcome else None
+            ),
+            "retry": tenacity.retry_if_exception(self.is_retryable),
+            "sleep": sleep,
+            "before_sleep": before_sleep,
+            "reraise": True,
+        }
+
+    def gave_up(self, error: ZohoCRMError, attempts: int) -> None:
+        """Say in ``error`` that the retries ran out, if it was retried at all."""
+        if attempts > 1 and self.is_retryable(error):
+            error.extend_message(f" (gave up after {attempts} attempts)")
 
 
 def connection_error(

@@ -246,3 +246,17 @@ def test_event_trigger_falls_back_to_a_variable_before_airflow_3_3(zoho_emulator
     event = asyncio.run(one_event())
     assert event.payload["attachment"]["File_Name"] == "x.pdf"
     assert trigger.state_key in variables
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        ({"module": "Sales Orders", "record_ids": ["1"]}, "module"),
+        ({"module": "Deals", "record_ids": ["1a"]}, "record_ids"),
+    ],
+)
+def test_event_trigger_refuses_bad_targets_when_the_dag_is_parsed(kwargs, argument):
+    from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
+
+    with pytest.raises(ZohoCRMInvalidRequestError, match=argument):
+        ZohoCRMAttachmentEventTrigger(**kwargs)
