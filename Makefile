@@ -62,7 +62,7 @@ docs: venv  ## build the Sphinx docs; warnings are errors
 demo: venv  ## start the emulator, run example DAGs against it, print what happened
 	$(PY) scripts/demo.py
 
-bench: venv  ## run every benchmark and regenerate docs/benchmarks.md
+bench: venv  ## run every benchmark and regenerate docs/benchmarks.rst (and its plots)
 	$(PY) bench/run.py
 
 bench-quick: venv  ## the benchmarks' quick mode (under a minute; no docs written)
