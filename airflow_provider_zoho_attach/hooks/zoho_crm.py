@@ -1191,7 +1191,7 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
                 follow_redirects=False,
                 verify=_tls_context(),
             )
-            self._semaphore = asyncio.Semaphore(settings.max_concurrency)
+            self._semaphore = _shared_slots(settings)
         return self._client
 
     async def aclose(self) -> None:
@@ -1295,10 +1295,11 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
 
         settings = await self.get_settings()
         client = await self._get_client()
-        assert self._semaphore is not None
+        semaphore = self._semaphore
+        assert semaphore is not None
 
         async def attempt() -> Any:
-            async with self._semaphore:  # type: ignore[union-attr]
+            async with semaphore:
                 for auth_attempt in (1, 2):
                     token = await self._token()
                     url = settings.api_url(path, self._api_domain(settings))
@@ -1377,6 +1378,22 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
 _ASYNC_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+_ASYNC_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _shared_slots(settings: ZohoCRMSettings) -> asyncio.Semaphore:
+    """
+    The requests in flight allowed to every async hook of one event loop and credentials.
+
+    Zoho caps concurrent calls per org: a triggerer running 1,000 triggers must not send 1,000 at
+    once, so they share ``max_concurrency`` slots instead of having that many each.
+    """
+    slots = _ASYNC_SLOTS.setdefault(asyncio.get_running_loop(), {})
+    return slots.setdefault(settings.credentials_fingerprint, asyncio.Semaphore(settings.max_concurrency))
 
 
 def _async_refresh_lock(fingerprint: str) -> asyncio.Lock:

@@ -117,6 +117,9 @@ class ZohoCRMNewAttachmentTrigger(BaseTrigger):
                 known_ids=self.known_ids,
                 created_after_argument="since",
             )
+            # The sensor checked once before deferring: start at a random point of the interval so
+            # that many deferred sensors spread their polls instead of hitting Zoho all at once.
+            await asyncio.sleep(_stagger(self.poll_interval))
             while True:
                 try:
                     records = await hook.list_attachments(self.module, self.record_id)
@@ -333,6 +336,13 @@ async def _variable_set(key: str, value: dict[str, Any]) -> None:
         Variable.set(key, value, serialize_json=True, description="Zoho CRM attachment watcher state")
 
     await sync_to_async(write)()
+
+
+def _stagger(poll_interval: float) -> float:
+    """A random start offset within one poll interval."""
+    import random
+
+    return random.uniform(0, poll_interval)
 
 
 def _transient(error: Exception) -> bool:
