@@ -26,7 +26,10 @@ def _fresh_secrets_masker():
     Every test issues new tokens and each one is registered with Airflow's secrets masker, whose
     pattern is recompiled on every addition: hundreds of tests would make that quadratic.
     """
-    from airflow.sdk.log import _secrets_masker
+    try:
+        from airflow.sdk.log import _secrets_masker
+    except ImportError:  # Airflow 3.1 keeps it in the shared package only
+        from airflow.sdk._shared.secrets_masker import _secrets_masker
 
     yield
     _secrets_masker().reset_masker()
