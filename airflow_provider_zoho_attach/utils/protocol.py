@@ -323,7 +323,7 @@ class AttachmentPager:
 
     Pages are requested by number while Zoho allows it (the first 2,000 rows), then with the
     ``next_page_token`` of the previous response. The listing stops on ``more_records`` not being
-    ``true``, a 204, an empty page, or a page that brings nothing new; a ``more_records: true``
+    ``true``, a 204 or an empty page (a page of ids already seen does not end it); a ``more_records: true``
     without a way forward is an error rather than a silent truncation, and the number of pages is
     bounded, so a broken ``info`` block can never make a client loop forever.
 
@@ -397,7 +397,9 @@ class AttachmentPager:
             records.append(dict(item))
         info = payload.get("info")
         more = isinstance(info, Mapping) and info.get("more_records") is True
-        if not data or not records or not more:
+        # A page of ids already seen is not the end: attachments added while we list shift rows
+        # onto the next page. Only Zoho's more_records decides; max_pages bounds a broken server.
+        if not data or not more:
             self.done = True
             return records
         if self.pages_fetched >= self.max_pages:

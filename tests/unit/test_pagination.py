@@ -48,12 +48,27 @@ def test_a_broken_info_block_ends_the_listing(info):
     assert pager.done
 
 
-def test_a_page_with_nothing_new_ends_the_listing():
+def test_a_page_of_ids_already_seen_does_not_end_the_listing():
+    # Issue 12 (8): many attachments arriving during a listing shift whole pages of known rows
+    # onto the next page; the listing ended there and lost everything after it.
     pager = AttachmentPager(per_page=2)
     pager.feed(page(0, 2, more=True))
-    assert not pager.done
     assert pager.feed(page(0, 2, more=True)) == []
+    assert not pager.done
+    assert [r["id"] for r in pager.feed(page(2, 2, more=False))] == ["2", "3"]
     assert pager.done
+
+
+def test_pages_of_known_ids_forever_still_end():
+    pager = AttachmentPager(per_page=200)
+
+    def feed_forever():
+        for number in range(pager.max_pages + 1):
+            info = {"more_records": True, "next_page_token": f"t{number}"}
+            pager.feed({"data": [{"id": "1"}], "info": info})
+
+    with pytest.raises(ZohoCRMServerError, match="more than"):
+        feed_forever()
 
 
 def test_rows_shifted_by_a_new_attachment_are_not_yielded_twice():
