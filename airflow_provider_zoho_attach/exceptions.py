@@ -276,6 +276,12 @@ _CODE_TABLE: dict[str, tuple[type[ZohoCRMError], str]] = {
         "centre: the client must be used with the accounts host of the data centre it was created in "
         "(e.g. data_center='eu' for accounts.zoho.eu). Otherwise check the Client ID and Client Secret.",
     ),
+    "API_DOMAIN_MISMATCH": (
+        ZohoCRMAuthError,
+        "Set the connection's data_center (or accounts_url and api_domain) to the org's data centre; "
+        "if the difference is intended (a proxy), set the extra allow_api_domain_mismatch to true. "
+        "Nothing was sent to either host.",
+    ),
     "invalid_client_secret": (
         ZohoCRMAuthError,
         "The client secret is wrong; copy it again from the Zoho API console (Client Secret field).",

@@ -155,10 +155,8 @@ class _ZohoCRMHookBase(BaseHook):
         )
 
     def _api_domain(self, settings: ZohoCRMSettings) -> str:
-        # The token response's api_domain is authoritative unless the connection pins one.
-        token = self._access_token
-        if not settings.api_domain_pinned and token is not None and token.api_domain:
-            return token.api_domain
+        # Always the configured host: a token's api_domain (from Zoho, or from a shared Variable that
+        # anyone with Variable access can write) is checked against it, never followed.
         return settings.api_domain
 
     def _needs_mask(self, token: AccessToken) -> bool:

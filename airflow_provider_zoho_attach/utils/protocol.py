@@ -34,6 +34,7 @@ __all__ = [
     "attachment_path",
     "attachments_path",
     "check_json_response",
+    "check_token_api_domain",
     "fields_param",
     "parse_retry_after",
     "parse_token_response",
@@ -141,11 +142,13 @@ def parse_token_response(
     ):
         expires_in = _token_lifetime(payload)
         api_domain = payload.get("api_domain")
-        return AccessToken(
+        token = AccessToken(
             value=payload["access_token"],
             expires_at=(time.time() if now is None else now) + expires_in,
             api_domain=api_domain.rstrip("/") if isinstance(api_domain, str) and api_domain else None,
         )
+        check_token_api_domain(token, settings)
+        return token
     if isinstance(payload, Mapping):
         error = error_from_response(status_code, payload, operation=operation)
         if error.code == "invalid_client":
@@ -155,6 +158,41 @@ def parse_token_response(
             error.args = (str(error),)
         raise error
     raise error_from_response(status_code, body, operation=operation)
+
+
+def check_token_api_domain(token: AccessToken, settings: ZohoCRMSettings) -> None:
+    """
+    Refuse a token whose ``api_domain`` is not the one the connection's settings expect.
+
+    Requests always go to the configured API domain, never to the one a token names: a token
+    response (or a shared token someone wrote into a Variable) must not be able to send a sandbox
+    connection's calls, and their file contents, to production or anywhere else. A mismatch means
+    the data centre or environment is set wrong, so it is an error, unless the connection allows it
+    (``allow_api_domain_mismatch``, e.g. behind a proxy).
+
+    :raises ZohoCRMAuthError: code ``API_DOMAIN_MISMATCH``, naming both hosts.
+    """
+    from urllib.parse import urlsplit
+
+    from airflow_provider_zoho_attach.exceptions import ZohoCRMAuthError, hint_for
+
+    if token.api_domain is None or settings.allow_api_domain_mismatch:
+        return
+    expected = settings.expected_token_api_domain
+
+    def host(url: str) -> str:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{(parts.hostname or '').lower()}{f':{parts.port}' if parts.port else ''}"
+
+    if host(token.api_domain) != host(expected):
+        raise ZohoCRMAuthError(
+            f"Zoho issued the token for API domain {host(token.api_domain)}, but connection "
+            f"{settings.conn_id!r} is set up for {host(expected)} (data centre {settings.data_center!r}, "
+            f"environment {settings.environment!r})",
+            code="API_DOMAIN_MISMATCH",
+            operation=f"get an access token from {settings.accounts_url}",
+            hint=hint_for("API_DOMAIN_MISMATCH"),
+        )
 
 
 def _token_lifetime(payload: Mapping[str, Any]) -> float:

@@ -7,20 +7,22 @@ malformed, so that the hook never discovers a bad connection half-way through a 
 Fields (all but the OAuth client in ``extra``; keys may also carry the legacy ``extra__zoho_crm__``
 prefix; empty strings and ``null`` mean "not set", as the connection form stores them):
 
-=================== ======================================================================
-login               OAuth client id
-password            OAuth client secret
-``refresh_token``   OAuth refresh token (required)
-``data_center``     ``us`` (default), ``eu``, ``in``, ``au``, ``jp``, ``cn``, ``ca``, ``sa``, ``uk``
-``environment``     ``production`` (default), ``sandbox``, ``developer``
-``api_version``     default ``v8``
-``accounts_url``    explicit accounts (OAuth) server, overrides the data centre
-``api_domain``      explicit API domain, overrides the data centre and environment
-``timeout``         seconds per request (default 60)
-``max_concurrency`` requests in flight per task (default 5)
-``oauth_cache``     ``variable`` (default), ``memory`` or ``none``; ``token_cache`` is accepted too
-``max_retries``     retries of a failed call (default 5)
-=================== ======================================================================
+============================== ======================================================================
+login                          OAuth client id
+password                       OAuth client secret
+``refresh_token``              OAuth refresh token (required)
+``data_center``                ``us`` (default), ``eu``, ``in``, ``au``, ``jp``, ``cn``, ``ca``, ``sa``,
+                               ``uk``
+``environment``                ``production`` (default), ``sandbox``, ``developer``
+``api_version``                default ``v8``
+``accounts_url``               explicit accounts (OAuth) server, overrides the data centre
+``api_domain``                 explicit API domain, overrides the data centre and environment
+``timeout``                    seconds per request (default 60)
+``max_concurrency``            requests in flight per task (default 5)
+``oauth_cache``                ``variable`` (default), ``memory`` or ``none``; ``token_cache`` is accepted too
+``max_retries``                retries of a failed call (default 5)
+``allow_api_domain_mismatch``  accept tokens that name another API domain (default false)
+============================== ======================================================================
 """
 
 from __future__ import annotations
@@ -88,8 +90,10 @@ class ZohoCRMSettings:
     :param api_version: the CRM API version (``v8``).
     :param accounts_url: the OAuth accounts server (no trailing slash).
     :param api_domain: the API domain (no trailing slash).
-    :param api_domain_pinned: ``True`` when ``api_domain`` was set explicitly; the ``api_domain`` of
-        a token response is then ignored.
+    :param api_domain_pinned: ``True`` when ``api_domain`` was set explicitly. Requests always go to
+        ``api_domain``; the ``api_domain`` of a token response is only checked against it.
+    :param allow_api_domain_mismatch: accept tokens whose ``api_domain`` differs from the configured
+        one (requests still go to the configured one).
     :param timeout: seconds per request.
     :param max_concurrency: requests in flight per hook.
     :param token_cache: where access tokens are cached: ``variable``, ``memory`` or ``none`` (the
@@ -107,6 +111,7 @@ class ZohoCRMSettings:
     accounts_url: str = DATA_CENTERS["us"].accounts_url
     api_domain: str = DATA_CENTERS["us"].api_domain()
     api_domain_pinned: bool = False
+    allow_api_domain_mismatch: bool = False
     timeout: float = DEFAULT_TIMEOUT
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     token_cache: str = "variable"
@@ -116,6 +121,18 @@ class ZohoCRMSettings:
     def token_url(self) -> str:
         """The OAuth token endpoint."""
         return f"{self.accounts_url}/oauth/v2/token"
+
+    @property
+    def expected_token_api_domain(self) -> str:
+        """
+        The ``api_domain`` a token response should name for these settings.
+
+        Zoho names the data centre's production API domain even for sandbox and developer orgs, so
+        that is what is expected unless ``api_domain`` was set explicitly.
+        """
+        if self.api_domain_pinned:
+            return self.api_domain
+        return DATA_CENTERS[self.data_center].api_domain()
 
     @property
     def web_url(self) -> str:
@@ -171,6 +188,7 @@ class ZohoCRMSettings:
         oauth_cache: Any = None,
         token_cache: Any = None,
         max_retries: Any = None,
+        allow_api_domain_mismatch: Any = None,
         **unknown: Any,
     ) -> ZohoCRMSettings:
         """
@@ -238,6 +256,7 @@ class ZohoCRMSettings:
             accounts_url=accounts,
             api_domain=pinned_domain or dc.api_domain(env),
             api_domain_pinned=pinned_domain is not None,
+            allow_api_domain_mismatch=_flag(where, "allow_api_domain_mismatch", allow_api_domain_mismatch),
             timeout=_number(where, "timeout", timeout, DEFAULT_TIMEOUT, minimum=0.001, maximum=3600),
             max_concurrency=int(
                 _number(
@@ -323,6 +342,20 @@ def _url(where: str, name: str, value: str | None) -> str | None:
     except ValueError:
         raise _bad(where, f"has a malformed {name} {value!r}: bad port") from None
     return value.rstrip("/")
+
+
+def _flag(where: str, name: str, value: Any) -> bool:
+    """A yes/no extra: a bool, or the strings a form or a URI stores ("true", "false", "1", "0")."""
+    if value is None or value == "":
+        return False
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise _bad(where, f"has a malformed {name} {value!r}; expected true or false")
 
 
 def _number(
