@@ -35,6 +35,17 @@ _FORBIDDEN = set('<>:"/\\|?*')
 # Unicode characters that render as, or normalise towards, a slash or a backslash.
 _SEPARATOR_LOOKALIKES = set("\u2044\u2215\u29f8\u29f9\u2216\ufe68\uff0f\uff3c\u2571\u2572\u1735\u244a")
 
+
+def _is_separator_lookalike(ch: str) -> bool:
+    # Anything whose compatibility form holds a slash or a backslash, and the known look-alikes.
+    if ch in _SEPARATOR_LOOKALIKES:
+        return True
+    if ch.isascii():
+        return False
+    folded = unicodedata.normalize("NFKC", ch)
+    return "/" in folded or "\\" in folded
+
+
 _PARAM = re.compile(
     r"""(?ix)
     (?:^|;)\s*
@@ -108,10 +119,12 @@ def safe_filename(name: str | None, *, fallback: str) -> str:
 
 
 def _clean(name: str) -> str:
-    # Compatibility normalisation folds full-width and other look-alike characters into ASCII
-    # (U+FF0F becomes "/"), so it must happen before separators are looked for.
-    text = unicodedata.normalize("NFKC", name)
-    text = "".join("/" if ch in _SEPARATOR_LOOKALIKES else ch for ch in text)
+    # NFC, not NFKC: compatibility folding would turn "Q1 ½" and "Q3 ½" (and ², ﬁ, full-width
+    # letters) into other characters and make distinct names collide. The user's characters are
+    # kept; only the look-alikes of separators, which NFKC would have turned into "/", are treated
+    # as separators.
+    text = unicodedata.normalize("NFC", name)
+    text = "".join("/" if _is_separator_lookalike(ch) else ch for ch in text)
     # Keep only the last component, whichever separator was used.
     text = re.split(r"[/\\]", text)[-1]
     text = "".join(
