@@ -16,7 +16,7 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,6 +28,7 @@ from airflow_provider_zoho_attach.exceptions import (
     ZohoCRMError,
     ZohoCRMInvalidRequestError,
     ZohoCRMNotFoundError,
+    ZohoCRMServerError,
     ZohoCRMTransferError,
 )
 from airflow_provider_zoho_attach.utils.connection_form import legacy_field_behaviour, wtforms_widgets
@@ -72,8 +73,6 @@ T = TypeVar("T")
 #: Zoho's documented limit for one attachment (100 MB) and for a record photo (10 MB).
 MAX_ATTACHMENT_SIZE = 100 * 1024 * 1024
 MAX_PHOTO_SIZE = 10 * 1024 * 1024
-#: How far back an attachment may have been created and still be "the one our lost upload made".
-UPLOAD_RECOVERY_SKEW = timedelta(minutes=5)
 _ERROR_BODY_LIMIT = 64 * 1024
 _BULK_DELETE_LIMIT = 100
 # Zoho allows 10 new tokens per refresh token in 10 minutes.
@@ -758,17 +757,32 @@ class ZohoCRMHook(_ZohoCRMHookBase):
         kind = content_type or mimetypes.guess_type(upload.file_name)[0] or "application/octet-stream"
         operation = f"upload {upload.file_name!r} to {module}/{record_id}"
         path = attachments_path(module, record_id)
-        started = datetime.now().astimezone() - UPLOAD_RECOVERY_SKEW
-        excluded = set(known_ids or ())
-        previous: list[MultipartBody] = []
+        # What was on the record before the first attempt can never be this upload's lost copy.
+        before = {str(ident) for ident in known_ids} if known_ids is not None else None
+        maybe_stored = False
+        started_before = False
+        source_sha256: str | None = None
 
         def attempt() -> dict[str, Any]:
-            last = previous[-1] if previous else None
-            if last is not None and last.sent > 0:
-                # The last attempt sent bytes and then failed: Zoho may have stored the file anyway
-                # (only the response was lost). Look before sending it a second time.
+            nonlocal before, maybe_stored, started_before, source_sha256
+            if before is None:
+                before = {
+                    str(record["id"])
+                    for record in self.iter_attachments(module, record_id, fields=("File_Name",))
+                }
+            if maybe_stored:
+                # An earlier attempt failed after Zoho may have stored the file (only the answer was
+                # lost). Look before sending it a second time.
+                if source_sha256 is None:
+                    source_sha256 = _source_sha256(upload, operation)
                 recovered = self._find_lost_upload(
-                    module, record_id, file_name=upload.file_name, size=size, since=started, excluded=excluded
+                    module,
+                    record_id,
+                    file_name=upload.file_name,
+                    size=size,
+                    sha256=source_sha256,
+                    excluded=before,
+                    operation=operation,
                 )
                 if recovered is not None:
                     self.log.warning(
@@ -782,15 +796,10 @@ class ZohoCRMHook(_ZohoCRMHookBase):
                         file_name=upload.file_name,
                         size=size,
                         details=recovered,
-                        sha256=last.sha256,
+                        sha256=source_sha256,
                     )
-                if not upload.replayable:
-                    raise ZohoCRMTransferError(
-                        "the upload failed and its source (a non-seekable stream) cannot be sent again",
-                        code="NOT_REPLAYABLE",
-                        operation=operation,
-                        hint="Upload from a path or a seekable file object to get retries.",
-                    )
+            if started_before and not upload.replayable:
+                raise _not_replayable(operation)
             body = MultipartBody(
                 field="file",
                 file_name=upload.file_name,
@@ -799,11 +808,17 @@ class ZohoCRMHook(_ZohoCRMHookBase):
                 size=size,
                 on_progress=on_progress,
             )
-            previous.append(body)
-            with self._exchange(
-                "POST", path, operation=operation, body=body, headers={"Content-Type": body.content_type}
-            ) as response:
-                payload = _check(response, operation=operation)
+            try:
+                with self._exchange(
+                    "POST", path, operation=operation, body=body, headers={"Content-Type": body.content_type}
+                ) as response:
+                    payload = _check(response, operation=operation)
+            except ZohoCRMError as error:
+                started_before = started_before or body.started
+                if _may_have_stored(error, body):
+                    maybe_stored = True
+                    source_sha256 = source_sha256 or body.sha256
+                raise
             item = first_item(payload, operation=operation)
             details = item.get("details") if isinstance(item.get("details"), Mapping) else {}
             return self._upload_result(
@@ -860,26 +875,60 @@ class ZohoCRMHook(_ZohoCRMHookBase):
         *,
         file_name: str,
         size: int,
-        since: datetime,
+        sha256: str,
         excluded: set[str],
+        operation: str,
     ) -> Mapping[str, Any] | None:
-        """The attachment a previous attempt created, if Zoho stored it before the response was lost."""
+        """
+        The attachment a previous attempt stored before its answer was lost, if there is one.
+
+        Only an attachment that was not on the record before the first attempt, with the same name
+        and size, and whose bytes have the same SHA-256 (downloaded to check) counts: another
+        user's file of the same name is never taken for ours.
+        """
         try:
             records = self.list_attachments(module, record_id, fields=("File_Name", "Size", "Created_Time"))
+            for record in records:
+                ident = str(record.get("id"))
+                if ident in excluded:
+                    continue
+                if record.get("File_Name") != file_name or attachment_size(record) != size:
+                    continue
+                if size and self._attachment_sha256(module, record_id, ident, operation) != sha256:
+                    continue
+                return {"id": ident, "Created_Time": record.get("Created_Time")}
         except ZohoCRMError as error:
             # Sending again without knowing could store the file twice: fail (or retry the check).
             self.log.warning("Could not check for a stored copy before retrying the upload (%s)", error.code)
             error.extend_message(" (while checking whether Zoho stored the upload; it was not sent again)")
             raise
-        for record in records:
-            if str(record.get("id")) in excluded:
-                continue
-            if record.get("File_Name") != file_name or attachment_size(record) != size:
-                continue
-            created = _parse_time(record.get("Created_Time"))
-            if created is None or created >= since:
-                return {"id": record.get("id"), "Created_Time": record.get("Created_Time")}
         return None
+
+    def _attachment_sha256(
+        self, module: str, record_id: str, attachment_id: str, operation: str
+    ) -> str | None:
+        """The SHA-256 of a stored attachment's bytes, streamed and discarded (``None`` if it is gone)."""
+        digest = hashlib.sha256()
+        with self._exchange(
+            "GET", attachment_path(module, record_id, attachment_id), operation=operation, stream=True
+        ) as response:
+            if response.status_code == 204:
+                return None
+            if response.status_code != 200:
+                _check(response, operation=operation)
+                return None
+            try:
+                for chunk in response.iter_content(CHUNK_SIZE):
+                    digest.update(chunk)
+            except Exception as error:
+                raise ZohoCRMTransferError(
+                    f"the connection broke while checking attachment {attachment_id} "
+                    f"({type(error).__name__})",
+                    code="CONNECTION_LOST",
+                    status_code=200,
+                    operation=operation,
+                ) from None
+        return digest.hexdigest()
 
     def attach_link(
         self, module: str, record_id: str | int, url: str, *, title: str | None = None
@@ -1549,19 +1598,51 @@ def _bulk_results(payload: Any, batch: Sequence[str], module: str, record_id: st
     return results
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.astimezone()
-
-
 def _describe(error: BaseException | None) -> str:
     if isinstance(error, ZohoCRMError):
         return " ".join(
             str(part) for part in (error.code, error.status_code and f"HTTP {error.status_code}") if part
         )
     return type(error).__name__ if error is not None else "unknown"
+
+
+@dataclass
+class _DeleteOutcome:
+    """What a DELETE with retries came to: Zoho's answer, whether an answer was lost, a refusal."""
+
+    payload: Any
+    lost: bool
+    refused: ZohoCRMError | None = None
+
+
+def _may_have_stored(error: ZohoCRMError, body: MultipartBody) -> bool:
+    """
+    Whether a failed upload attempt may have stored the file anyway (only its answer was lost).
+
+    A 429 or a 4xx stored nothing, and neither did a connection that failed before the whole body
+    went out (Zoho cannot store a file it did not receive). A connection lost or a read timeout
+    after the whole body was sent, or a 5xx, may have: those are the ambiguous failures.
+    """
+    if isinstance(error, ZohoCRMConnectionError):
+        return body.finished
+    return isinstance(error, ZohoCRMServerError)
+
+
+def _not_replayable(operation: str) -> ZohoCRMTransferError:
+    return ZohoCRMTransferError(
+        "the upload failed and its source (a non-seekable stream) cannot be sent again",
+        code="NOT_REPLAYABLE",
+        operation=operation,
+        hint="Upload from a path or a seekable file object to get retries.",
+    )
+
+
+def _source_sha256(upload: UploadSource, operation: str) -> str:
+    """The SHA-256 of what is being uploaded, read again from its source."""
+    if not upload.replayable:
+        raise _not_replayable(operation)
+    digest = hashlib.sha256()
+    with upload.open() as handle:
+        while chunk := handle.read(CHUNK_SIZE):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -485,6 +485,10 @@ class MultipartBody:
         self._opener = opener
         self.size = size
         self.sent = 0
+        #: Whether sending began (the head went out), and whether all of it went out: only a body that
+        #: went out whole can have been stored by Zoho, also when the file is empty.
+        self.started = False
+        self.finished = False
         self.sha256: str | None = None
         self._on_progress = on_progress
 
@@ -499,6 +503,8 @@ class MultipartBody:
     def __iter__(self) -> Iterator[bytes]:
         digest = hashlib.sha256()
         sent = 0
+        self.started = True
+        self.finished = False
         yield self._head
         with self._opener() as handle:
             while sent < self.size:
@@ -520,6 +526,7 @@ class MultipartBody:
             )
         self.sha256 = digest.hexdigest()
         yield self._tail
+        self.finished = True
 
 
 def expand_sources(source: Any, *, argument: str = "source") -> list[Any]:

@@ -154,6 +154,8 @@ def test_download_to_object_storage(hook, requests_mock, memory_storage):
 def test_upload_streams_a_multipart_file_part(hook, requests_mock, tmp_path):
     source = tmp_path / "invoice 1.pdf"
     source.write_bytes(PDF)
+    # What is on the record before the upload (none here): a lost answer is looked for outside it.
+    requests_mock.get(BASE, status_code=204)
     requests_mock.post(
         BASE,
         json={

@@ -1,0 +1,146 @@
+"""
+Issue 12: what was already on the record, retries that must not adopt or duplicate, deletes that
+must be safe to re-run, names that must not collide, and hosts that must not be redirected.
+
+Each test here failed on the commit before its fix (b4b884d); the closing note of issue 12 lists
+the failure each one showed there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from airflow_provider_zoho_attach.exceptions import ZohoCRMError
+from airflow_provider_zoho_attach.operators.attachments import (
+    ZohoCRMUploadAttachmentOperator,
+)
+from tests.hardening.test_secrets import debug_logging  # noqa: F401 - a fixture
+
+pytestmark = pytest.mark.integration
+
+
+def _names(emu, record):
+    return sorted(a["File_Name"] for a in emu.attachments("Deals", record))
+
+
+# ------------------------------------------------------------------ (1) uploads never adopt
+
+
+@pytest.mark.parametrize(
+    ("fault", "extra"),
+    [
+        ("429", {}),
+        ("status", {"status": 400}),
+        ("status", {"status": 503}),  # ambiguous, but the old file was there before
+        ("reset", {}),  # ambiguous: the body went out, then the connection was lost
+    ],
+)
+def test_a_failed_upload_never_takes_an_older_attachment_of_the_same_name_and_size(
+    zoho_emulator_connection, make_hook, tmp_path, fault, extra
+):
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    theirs = emu.add_attachment("Deals", record, "report.csv", b"a" * 100)
+    source = tmp_path / "report.csv"
+    source.write_bytes(b"b" * 100)  # same name, same size, other bytes
+    hook = make_hook()
+    hook.get_access_token()
+    emu.inject_fault(fault, method="POST", path="/Attachments$", **extra)
+
+    try:
+        result = hook.upload_attachment("Deals", record, source)
+    except ZohoCRMError:
+        assert (fault, extra.get("status")) == ("status", 400)  # a 4xx is the caller's to fix
+        assert [a["id"] for a in emu.attachments("Deals", record)] == [theirs]
+        return
+    assert result["attachment_id"] != theirs
+    assert emu.attachment_content(result["attachment_id"]) == b"b" * 100
+    assert emu.attachment_content(theirs) == b"a" * 100
+    assert _names(emu, record) == ["report.csv", "report.csv"]
+
+
+def test_an_identical_file_already_on_the_record_is_not_taken_for_a_lost_upload(
+    zoho_emulator_connection, make_hook, tmp_path
+):
+    # The user uploads the same bytes a second time on purpose; the answer to the second is lost
+    # and Zoho did not store it. Same name, size and SHA-256: only "what was there before" tells.
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    first = emu.add_attachment("Deals", record, "same.txt", b"same bytes")
+    source = tmp_path / "same.txt"
+    source.write_bytes(b"same bytes")
+    hook = make_hook()
+    hook.get_access_token()
+    emu.inject_fault("status", status=502, method="POST", path="/Attachments$")
+
+    result = hook.upload_attachment("Deals", record, source)
+
+    assert result["attachment_id"] != first
+    assert len(emu.attachments("Deals", record)) == 2
+
+
+def test_a_lost_answer_adopts_only_a_copy_with_the_same_bytes(zoho_emulator_connection, make_hook, tmp_path):
+    # Zoho stored our upload but the answer was lost; meanwhile someone else attached a file of
+    # the same name and size. Ours is the one with our bytes.
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    source = tmp_path / "scan.pdf"
+    source.write_bytes(b"ours" * 50)
+    hook = make_hook()
+    hook.get_access_token()
+    upload = hook._exchange
+
+    def exchange(method, path, **kwargs):
+        if method == "POST":
+            emu.add_attachment("Deals", record, "scan.pdf", b"them" * 50)
+            emu.inject_fault("commit_then_reset", method="POST", path="/Attachments$")
+        return upload(method, path, **kwargs)
+
+    hook._exchange = exchange
+    result = hook.upload_attachment("Deals", record, source)
+
+    assert emu.attachment_content(result["attachment_id"]) == b"ours" * 50
+    assert result["sha256"] == hashlib.sha256(b"ours" * 50).hexdigest()
+    assert emu.count(method="POST", path_contains="/Attachments") == 1
+    assert len(emu.attachments("Deals", record)) == 2
+
+
+def test_an_empty_file_whose_answer_is_lost_is_stored_once(zoho_emulator_connection, make_hook, tmp_path):
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    source = tmp_path / "empty.txt"
+    source.write_bytes(b"")
+    hook = make_hook()
+    hook.get_access_token()
+    emu.inject_fault("commit_then_reset", method="POST", path="/Attachments$")
+
+    result = hook.upload_attachment("Deals", record, source)
+
+    (stored,) = emu.attachments("Deals", record)
+    assert result["attachment_id"] == stored["id"]
+    assert emu.count(method="POST", path_contains="/Attachments") == 1
+
+
+def test_the_upload_operator_without_skip_if_exists_uploads_after_a_429(
+    zoho_emulator_connection, make_hook, context, tmp_path
+):
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    theirs = emu.add_attachment("Deals", record, "daily.csv", b"1" * 64)
+    outbox = tmp_path / "out"
+    outbox.mkdir()
+    (outbox / "daily.csv").write_bytes(b"2" * 64)
+    op = ZohoCRMUploadAttachmentOperator(
+        task_id="up", module="Deals", record_id=record, source=str(outbox), skip_if_exists=False
+    )
+    op.hook = make_hook()
+    op.hook.get_access_token()
+    emu.inject_fault("429", method="POST", path="/Attachments$")
+
+    (result,) = op.execute(context)
+
+    assert result["status"] == "uploaded"
+    assert result["attachment_id"] != theirs
+    assert emu.attachment_content(result["attachment_id"]) == b"2" * 64
