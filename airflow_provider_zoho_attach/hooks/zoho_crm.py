@@ -1001,6 +1001,9 @@ class ZohoCRMHook(_ZohoCRMHookBase):
         """
         Delete one attachment (Zoho moves it to the recycle bin).
 
+        If the answer to the delete is lost and a retry finds the attachment gone, the record is
+        listed to confirm it before "deleted" is reported.
+
         :return: ``{"attachment_id", "module", "record_id", "status": "deleted"}``.
         :raises ZohoCRMNotFoundError: if there is no such attachment.
         """
@@ -1008,7 +1011,11 @@ class ZohoCRMHook(_ZohoCRMHookBase):
         record_id = validate_id(record_id)
         attachment_id = validate_id(attachment_id, argument="attachment_id")
         operation = f"delete attachment {attachment_id} of {module}/{record_id}"
-        self._delete(attachment_path(module, record_id, attachment_id), operation=operation)
+        outcome = self._delete(attachment_path(module, record_id, attachment_id), operation=operation)
+        if outcome.refused is not None:
+            (result,) = self._confirm_deleted(module, record_id, [attachment_id], outcome.refused, operation)
+            if result["status"] != "deleted":
+                raise outcome.refused
         return {"attachment_id": attachment_id, "module": module, "record_id": record_id, "status": "deleted"}
 
     def delete_attachments(
@@ -1017,8 +1024,10 @@ class ZohoCRMHook(_ZohoCRMHookBase):
         """
         Delete several attachments of a record, 100 per call.
 
-        Per-id failures do not stop the others: each id gets a result with ``status`` ``"deleted"``
-        or ``"error"`` (with Zoho's ``code`` and ``message``).
+        Per-id failures do not stop the others: each id gets a result with ``status`` ``"deleted"``,
+        ``"error"`` (with Zoho's ``code`` and ``message``; ``INVALID_DATA`` for an id that is not
+        there, e.g. already deleted) or ``"unknown"`` (an answer was lost and the check that would
+        tell failed too).
 
         :return: one ``{"attachment_id", "module", "record_id", "status", ...}`` per id.
         """
@@ -1029,30 +1038,49 @@ class ZohoCRMHook(_ZohoCRMHookBase):
         for start in range(0, len(wanted), _BULK_DELETE_LIMIT):
             batch = wanted[start : start + _BULK_DELETE_LIMIT]
             operation = f"delete {len(batch)} attachment(s) of {module}/{record_id}"
-            payload, lost = self._delete(
-                attachments_path(module, record_id), operation=operation, params={"ids": ",".join(batch)}
+            outcome = self._delete(
+                attachments_path(module, record_id),
+                operation=operation,
+                params={"ids": ",".join(batch)},
+                per_item=True,
             )
-            if payload is None:
-                payload = {"data": [{"status": "success", "details": {"id": ident}} for ident in batch]}
-            batch_results = _bulk_results(payload, batch, module, record_id)
-            for result in batch_results:
-                if lost and result["status"] == "error" and result.get("code") == "INVALID_DATA":
-                    # Gone on the retry: the attempt whose answer was lost deleted it.
-                    result["status"] = "deleted"
-                    result.pop("code", None)
-                    result.pop("message", None)
+            if outcome.refused is not None:
+                # The whole request was refused after an answer was lost: maybe the lost one did it.
+                results.extend(self._confirm_deleted(module, record_id, batch, outcome.refused, operation))
+                continue
+            batch_results = _bulk_results(outcome.payload, batch, module, record_id)
+            unsure = [
+                r["attachment_id"]
+                for r in batch_results
+                if outcome.lost and r["status"] == "error" and r.get("code") == "INVALID_DATA"
+            ]
+            if unsure:
+                # "Not there" on a retry may mean the attempt whose answer was lost deleted it, or
+                # that it never was: only a listing of the record tells.
+                first = next(r for r in batch_results if r["attachment_id"] == unsure[0])
+                refused = ZohoCRMError(str(first.get("message")), code="INVALID_DATA", operation=operation)
+                confirmed = {
+                    r["attachment_id"]: r
+                    for r in self._confirm_deleted(module, record_id, unsure, refused, operation)
+                }
+                batch_results = [confirmed.get(r["attachment_id"], r) for r in batch_results]
             results.extend(batch_results)
         return results
 
     def _delete(
-        self, path: str, *, operation: str, params: Mapping[str, str] | None = None
-    ) -> tuple[Any, bool]:
+        self,
+        path: str,
+        *,
+        operation: str,
+        params: Mapping[str, str] | None = None,
+        per_item: bool = False,
+    ) -> _DeleteOutcome:
         """
-        One DELETE with retries: ``(payload, lost)``.
+        One DELETE with retries.
 
-        ``lost`` tells that an attempt's answer was lost (the connection broke), so Zoho may have
-        deleted already; an ``INVALID_DATA`` (no such attachment) answer to a later attempt then
-        means "done" and the payload is ``None``.
+        ``lost`` tells that an attempt's answer was lost (the connection broke, or a 5xx), so Zoho
+        may have deleted already. An ``INVALID_DATA`` answer to a later attempt is then returned as
+        ``refused`` rather than raised, for the caller to confirm by listing.
         """
         lost = False
 
@@ -1060,17 +1088,68 @@ class ZohoCRMHook(_ZohoCRMHookBase):
             nonlocal lost
             try:
                 with self._exchange("DELETE", path, operation=operation, params=params) as response:
-                    return _check(response, operation=operation)
-            except ZohoCRMConnectionError:
+                    return _check(response, operation=operation, per_item=per_item)
+            except (ZohoCRMConnectionError, ZohoCRMServerError):
                 lost = True
                 raise
-            except ZohoCRMError as error:
-                if lost and error.code == "INVALID_DATA":
-                    self.log.warning("%s: already gone (the attempt whose answer was lost did it)", operation)
-                    return None
-                raise
 
-        return self._retry(attempt, operation=operation), lost
+        try:
+            return _DeleteOutcome(self._retry(attempt, operation=operation), lost)
+        except ZohoCRMError as error:
+            if lost and error.code == "INVALID_DATA":
+                return _DeleteOutcome(None, lost, refused=error)
+            raise
+
+    def _confirm_deleted(
+        self,
+        module: str,
+        record_id: str,
+        ids: Sequence[str],
+        refused: ZohoCRMError,
+        operation: str,
+    ) -> list[dict[str, Any]]:
+        """
+        After a lost answer, tell by listing the record which of ``ids`` are gone.
+
+        Gone ids are ``"deleted"``; ids still listed keep Zoho's refusal; if the listing fails for
+        another reason than a missing record, the outcome is ``"unknown"``.
+
+        :raises ZohoCRMError: the listing's error when the record itself does not exist (a wrong
+            record id is an error, never "deleted").
+        """
+        try:
+            present = {
+                str(r.get("id")) for r in self.iter_attachments(module, record_id, fields=("File_Name",))
+            }
+        except ZohoCRMError as error:
+            if error.code == "INVALID_DATA" or isinstance(error, ZohoCRMNotFoundError):
+                error.extend_message(f" (while confirming the delete of {len(ids)} attachment(s))")
+                raise
+            self.log.warning("%s: the answer was lost and the check failed too (%s)", operation, error.code)
+            return [
+                {
+                    "attachment_id": ident,
+                    "module": module,
+                    "record_id": record_id,
+                    "status": "unknown",
+                    "code": error.code,
+                    "message": "the answer to the delete was lost and listing the record to confirm it "
+                    f"failed: {error.message}",
+                }
+                for ident in ids
+            ]
+        results = []
+        for ident in ids:
+            result: dict[str, Any] = {"attachment_id": ident, "module": module, "record_id": record_id}
+            if ident in present:
+                result.update(status="error", code=refused.code, message=refused.message)
+            else:
+                self.log.warning(
+                    "%s: %s is gone (the attempt whose answer was lost deleted it)", operation, ident
+                )
+                result["status"] = "deleted"
+            results.append(result)
+        return results
 
     # ------------------------------------------------------------------ photos
 
@@ -1480,7 +1559,9 @@ def _extra_values(extra: Mapping[str, Any]) -> dict[str, Any]:
     return _normalise_extra(extra)
 
 
-def _check(response: requests.Response, *, operation: str, empty_ok: bool = False) -> Any:
+def _check(
+    response: requests.Response, *, operation: str, empty_ok: bool = False, per_item: bool = False
+) -> Any:
     """Check a (possibly streamed) response and return its JSON; the body read is capped for errors."""
     if response.status_code >= 400 or response.status_code in (204, 304):
         body = _read_capped(response)
@@ -1492,6 +1573,7 @@ def _check(response: requests.Response, *, operation: str, empty_ok: bool = Fals
         operation=operation,
         retry_after=response.headers.get("Retry-After"),
         empty_ok=empty_ok,
+        per_item=per_item,
     )
 
 

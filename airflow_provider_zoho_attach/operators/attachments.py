@@ -555,7 +555,7 @@ class ZohoCRMDeleteAttachmentOperator(ZohoCRMBaseOperator):
                 result["status"] = "missing"
                 result.pop("code", None)
                 result.pop("message", None)
-            if result["status"] == "error":
+            if result["status"] in ("error", "unknown"):
                 failed.append(result)
         done = sum(1 for r in results if r["status"] == "deleted")
         self.log.info("Deleted %d of %d attachment(s) of %s/%s", done, len(ids), module, record_id)

@@ -272,6 +272,7 @@ def check_json_response(
     operation: str,
     retry_after: str | None = None,
     empty_ok: bool = False,
+    per_item: bool = False,
 ) -> Any:
     """
     Return the decoded JSON of a successful response, or raise the matching :class:`ZohoCRMError`.
@@ -281,6 +282,8 @@ def check_json_response(
     :param operation: what was being done, for messages.
     :param retry_after: the ``Retry-After`` header, if any (kept on rate-limit and server errors).
     :param empty_ok: whether 204 (and 304) mean "nothing" rather than an error; ``None`` is returned.
+    :param per_item: the caller reads the result of each ``data[]`` item itself (a bulk write), so
+        items that all failed are returned, not raised as the first one's error.
     """
     if status_code in (204, 304):
         if empty_ok:
@@ -312,7 +315,7 @@ def check_json_response(
         data = payload.get("data")
         if isinstance(data, list) and data and all(isinstance(item, Mapping) for item in data):
             failed = [item for item in data if str(item.get("status", "success")).lower() == "error"]
-            if failed and len(failed) == len(data):
+            if failed and len(failed) == len(data) and not per_item:
                 raise error_from_response(status_code, failed[0], operation=operation)
         elif str(payload.get("status", "")).lower() == "error":
             raise error_from_response(status_code, payload, operation=operation)

@@ -14,6 +14,7 @@ import pytest
 
 from airflow_provider_zoho_attach.exceptions import ZohoCRMError
 from airflow_provider_zoho_attach.operators.attachments import (
+    ZohoCRMDeleteAttachmentOperator,
     ZohoCRMUploadAttachmentOperator,
 )
 from tests.hardening.test_secrets import debug_logging  # noqa: F401 - a fixture
@@ -144,3 +145,66 @@ def test_the_upload_operator_without_skip_if_exists_uploads_after_a_429(
     assert result["status"] == "uploaded"
     assert result["attachment_id"] != theirs
     assert emu.attachment_content(result["attachment_id"]) == b"2" * 64
+
+
+# ------------------------------------------------------------------ (4) deletes safe to re-run
+
+
+def test_deleting_ids_that_are_all_gone_is_a_successful_rerun(zoho_emulator_connection, make_hook, context):
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    ids = [emu.add_attachment("Deals", record, f"{i}.txt", b"x") for i in range(3)]
+    for attempt in ("first run", "re-run"):
+        op = ZohoCRMDeleteAttachmentOperator(
+            task_id="rm", module="Deals", record_id=record, attachment_ids=ids
+        )
+        op.hook = make_hook()
+        statuses = [r["status"] for r in op.execute(context)]
+        assert statuses == (["deleted"] * 3 if attempt == "first run" else ["missing"] * 3)
+    assert emu.attachments("Deals", record) == []
+
+
+def test_a_lost_delete_answer_on_a_wrong_record_is_not_reported_deleted(zoho_emulator_connection, make_hook):
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    attachment = emu.add_attachment("Deals", record, "keep.txt", b"keep")
+    hook = make_hook()
+    hook.get_access_token()
+    wrong_record = "9" * 19
+    emu.inject_fault("reset", method="DELETE")
+
+    with pytest.raises(ZohoCRMError) as failure:
+        hook.delete_attachment("Deals", wrong_record, attachment)
+    assert failure.value.code == "INVALID_DATA"
+    assert [a["id"] for a in emu.attachments("Deals", record)] == [attachment]
+
+
+def test_a_lost_delete_answer_is_confirmed_by_listing(zoho_emulator_connection, make_hook):
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    ids = [emu.add_attachment("Deals", record, f"{i}.txt", b"x") for i in range(2)]
+    hook = make_hook()
+    hook.get_access_token()
+    emu.inject_fault("commit_then_reset", method="DELETE")
+    results = hook.delete_attachments("Deals", record, ids)
+    assert [r["status"] for r in results] == ["deleted", "deleted"]
+    assert emu.count(method="GET", path_contains="/Attachments") == 1  # the confirmation
+
+
+def test_a_lost_delete_answer_whose_check_fails_is_unknown_and_fails_the_task(
+    zoho_emulator_connection, make_hook, context
+):
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    ident = emu.add_attachment("Deals", record, "a.txt", b"x")
+    op = ZohoCRMDeleteAttachmentOperator(
+        task_id="rm", module="Deals", record_id=record, attachment_ids=[ident, "1" * 19]
+    )
+    op.hook = make_hook(max_retries=1)
+    op.hook.get_access_token()
+    emu.inject_fault("commit_then_reset", method="DELETE")
+    emu.inject_fault("status", status=503, count=10, method="GET", path="/Attachments$")
+    with pytest.raises(ZohoCRMError) as failure:
+        op.execute(context)
+    assert failure.value.code == "PARTIAL_FAILURE"
+    assert "listing the record to confirm it failed" in str(failure.value)
