@@ -58,7 +58,12 @@ from airflow_provider_zoho_attach.utils.transfer import (
     UploadSource,
     choose_file_name,
 )
-from airflow_provider_zoho_attach.utils.validation import normalize_module, validate_id, validate_ids
+from airflow_provider_zoho_attach.utils.validation import (
+    normalize_module,
+    redact_url,
+    validate_id,
+    validate_ids,
+)
 
 if TYPE_CHECKING:
     import ssl
@@ -662,6 +667,8 @@ class ZohoCRMHook(_ZohoCRMHookBase):
                         status_code=response.status_code,
                         operation=operation,
                     )
+                # Zoho sends some errors as JSON with HTTP 200: keep the start of a JSON body to tell.
+                sniff = bytearray() if _may_be_json_answer(response) else None
                 expected = _content_length(response)
                 digest = hashlib.sha256()
                 size = 0
@@ -670,6 +677,8 @@ class ZohoCRMHook(_ZohoCRMHookBase):
                         handle.write(chunk)
                         digest.update(chunk)
                         size += len(chunk)
+                        if sniff is not None and len(sniff) <= _ERROR_BODY_LIMIT:
+                            sniff += chunk[: _ERROR_BODY_LIMIT + 1 - len(sniff)]
                         if on_progress is not None:
                             on_progress(len(chunk))
                 except requests.RequestException as error:
@@ -695,6 +704,9 @@ class ZohoCRMHook(_ZohoCRMHookBase):
                         operation=operation,
                         hint="The download is retried from the start; nothing partial is kept.",
                     )
+                if sniff is not None and len(sniff) <= _ERROR_BODY_LIMIT:
+                    # Raises Zoho's error if the body is one; a JSON file that is not one is kept.
+                    _check_json_file(bytes(sniff), operation=operation)
                 header_name = filename_from_content_disposition(response.headers.get("Content-Disposition"))
                 content_type = (response.headers.get("Content-Type") or "application/octet-stream").split(
                     ";"
@@ -786,7 +798,8 @@ class ZohoCRMHook(_ZohoCRMHookBase):
                 )
                 if recovered is not None:
                     self.log.warning(
-                        "%s: the response was lost but Zoho stored the file as %s; not sending it again",
+                        "%s: the answer was lost but Zoho stored the file as %s (same name, size and "
+                        "SHA-256, not on the record before); not sending it again",
                         operation,
                         recovered["id"],
                     )
@@ -945,6 +958,7 @@ class ZohoCRMHook(_ZohoCRMHookBase):
         module = normalize_module(module)
         record_id = validate_id(record_id)
         check_link(url, title)
+        redact_url(url)  # registers a signed URL's query with the secrets masker
         params = {"attachmentUrl": url}
         if title:
             params["title"] = title.strip()
@@ -964,7 +978,8 @@ class ZohoCRMHook(_ZohoCRMHookBase):
                         "POST", attachments_path(module, record_id), operation=operation, params=params
                     ) as response:
                         payload = _check(response, operation=operation)
-                except ZohoCRMConnectionError:
+                except (ZohoCRMConnectionError, ZohoCRMServerError):
+                    # A reset or a 5xx after the request went out: Zoho may have stored the link.
                     lost = True
                     raise
                 details = first_item(payload, operation=operation).get("details") or {}
@@ -1607,6 +1622,34 @@ def _body_is_invalid_token(body: bytes) -> bool:
     return isinstance(payload, Mapping) and payload.get("code") in ("INVALID_TOKEN", "INVALID_OAUTHTOKEN")
 
 
+def _may_be_json_answer(response: requests.Response) -> bool:
+    """
+    Whether a 200 answer to a download may be Zoho's JSON rather than the file.
+
+    Zoho labels every JSON answer ``Content-Disposition: attachment; filename=response.json``, so a
+    JSON body without a name, or with that one, is looked at before it is accepted as the file.
+    """
+    kind = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if kind not in ("application/json", "text/json"):
+        return False
+    name = filename_from_content_disposition(response.headers.get("Content-Disposition"))
+    return name in (None, "response.json")
+
+
+def _check_json_file(body: bytes, *, operation: str) -> None:
+    """Raise the error a JSON download body carries, if it is Zoho's error envelope."""
+    import json
+
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return
+    if isinstance(payload, Mapping) and (
+        str(payload.get("status", "")).lower() == "error" or isinstance(payload.get("data"), list)
+    ):
+        check_json_response(200, body, operation=operation)
+
+
 def _content_length(response: requests.Response) -> int | None:
     value = response.headers.get("Content-Length")
     if value is None or response.headers.get("Content-Encoding"):
@@ -1632,10 +1675,15 @@ def check_link(url: Any, title: Any = None) -> None:
     """Refuse a link attachment's URL or title before anything is sent."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url) if isinstance(url, str) else None
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+    except ValueError:
+        parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 3000:
         raise ZohoCRMInvalidRequestError.for_argument(
-            "link_url", url, "an http(s) URL of at most 3,000 characters"
+            "link_url",
+            redact_url(url) if isinstance(url, str) else url,
+            "an http(s) URL of at most 3,000 characters",
         )
     if title is not None and (not isinstance(title, str) or not 1 <= len(title.strip()) <= 255):
         raise ZohoCRMInvalidRequestError.for_argument("title", title, "1 to 255 characters")

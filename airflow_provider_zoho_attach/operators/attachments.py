@@ -385,13 +385,15 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
     def execute(self, context: Context) -> list[dict[str, Any]]:
         from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
         from airflow_provider_zoho_attach.utils.transfer import expand_sources
+        from airflow_provider_zoho_attach.utils.validation import redact_url
 
         has_source = self.source not in (None, "", [])
         has_link = self.link_url not in (None, "")
         if has_source == has_link:
             raise ZohoCRMInvalidRequestError(
                 "give exactly one of source and link_url "
-                f"(source={self.source!r}, link_url={self.link_url!r})",
+                f"(source={self.source!r}, link_url="
+                f"{redact_url(self.link_url) if isinstance(self.link_url, str) else self.link_url!r})",
                 code="INVALID_ARGUMENT",
                 details={"argument": "source"},
                 hint="Zoho takes a file or a link per attachment, not both; nothing was sent.",
@@ -413,12 +415,14 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
         return self._upload_all(module, record_id, files)
 
     def _attach_link(self, module: str, record_id: str) -> dict[str, Any]:
+        from airflow_provider_zoho_attach.utils.validation import redact_url
+
         if self.skip_if_exists:
             for record in self.hook.iter_attachments(module, record_id, fields=("$link_url", "File_Name")):
                 if record.get("$link_url") == self.link_url:
                     self.log.info(
                         "%s is already attached to %s/%s as %s",
-                        self.link_url,
+                        redact_url(self.link_url),
                         module,
                         record_id,
                         record["id"],

@@ -14,7 +14,7 @@ from typing import Any
 
 from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
 
-__all__ = ["STANDARD_MODULES", "normalize_module", "validate_id", "validate_ids"]
+__all__ = ["STANDARD_MODULES", "normalize_module", "redact_url", "validate_id", "validate_ids"]
 
 #: Zoho's standard modules that support attachments, by API name.
 STANDARD_MODULES: tuple[str, ...] = (
@@ -127,3 +127,42 @@ def validate_ids(values: Any, *, argument: str = "attachment_ids") -> list[str]:
     if not result:
         raise ZohoCRMInvalidRequestError.for_argument(argument, values, "at least one id")
     return result
+
+
+def redact_url(url: Any) -> str:
+    """
+    Return ``url`` fit for a log line or an error: its query and fragment replaced by ``***``.
+
+    Link attachments are often signed URLs (S3, SharePoint, Drive) whose query string is a bearer
+    credential. The query is also registered with Airflow's secrets masker, so it is hidden wherever
+    else it might be printed.
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    text = str(url)
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return "<a malformed URL>"
+    if not parts.query and not parts.fragment:
+        return text
+    for secret in (parts.query, parts.fragment):
+        if secret:
+            _mask(secret)
+    return urlunsplit(
+        (
+            parts.scheme,
+            parts.netloc,
+            parts.path,
+            "***" if parts.query else "",
+            "***" if parts.fragment else "",
+        )
+    )
+
+
+def _mask(value: str) -> None:
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - airflow.sdk always has it on 3.x
+        return
+    mask_secret(value)

@@ -9,6 +9,7 @@ the failure each one showed there.
 from __future__ import annotations
 
 import hashlib
+from unittest import mock
 
 import pytest
 
@@ -17,6 +18,8 @@ from airflow_provider_zoho_attach.operators.attachments import (
     ZohoCRMDeleteAttachmentOperator,
     ZohoCRMUploadAttachmentOperator,
 )
+from airflow_provider_zoho_attach.utils.filenames import safe_filename
+from airflow_provider_zoho_attach.utils.transfer import UploadSource
 from tests.hardening.test_secrets import debug_logging  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.integration
@@ -208,3 +211,85 @@ def test_a_lost_delete_answer_whose_check_fails_is_unknown_and_fails_the_task(
         op.execute(context)
     assert failure.value.code == "PARTIAL_FAILURE"
     assert "listing the record to confirm it failed" in str(failure.value)
+
+
+# ------------------------------------------------------------------ (9) names keep their characters
+
+
+def test_names_that_differ_only_in_compatibility_characters_stay_distinct(tmp_path):
+    a, b = "Q1 \u00bd budget.xlsx", "Q3 \u00bd budget.xlsx"
+    assert safe_filename(a, fallback="x") == a
+    assert safe_filename(b, fallback="x") == b
+    assert safe_filename("x\u00b2.txt", fallback="x") == "x\u00b2.txt"
+    (tmp_path / a).write_bytes(b"1")
+    assert UploadSource(tmp_path / a).file_name == a
+    # Separators in disguise are still separators.
+    assert safe_filename("..\uff0f..\uff0fetc\uff0fpasswd", fallback="x") == "passwd"
+
+
+def test_downloads_of_names_that_used_to_fold_together_stay_two_files(
+    zoho_emulator_connection, make_hook, tmp_path
+):
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    first = emu.add_attachment("Deals", record, "Q1 \u00bd budget.xlsx", b"q1")
+    second = emu.add_attachment("Deals", record, "Q3 \u00bd budget.xlsx", b"q3")
+    hook = make_hook()
+    paths = {hook.download_attachment("Deals", record, i, tmp_path)["path"] for i in (first, second)}
+    assert sorted(p.rsplit("/", 1)[-1] for p in paths) == ["Q1 \u00bd budget.xlsx", "Q3 \u00bd budget.xlsx"]
+
+
+# ------------------------------------------------------------------ (12) smaller ones
+
+
+def test_a_json_error_with_status_200_is_not_saved_as_the_file(zoho_emulator_connection, make_hook, tmp_path):
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    ident = emu.add_attachment("Deals", record, "real.pdf", b"%PDF real")
+    hook = make_hook()
+    hook.get_access_token()
+    emu.inject_fault("status", status=200, method="GET", path=f"/Attachments/{ident}$")
+    with pytest.raises(ZohoCRMError) as failure:
+        hook.download_attachment("Deals", record, ident, tmp_path)
+    assert failure.value.status_code == 200
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_json_file_attachment_is_kept(zoho_emulator_connection, make_hook, tmp_path):
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    body = b'{"status": "ok", "rows": [1, 2]}'
+    ident = emu.add_attachment("Deals", record, "response.json", body, content_type="application/json")
+    result = make_hook().download_attachment("Deals", record, ident, tmp_path)
+    assert (tmp_path / "response.json").read_bytes() == body
+    assert result["status"] == "downloaded"
+
+
+def test_signed_link_urls_are_masked_in_errors_and_logs(
+    zoho_emulator_connection,
+    make_hook,
+    context,
+    debug_logging,  # noqa: F811 - the fixture
+):
+    from airflow_provider_zoho_attach.hooks.zoho_crm import check_link
+
+    secret = "X-Amz-Signature=deadbeefcafe1234"
+    with pytest.raises(ZohoCRMError) as failure:
+        check_link(f"ftp://bucket.example/doc.pdf?{secret}")
+    assert "deadbeefcafe1234" not in str(failure.value)
+
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    url = f"https://bucket.example/doc.pdf?{secret}"
+    emu.add_link_attachment("Deals", record, url)
+    op = ZohoCRMUploadAttachmentOperator(task_id="link", module="Deals", record_id=record, link_url=url)
+    op.hook = make_hook()
+    lines = []
+    with mock.patch.object(type(op), "log", new_callable=mock.PropertyMock) as log:
+        log.return_value.info.side_effect = lambda message, *args: lines.append(message % args)
+        (result,) = op.execute(context)
+    assert result["status"] == "skipped"
+    assert lines
+    assert not [line for line in lines if "deadbeefcafe1234" in line]
+    assert [line for line in lines if "doc.pdf?***" in line]
+    assert "deadbeefcafe1234" not in debug_logging.text

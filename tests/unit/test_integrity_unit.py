@@ -1,5 +1,5 @@
 """
-Issue 12 with requests-mock: where traffic goes (11).
+Issue 12 with requests-mock: where traffic goes (11), and a link Zoho stored before answering 5xx (12).
 
 Each test failed on the commit before its fix (b4b884d).
 """
@@ -87,3 +87,25 @@ def test_sandbox_tokens_name_the_production_domain_and_are_accepted(monkeypatch,
     requests_mock.get(sandbox, status_code=204)
     assert ZohoCRMHook().list_attachments("Deals", "42") == []
     assert requests_mock.request_history[-1].url.startswith(sandbox)
+
+
+def test_a_link_stored_before_a_5xx_is_found_not_sent_again(hook, requests_mock):
+    url = "https://example.com/spec"
+    requests_mock.post(TOKEN_URL, json=token_body())
+    requests_mock.post(
+        LIST,
+        [
+            {"status_code": 500, "json": {"code": "INTERNAL_ERROR", "message": "x", "status": "error"}},
+            {
+                "status_code": 400,
+                "json": {"code": "DUPLICATE_DATA", "message": "duplicate", "status": "error", "details": {}},
+            },
+        ],
+    )
+    requests_mock.get(
+        LIST,
+        json={"data": [{"id": "77", "$link_url": url, "File_Name": "Spec"}], "info": {"more_records": False}},
+    )
+    result = hook.attach_link("Deals", "42", url)
+    assert result["attachment_id"] == "77"
+    assert sum(1 for r in requests_mock.request_history if r.method == "POST" and r.url.startswith(LIST)) == 1
