@@ -447,11 +447,11 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
 
         existing: dict[tuple[str, int | None], str] = {}
         known_ids: set[str] = set()
-        if self.skip_if_exists:
-            for record in self.hook.iter_attachments(
-                module, record_id, fields=("File_Name", "Size", "$type")
-            ):
-                known_ids.add(str(record["id"]))
+        # One listing for the whole task, also without skip_if_exists: what was on the record
+        # before can never be taken for an upload of ours whose answer was lost.
+        for record in self.hook.iter_attachments(module, record_id, fields=("File_Name", "Size", "$type")):
+            known_ids.add(str(record["id"]))
+            if self.skip_if_exists:
                 existing.setdefault(
                     (str(record.get("File_Name")), attachment_size(record)), str(record["id"])
                 )
