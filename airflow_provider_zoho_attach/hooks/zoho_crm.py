@@ -917,6 +917,26 @@ class ZohoCRMHook(_ZohoCRMHookBase):
             raise
         return None
 
+    def attachment_sha256(self, module: str, record_id: str | int, attachment_id: str | int) -> str | None:
+        """
+        Return the SHA-256 of a stored attachment's bytes (streamed and discarded, with retries).
+
+        Zoho keeps no checksum of attachments, so this downloads the file once, without writing
+        it anywhere. It tells whether a file is already attached byte for byte.
+
+        :param module: the module API name.
+        :param record_id: the record id.
+        :param attachment_id: the attachment id.
+        :return: the hex digest, or ``None`` if the record has no such attachment.
+        """
+        module = normalize_module(module)
+        record_id = validate_id(record_id)
+        attachment_id = validate_id(attachment_id, argument="attachment_id")
+        operation = f"check the bytes of attachment {attachment_id} of {module}/{record_id}"
+        return self._retry(
+            lambda: self._attachment_sha256(module, record_id, attachment_id, operation), operation=operation
+        )
+
     def _attachment_sha256(
         self, module: str, record_id: str, attachment_id: str, operation: str
     ) -> str | None:
@@ -1771,8 +1791,4 @@ def _source_sha256(upload: UploadSource, operation: str) -> str:
     """The SHA-256 of what is being uploaded, read again from its source."""
     if not upload.replayable:
         raise _not_replayable(operation)
-    digest = hashlib.sha256()
-    with upload.open() as handle:
-        while chunk := handle.read(CHUNK_SIZE):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return upload.sha256()

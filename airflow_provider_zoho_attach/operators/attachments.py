@@ -335,8 +335,10 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
     object-storage URL or ``ObjectStoragePath`` (globs work there too), or a list of those; each
     file is uploaded once, streamed from its storage. A file that fails does not stop the others;
     the task fails at the end with a summary if any did. With ``skip_if_exists`` (the default) a file
-    already attached to the record with the same name and size is not uploaded again, so re-running
-    the task creates no duplicates. Give ``link_url`` (and optionally ``title``) instead of
+    already attached to the record with the same name and the same bytes (size, then the SHA-256 of
+    the stored copy, which costs one download of it) is not uploaded again, so re-running the task
+    creates no duplicates, while a different file of the same name is uploaded. Give ``link_url``
+    (and optionally ``title``) instead of
     ``source`` to attach a link.
 
     Returns one result per file: ``{"attachment_id", "file_name", "size", "sha256", "module",
@@ -351,7 +353,7 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
     :param link_url: a URL to attach instead of a file. (templated)
     :param title: the link's title. (templated)
     :param file_name: the name in Zoho, for a single file (default: its own name). (templated)
-    :param skip_if_exists: skip files already attached with the same name and size.
+    :param skip_if_exists: skip files already attached with the same name and bytes.
     :param zoho_conn_id: the ``zoho_crm`` connection. (templated)
     """
 
@@ -445,26 +447,26 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
         from airflow_provider_zoho_attach.utils.protocol import attachment_size
         from airflow_provider_zoho_attach.utils.transfer import UploadSource
 
-        existing: dict[tuple[str, int | None], str] = {}
+        # Name and size -> ids of the attachments that have them (candidates to skip).
+        existing: dict[tuple[str, int | None], list[str]] = {}
+        digests: dict[str, str | None] = {}
         known_ids: set[str] = set()
         # One listing for the whole task, also without skip_if_exists: what was on the record
         # before can never be taken for an upload of ours whose answer was lost.
         for record in self.hook.iter_attachments(module, record_id, fields=("File_Name", "Size", "$type")):
             known_ids.add(str(record["id"]))
-            if self.skip_if_exists:
-                existing.setdefault(
-                    (str(record.get("File_Name")), attachment_size(record)), str(record["id"])
-                )
+            key = (str(record.get("File_Name")), attachment_size(record))
+            existing.setdefault(key, []).append(str(record["id"]))
         progress = TransferProgress(self.log, verb="Uploaded", total_files=len(files))
         results: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
         for path in files:
             try:
                 upload = UploadSource(path, file_name=self.file_name)
-                match = existing.get((upload.file_name, upload.size))
+                match = self._same_file(module, record_id, upload, existing, digests)
                 if match is not None:
                     self.log.info(
-                        "%s is already attached to %s/%s as %s (same name and size); skipped",
+                        "%s is already attached to %s/%s as %s (same name, size and SHA-256); skipped",
                         upload.file_name,
                         module,
                         record_id,
@@ -497,13 +499,44 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
                 progress.file_done(failed=True)
                 continue
             known_ids.add(result["attachment_id"])
-            existing[(result["file_name"], result["size"])] = result["attachment_id"]
+            existing.setdefault((result["file_name"], result["size"]), []).append(result["attachment_id"])
+            digests[result["attachment_id"]] = result.get("sha256")
             results.append({**result, "source": str(path), "status": "uploaded"})
             progress.file_done()
         progress.finish()
         if failed:
             raise _summary_error("upload", failed, len(files))
         return results
+
+    def _same_file(
+        self,
+        module: str,
+        record_id: str,
+        upload: Any,
+        existing: Mapping[tuple[str, int | None], list[str]],
+        digests: dict[str, str | None],
+    ) -> str | None:
+        """
+        The id of an attachment that already holds exactly this file, if ``skip_if_exists`` allows.
+
+        Name and size are only candidates: another file of the same name and size (next month's
+        report, padded to the same length) must be uploaded, not reported as already there. A
+        candidate's bytes are checked once (one download, nothing written).
+        """
+        if not self.skip_if_exists:
+            return None
+        candidates = existing.get((upload.file_name, upload.size), [])
+        if not candidates:
+            return None
+        if upload.size == 0:
+            return candidates[0]
+        mine = upload.sha256()
+        for ident in candidates:
+            if digests.get(ident) is None:
+                digests[ident] = self.hook.attachment_sha256(module, record_id, ident)
+            if digests[ident] == mine:
+                return ident
+        return None
 
 
 class ZohoCRMDeleteAttachmentOperator(ZohoCRMBaseOperator):

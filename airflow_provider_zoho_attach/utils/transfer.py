@@ -379,6 +379,25 @@ class UploadSource:
         # The name travels to Zoho as is, minus any directory part; it must be a single component.
         self.file_name = safe_filename(name, fallback="")
 
+    def sha256(self) -> str:
+        """
+        The SHA-256 of the source's bytes, read from its beginning.
+
+        :raises ZohoCRMTransferError: ``NOT_REPLAYABLE`` for a non-seekable stream (reading it
+            would consume what is to be uploaded).
+        """
+        if not self.replayable:
+            raise ZohoCRMTransferError(
+                "the source (a non-seekable stream) cannot be read twice",
+                code="NOT_REPLAYABLE",
+                hint="Upload from a path or a seekable file object.",
+            )
+        digest = hashlib.sha256()
+        with self.open() as handle:
+            while chunk := handle.read(CHUNK_SIZE):
+                digest.update(chunk)
+        return digest.hexdigest()
+
     def open(self) -> Readable:
         """Open the source from its beginning (again, for a retry)."""
         if self._fileobj is not None:
