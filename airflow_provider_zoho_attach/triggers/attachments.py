@@ -43,7 +43,8 @@ class ZohoCRMNewAttachmentTrigger(BaseTrigger):
 
     The event is ``{"status": "success", "attachments": [records]}``, or ``{"status": "error",
     "error": {...}, "message": ...}`` for a permanent error (bad credentials, unknown module...) or
-    after ``max_consecutive_failures`` transient ones in a row.
+    after ``max_consecutive_failures`` transient ones (network, 5xx, 429, Zoho's token-creation
+    throttle) in a row.
 
     :param module: the module API name.
     :param record_id: the record id.
@@ -507,8 +508,14 @@ def _stagger(poll_interval: float) -> float:
 
 
 def _transient(error: Exception) -> bool:
+    """Whether the next poll may succeed where this one failed (bounded by max_consecutive_failures)."""
+    from airflow_provider_zoho_attach.exceptions import TOKEN_THROTTLED, ZohoCRMRateLimitError
     from airflow_provider_zoho_attach.utils.protocol import RetryPolicy
 
+    # The hook waits out Zoho's token throttle only up to token_throttle_timeout, but the throttle
+    # lifts within 10 minutes: a trigger polls again then, instead of failing the deferred task.
+    if isinstance(error, ZohoCRMRateLimitError) and error.code == TOKEN_THROTTLED:
+        return True
     return RetryPolicy().is_retryable(error)
 
 

@@ -128,6 +128,41 @@ def test_transient_errors_are_tolerated_then_reported(zoho_emulator_connection):
     assert event.payload["error"]["status_code"] == 503
 
 
+def test_a_token_throttle_is_polled_through_within_the_failure_bound(zoho_emulator_connection):
+    """Zoho's token throttle passes: a deferred sensor's trigger polls again instead of failing the task."""
+    from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMAsyncHook
+    from airflow_provider_zoho_attach.utils import tokens
+
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    emu.add_attachment("Deals", record, "a.pdf", b"a")
+
+    async def advance(seconds):
+        emu.clock.advance(seconds)
+
+    def trigger(**kwargs):
+        trigger = ZohoCRMNewAttachmentTrigger(
+            module="Deals", record_id=record, since=_iso(-60), poll_interval=0.01, **kwargs
+        )
+        # The hook waits out the throttle for 5 s (one wait, on the emulator's clock), then reports it.
+        hook = ZohoCRMAsyncHook(token_throttle_timeout=5, retry_base_delay=0.01)
+        hook._sleep = advance
+        trigger._hook = lambda: hook
+        return trigger
+
+    emu.inject_fault("token_throttle", count=2)  # the first poll's token request and its one retry
+    event = asyncio.run(_first_event(trigger()))
+    assert event.payload["status"] == "success", event.payload
+    assert emu.token_calls == 3
+
+    tokens.clear_memory_cache()  # the next trigger needs a token of its own
+    emu.inject_fault("token_throttle", count=1000)
+    event = asyncio.run(_first_event(trigger(max_consecutive_failures=2)))
+    assert event.payload["status"] == "error"
+    assert event.payload["error"]["code"] == "TOKEN_THROTTLED"
+    assert emu.token_calls == 3 + 2 * 2  # two polls of two token requests each
+
+
 class MemoryStateStore:
     """The asset state store of Airflow 3.3 (async get/set), kept in memory across trigger runs."""
 
