@@ -37,9 +37,9 @@ class ZohoCRMNewAttachmentTrigger(BaseTrigger):
     """
     Poll a record until at least ``min_count`` new attachments exist, then fire once.
 
-    "New" means: created at or after ``since``, not in ``known_ids``, and (if given) matching
-    ``file_name_pattern``. All inputs are plain kwargs, so a restarted triggerer that runs the
-    trigger again reaches the same answer.
+    "New" means: created at or after ``since`` and (if given) before ``until``, not in
+    ``known_ids``, and (if given) matching ``file_name_pattern``. All inputs are plain kwargs, so a
+    restarted triggerer that runs the trigger again reaches the same answer.
 
     The event is ``{"status": "success", "attachments": [records]}``, or ``{"status": "error",
     "error": {...}, "message": ...}`` for a permanent error (bad credentials, unknown module...) or
@@ -49,6 +49,7 @@ class ZohoCRMNewAttachmentTrigger(BaseTrigger):
     :param module: the module API name.
     :param record_id: the record id.
     :param since: ISO-8601 time; only attachments created at or after it count.
+    :param until: ISO-8601 time; only attachments created before it count (exclusive).
     :param known_ids: attachment ids that do not count as new.
     :param file_name_pattern: a glob (or list of globs) the file name must match.
     :param min_count: how many new attachments to wait for.
@@ -63,6 +64,7 @@ class ZohoCRMNewAttachmentTrigger(BaseTrigger):
         module: str,
         record_id: str,
         since: str | None = None,
+        until: str | None = None,
         known_ids: Sequence[str] | None = None,
         file_name_pattern: str | Sequence[str] | None = None,
         min_count: int = 1,
@@ -74,6 +76,7 @@ class ZohoCRMNewAttachmentTrigger(BaseTrigger):
         self.module = module
         self.record_id = str(record_id)
         self.since = since
+        self.until = until
         self.known_ids = [str(i) for i in known_ids or ()]
         self.file_name_pattern = (
             list(file_name_pattern) if isinstance(file_name_pattern, list | tuple) else file_name_pattern
@@ -91,6 +94,7 @@ class ZohoCRMNewAttachmentTrigger(BaseTrigger):
                 "module": self.module,
                 "record_id": self.record_id,
                 "since": self.since,
+                "until": self.until,
                 "known_ids": list(self.known_ids),
                 "file_name_pattern": self.file_name_pattern,
                 "min_count": self.min_count,
@@ -116,8 +120,10 @@ class ZohoCRMNewAttachmentTrigger(BaseTrigger):
             wanted = AttachmentFilter.build(
                 file_name_pattern=self.file_name_pattern,
                 created_after=self.since,
+                created_before=self.until,
                 known_ids=self.known_ids,
                 created_after_argument="since",
+                created_before_argument="until",
             )
             # The sensor checked once before deferring: start at a random point of the interval so
             # that many deferred sensors spread their polls instead of hitting Zoho all at once.

@@ -40,11 +40,13 @@ def test_new_attachment_trigger_serialises_to_plain_kwargs():
         module="Deals",
         record_id="42",
         since=_iso(),
+        until=_iso(3600),
         known_ids=["1", "2"],
         file_name_pattern=["*.pdf"],
         min_count=2,
     )
     classpath, kwargs = trigger.serialize()
+    assert kwargs["until"] == trigger.until
     assert classpath == "airflow_provider_zoho_attach.triggers.attachments.ZohoCRMNewAttachmentTrigger"
     import json
 
