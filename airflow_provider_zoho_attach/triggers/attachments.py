@@ -467,7 +467,7 @@ def _supervisor() -> Any:
 
 
 async def _variable_get(key: str) -> Any:
-    """The Variable's JSON value, ``None`` if it does not exist; raises if it cannot be read."""
+    """The Variable's stored text, ``None`` if it does not exist; raises if it cannot be read."""
     from asgiref.sync import sync_to_async
 
     def read() -> Any:
@@ -482,7 +482,8 @@ async def _variable_get(key: str) -> Any:
                 return None
             raise AirflowRuntimeError(answer)
         if isinstance(answer, VariableResult):
-            return None if answer.value is None else json.loads(answer.value)
+            # Parsed by _parse_state: text that is not the watcher's JSON is INVALID_STATE, not retried.
+            return answer.value
         raise TypeError(f"unexpected answer to GetVariable: {type(answer).__name__}")
 
     return await sync_to_async(read)()

@@ -414,6 +414,18 @@ def test_a_state_that_stays_unreadable_stops_the_watcher_loudly(zoho_emulator_co
     assert emu.count(path_contains="/Attachments") == 0
 
 
+def test_a_state_the_watcher_did_not_write_is_an_error_not_a_first_run(zoho_emulator_connection, supervisor):
+    from airflow_provider_zoho_attach.exceptions import ZohoCRMError
+
+    emu = zoho_emulator_connection
+    trigger = _watcher([emu.add_record("Deals")])
+    supervisor.variables[trigger.state_key] = "not the watcher's JSON"
+    outcome = asyncio.run(_next_event_or_error(trigger, emu))
+    assert isinstance(outcome, ZohoCRMError), outcome
+    assert outcome.code == "INVALID_STATE"
+    assert supervisor.variables[trigger.state_key] == "not the watcher's JSON"
+
+
 def test_a_failed_save_is_retried_and_one_that_keeps_failing_is_an_error(
     zoho_emulator_connection, supervisor
 ):
