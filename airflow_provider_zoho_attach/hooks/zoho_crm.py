@@ -283,7 +283,7 @@ class ZohoCRMHook(_ZohoCRMHookBase):
 
     def _fetch_token(self) -> AccessToken:
         """A new token from Zoho (then shared), or one another task shared while Zoho throttled us."""
-        throttle = TokenThrottle(self.retry_policy)
+        throttle = TokenThrottle(policy=self.retry_policy)
         while True:
             try:
                 token = self._retry(self._request_token, operation="get an access token")
@@ -1239,7 +1239,7 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
         """See :meth:`ZohoCRMHook._fetch_token`; the cache's I/O runs off the event loop."""
         from asgiref.sync import sync_to_async
 
-        throttle = TokenThrottle(self._policy(settings))
+        throttle = TokenThrottle(policy=self._policy(settings))
         while True:
             try:
                 token = await self._retry(

@@ -312,6 +312,9 @@ class _StateStore:
     Reading distinguishes "nothing saved yet" (a first run, which takes a baseline) from "could not
     read" (retried, then an error): taking a failed read for a first run would take a new baseline
     and silently drop every attachment that arrived meanwhile.
+
+    :param trigger: the watcher (its ``state_key``, log and, on 3.3+, ``asset_state_store``).
+    :param sleep: the wait between attempts (``asyncio.sleep``; injectable for tests).
     """
 
     def __init__(
@@ -320,7 +323,7 @@ class _StateStore:
         self.key = trigger.state_key
         self.log = trigger.log
         self.sleep = sleep
-        self.backends = _state_backends(getattr(trigger, "asset_state_store", None), self.key)
+        self.backends = _state_backends(getattr(trigger, "asset_state_store", None), key=self.key)
 
     async def load(self) -> dict[str, list[str]]:
         """The attachment ids seen so far, per record id (empty if this watcher never ran)."""
@@ -370,15 +373,23 @@ class _StateStore:
 
 
 class _StateBackend(Protocol):
+    """One place the state is kept: ``get`` returns ``None`` when nothing is saved, raises on failure."""
+
     async def get(self) -> Any: ...
 
     async def set(self, value: dict[str, Any]) -> None: ...
 
 
 class _AssetBackend:
-    """One asset's state store (anything with ``aget(key, default)`` and ``aset(key, value)``)."""
+    """
+    One asset's state store.
 
-    def __init__(self, accessor: Any, key: str) -> None:
+    :param accessor: anything with ``aget(key, default)`` and ``aset(key, value)``, such as Airflow's
+        ``AssetStateStoreAccessor``.
+    :param key: the watcher's state key.
+    """
+
+    def __init__(self, accessor: Any, *, key: str) -> None:
         self.accessor = accessor
         self.key = key
 
@@ -391,9 +402,13 @@ class _AssetBackend:
 
 
 class _VariableBackend:
-    """An Airflow Variable (before Airflow 3.3, or when the trigger watches no asset)."""
+    """
+    An Airflow Variable (before Airflow 3.3, or when the trigger watches no asset).
 
-    def __init__(self, key: str) -> None:
+    :param key: the Variable's name, the watcher's state key.
+    """
+
+    def __init__(self, *, key: str) -> None:
         self.key = key
 
     async def get(self) -> Any:
@@ -403,7 +418,7 @@ class _VariableBackend:
         await _variable_set(self.key, value)
 
 
-def _state_backends(asset_store: Any, key: str) -> list[_StateBackend]:
+def _state_backends(asset_store: Any, *, key: str) -> list[_StateBackend]:
     """
     Where the state lives, in a fixed order.
 
@@ -416,15 +431,15 @@ def _state_backends(asset_store: Any, key: str) -> list[_StateBackend]:
     accessors, hence the private attributes; without them the object is used as one store.
     """
     if asset_store is None:
-        return [_VariableBackend(key)]
+        return [_VariableBackend(key=key)]
     by_name = getattr(asset_store, "_by_name", None)
     by_uri = getattr(asset_store, "_by_uri", None)
     if isinstance(by_name, dict) and isinstance(by_uri, dict):
         accessors = [by_name[name] for name in sorted(by_name)] + [by_uri[uri] for uri in sorted(by_uri)]
         if accessors:
-            return [_AssetBackend(accessor, key) for accessor in accessors]
-        return [_VariableBackend(key)]
-    return [_AssetBackend(asset_store, key)]
+            return [_AssetBackend(accessor, key=key) for accessor in accessors]
+        return [_VariableBackend(key=key)]
+    return [_AssetBackend(asset_store, key=key)]
 
 
 def _parse_state(value: Any, *, key: str) -> dict[str, set[str]]:

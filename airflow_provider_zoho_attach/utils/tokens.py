@@ -165,13 +165,13 @@ class TokenThrottle:
 
     A hook that is refused a token with ``TOKEN_THROTTLED`` asks :meth:`delay_after` how long to
     wait, waits, and then looks at the token cache again (:meth:`TokenCache.load`) before asking
-    Zoho: another task or host of the deployment may have stored a token meanwhile, and every
-    request made while throttled only uses up the window again.
+    Zoho: another task or host of the deployment may have stored a token meanwhile, and using it
+    spares a request to an endpoint that is refusing them.
 
     :param policy: the hook's retry policy (its ``token_throttle_timeout`` bounds the total wait).
     """
 
-    def __init__(self, policy: RetryPolicy) -> None:
+    def __init__(self, *, policy: RetryPolicy) -> None:
         self.policy = policy
         self.throttled = 0
         self.waited = 0.0
