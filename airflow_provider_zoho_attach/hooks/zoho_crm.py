@@ -50,7 +50,7 @@ from airflow_provider_zoho_attach.utils.protocol import (
     token_request_data,
 )
 from airflow_provider_zoho_attach.utils.settings import CONN_TYPE, DEFAULT_CONN_ID, ZohoCRMSettings
-from airflow_provider_zoho_attach.utils.tokens import TokenCache
+from airflow_provider_zoho_attach.utils.tokens import TokenCache, TokenThrottle
 from airflow_provider_zoho_attach.utils.transfer import (
     CHUNK_SIZE,
     DownloadTarget,
@@ -82,6 +82,7 @@ _ERROR_BODY_LIMIT = 64 * 1024
 _BULK_DELETE_LIMIT = 100
 # Zoho allows 10 new tokens per refresh token in 10 minutes.
 _THROTTLE_WARNING = "Zoho throttles token creation for this refresh token; waiting %.0f s to ask again"
+_SHARED_AFTER_THROTTLE = "Another task shared a fresh access token while Zoho throttled ours; using it"
 
 
 def _user_agent() -> str:
@@ -270,10 +271,7 @@ class ZohoCRMHook(_ZohoCRMHookBase):
             if token is None:
                 with self.token_cache.refresh_lock():
                     # Another thread or process may have refreshed while we waited for the lock.
-                    token = self._fresh_own_token() or self.token_cache.load()
-                    if token is None:
-                        token = self._fetch_token()
-                        self.token_cache.store(token)
+                    token = self._fresh_own_token() or self.token_cache.load() or self._fetch_token()
             self._access_token = token
         if self._needs_mask(token):
             from airflow.sdk.log import mask_secret
@@ -286,20 +284,22 @@ class ZohoCRMHook(_ZohoCRMHookBase):
         return token if token is not None and token.is_fresh() else None
 
     def _fetch_token(self) -> AccessToken:
-        policy = self.retry_policy
-        waited = 0.0
-        throttled = 0
+        """A new token from Zoho (then shared), or one another task shared while Zoho throttled us."""
+        throttle = TokenThrottle(policy=self.retry_policy)
         while True:
             try:
-                return self._retry(self._request_token, operation="get an access token")
+                token = self._retry(self._request_token, operation="get an access token")
             except ZohoCRMError as error:
-                if error.code != "TOKEN_THROTTLED":
-                    raise
-                throttled += 1
-                delay = policy.throttle_wait(error, throttled=throttled, waited=waited)
+                delay = throttle.delay_after(error)
                 self.log.warning(_THROTTLE_WARNING, delay)
                 self._sleep(delay)
-                waited += delay
+                shared = self.token_cache.load()
+                if shared is not None:
+                    self.log.info(_SHARED_AFTER_THROTTLE)
+                    return shared
+            else:
+                self.token_cache.store(token)
+                return token
 
     def _request_token(self) -> AccessToken:
         import requests
@@ -1384,8 +1384,7 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
                         try:
                             token = await sync_to_async(cache.load, thread_sensitive=False)()
                             if token is None:
-                                token = await self._fetch_token(settings)
-                                await sync_to_async(cache.store, thread_sensitive=False)(token)
+                                token = await self._fetch_token(settings, cache=cache)
                         finally:
                             host_lock.release()
             self._access_token = token
@@ -1397,23 +1396,27 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
         token = self._access_token
         return token if token is not None and token.is_fresh() else None
 
-    async def _fetch_token(self, settings: ZohoCRMSettings) -> AccessToken:
-        policy = self._policy(settings)
-        waited = 0.0
-        throttled = 0
+    async def _fetch_token(self, settings: ZohoCRMSettings, *, cache: TokenCache) -> AccessToken:
+        """See :meth:`ZohoCRMHook._fetch_token`; the cache's I/O runs off the event loop."""
+        from asgiref.sync import sync_to_async
+
+        throttle = TokenThrottle(policy=self._policy(settings))
         while True:
             try:
-                return await self._retry(
+                token = await self._retry(
                     lambda: self._request_token(settings), settings, operation="get an access token"
                 )
             except ZohoCRMError as error:
-                if error.code != "TOKEN_THROTTLED":
-                    raise
-                throttled += 1
-                delay = policy.throttle_wait(error, throttled=throttled, waited=waited)
+                delay = throttle.delay_after(error)
                 self.log.warning(_THROTTLE_WARNING, delay)
                 await self._sleep(delay)
-                waited += delay
+                shared = await sync_to_async(cache.load, thread_sensitive=False)()
+                if shared is not None:
+                    self.log.info(_SHARED_AFTER_THROTTLE)
+                    return shared
+            else:
+                await sync_to_async(cache.store, thread_sensitive=False)(token)
+                return token
 
     async def _request_token(self, settings: ZohoCRMSettings) -> AccessToken:
         import httpx

@@ -34,10 +34,13 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
     """
     Wait until a Zoho CRM record has at least ``min_count`` new attachments.
 
-    New means: created at or after ``since`` (default: the run's data interval start, or when the
-    run was created if it has no interval), not in ``known_ids``, and matching ``file_name_pattern``.
-    The matching attachment records are returned by XCom. Each check costs one API call for a record
-    with up to 200 attachments.
+    New means: created in the window ``[since, until)``, not in ``known_ids``, and matching
+    ``file_name_pattern``. By default the window is the run's data interval, so consecutive
+    scheduled runs never report the same attachment: ``since`` defaults to the data interval start
+    (or the logical date, or when the run was created, for a run without one), and ``until`` to the
+    data interval end when the interval is not empty. A manual run (empty or no interval) has no
+    upper bound. The matching attachment records are returned by XCom. Each check costs one API call
+    for a record with up to 200 attachments.
 
     The sensor keeps no state between checks, so ``mode="reschedule"`` works as well as ``"poke"``.
     With ``deferrable=True`` it checks once on the worker, then hands the waiting to the triggerer
@@ -52,6 +55,9 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
     :param record_id: the record id. (templated)
     :param since: only attachments created at or after this time count: a datetime or an ISO-8601
         string; default: the data interval start. (templated)
+    :param until: only attachments created before this time count (exclusive): a datetime or an
+        ISO-8601 string; default: the data interval end if the interval is not empty, else no upper
+        bound. (templated)
     :param known_ids: attachment ids (or records) that do not count as new. (templated)
     :param file_name_pattern: a glob (or list of globs) the file name must match, e.g. ``"*.pdf"``.
         (templated)
@@ -68,6 +74,7 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
         "module",
         "record_id",
         "since",
+        "until",
         "known_ids",
         "file_name_pattern",
         "min_count",
@@ -83,6 +90,7 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
         module: str,
         record_id: str | int,
         since: Any = None,
+        until: Any = None,
         known_ids: Any = None,
         file_name_pattern: str | Sequence[str] | None = None,
         min_count: int | str = 1,
@@ -99,6 +107,7 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
         self.module = module
         self.record_id = record_id
         self.since = since
+        self.until = until
         self.known_ids = known_ids
         self.file_name_pattern = file_name_pattern
         self.min_count = min_count
@@ -140,9 +149,20 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
         wanted = AttachmentFilter.build(
             file_name_pattern=self.file_name_pattern,
             created_after=self.since if self.since not in (None, "") else _run_start(context),
+            created_before=self.until if self.until not in (None, "") else _run_end(context),
             known_ids=self.known_ids,
             created_after_argument="since",
+            created_before_argument="until",
         )
+        after, before = wanted.created_after, wanted.created_before
+        if after is not None and before is not None and after >= before:
+            # No attachment can ever match: fail now rather than poll until the timeout.
+            raise ZohoCRMInvalidRequestError.for_argument(
+                "until",
+                before.isoformat(),
+                f"a time after since ({after.isoformat()})",
+                hint="Pass an until later than since (until defaults to the data interval end).",
+            )
         return module, record_id, wanted, min_count
 
     def poke(self, context: Context) -> PokeReturnValue:
@@ -150,11 +170,12 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
         module, record_id, wanted, min_count = self._inputs(context)
         matches = wanted.apply(self.hook.iter_attachments(module, record_id))
         self.log.info(
-            "%d new attachment(s) on %s/%s since %s (waiting for %d)",
+            "%d new attachment(s) on %s/%s created in [%s, %s) (waiting for %d)",
             len(matches),
             module,
             record_id,
             wanted.created_after,
+            wanted.created_before or "now",
             min_count,
         )
         done = len(matches) >= min_count
@@ -178,11 +199,13 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
 
         module, record_id, wanted, min_count = self._inputs(context)
         since = wanted.created_after.isoformat() if wanted.created_after else None
+        until = wanted.created_before.isoformat() if wanted.created_before else None
         self.defer(
             trigger=ZohoCRMNewAttachmentTrigger(
                 module=module,
                 record_id=record_id,
                 since=since,
+                until=until,
                 known_ids=sorted(wanted.known_ids),
                 file_name_pattern=self.file_name_pattern,
                 min_count=min_count,
@@ -233,3 +256,12 @@ def _run_start(context: Context) -> Any:
     from datetime import UTC, datetime
 
     return datetime.now(UTC)
+
+
+def _run_end(context: Context) -> Any:
+    """The default ``until``: the data interval end, unless the interval is empty or absent."""
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    # Manual runs and trigger timetables have an empty interval (start == end): no upper bound then.
+    if start is not None and end is not None and end > start:
+        return end
+    return None

@@ -14,10 +14,11 @@ share the listing, error mapping and retry logic with the sync hook through the 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
@@ -36,17 +37,19 @@ class ZohoCRMNewAttachmentTrigger(BaseTrigger):
     """
     Poll a record until at least ``min_count`` new attachments exist, then fire once.
 
-    "New" means: created at or after ``since``, not in ``known_ids``, and (if given) matching
-    ``file_name_pattern``. All inputs are plain kwargs, so a restarted triggerer that runs the
-    trigger again reaches the same answer.
+    "New" means: created at or after ``since`` and (if given) before ``until``, not in
+    ``known_ids``, and (if given) matching ``file_name_pattern``. All inputs are plain kwargs, so a
+    restarted triggerer that runs the trigger again reaches the same answer.
 
     The event is ``{"status": "success", "attachments": [records]}``, or ``{"status": "error",
     "error": {...}, "message": ...}`` for a permanent error (bad credentials, unknown module...) or
-    after ``max_consecutive_failures`` transient ones in a row.
+    after ``max_consecutive_failures`` transient ones (network, 5xx, 429, Zoho's token-creation
+    throttle) in a row.
 
     :param module: the module API name.
     :param record_id: the record id.
     :param since: ISO-8601 time; only attachments created at or after it count.
+    :param until: ISO-8601 time; only attachments created before it count (exclusive).
     :param known_ids: attachment ids that do not count as new.
     :param file_name_pattern: a glob (or list of globs) the file name must match.
     :param min_count: how many new attachments to wait for.
@@ -61,6 +64,7 @@ class ZohoCRMNewAttachmentTrigger(BaseTrigger):
         module: str,
         record_id: str,
         since: str | None = None,
+        until: str | None = None,
         known_ids: Sequence[str] | None = None,
         file_name_pattern: str | Sequence[str] | None = None,
         min_count: int = 1,
@@ -72,6 +76,7 @@ class ZohoCRMNewAttachmentTrigger(BaseTrigger):
         self.module = module
         self.record_id = str(record_id)
         self.since = since
+        self.until = until
         self.known_ids = [str(i) for i in known_ids or ()]
         self.file_name_pattern = (
             list(file_name_pattern) if isinstance(file_name_pattern, list | tuple) else file_name_pattern
@@ -89,6 +94,7 @@ class ZohoCRMNewAttachmentTrigger(BaseTrigger):
                 "module": self.module,
                 "record_id": self.record_id,
                 "since": self.since,
+                "until": self.until,
                 "known_ids": list(self.known_ids),
                 "file_name_pattern": self.file_name_pattern,
                 "min_count": self.min_count,
@@ -114,8 +120,10 @@ class ZohoCRMNewAttachmentTrigger(BaseTrigger):
             wanted = AttachmentFilter.build(
                 file_name_pattern=self.file_name_pattern,
                 created_after=self.since,
+                created_before=self.until,
                 known_ids=self.known_ids,
                 created_after_argument="since",
+                created_before_argument="until",
             )
             # The sensor checked once before deferring: start at a random point of the interval so
             # that many deferred sensors spread their polls instead of hitting Zoho all at once.
@@ -151,10 +159,13 @@ class ZohoCRMAttachmentEventTrigger(BaseEventTrigger):
 
     The first run records what is already there (nothing fires for it); from then on each attachment
     that appears fires exactly one event with payload ``{"module", "record_id", "attachment_id",
-    "attachment": record}``. What has been seen is kept in the watched asset's state store
-    (Airflow >= 3.3) or, before that, in an Airflow Variable; it is written *before* the event is
-    handed to Airflow, so a restarted triggerer never fires twice for the same attachment. Nothing
-    fires while nothing changes, so the watcher cannot schedule runs in a loop.
+    "attachment": record}``. What has been seen is kept in the watched assets' state stores
+    (Airflow >= 3.3; every one of them when Airflow merged identical watchers into this trigger) or,
+    before that, in an Airflow Variable; it is written *before* the event is handed to Airflow, so a
+    restarted triggerer never fires twice for the same attachment. A state that cannot be read or
+    written is retried with backoff, then the trigger fails (``STATE_UNAVAILABLE``): it never takes
+    a new baseline over state it could not read. Nothing fires while nothing changes, so the watcher
+    cannot schedule runs in a loop.
 
     :param module: the module API name.
     :param record_ids: the records to watch (a list of ids, or one id).
@@ -191,6 +202,8 @@ class ZohoCRMAttachmentEventTrigger(BaseEventTrigger):
         self.poll_interval = float(poll_interval)
         self.zoho_conn_id = zoho_conn_id
         self.max_consecutive_failures = int(max_consecutive_failures)
+        # The backoff between attempts to reach the state (injectable: tests must not wait for real).
+        self._sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the classpath and kwargs; deterministic, so identical watchers are deduplicated."""
@@ -228,7 +241,7 @@ class ZohoCRMAttachmentEventTrigger(BaseEventTrigger):
         module = normalize_module(self.module)
         record_ids = [validate_id(record_id) for record_id in self.record_ids]
         wanted = AttachmentFilter.build(file_name_pattern=self.file_name_pattern)
-        store = _StateStore(self)
+        store = _StateStore(self, sleep=self._sleep)
         hook = self._hook()
         failures = 0
         try:
@@ -284,56 +297,227 @@ class ZohoCRMAttachmentEventTrigger(BaseEventTrigger):
             await hook.aclose()
 
 
-class _StateStore:
-    """The watcher's persistent state: the asset state store (3.3+) or an Airflow Variable."""
+#: Waits, in seconds, between attempts to read or write the watcher's state; then it fails loudly.
+STATE_RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
+_STATE_HINT = (
+    "The triggerer could not reach Airflow's metadata (API server or database). The watcher stopped "
+    "rather than miss or repeat events; once Airflow is reachable it resumes from the saved state."
+)
 
-    def __init__(self, trigger: ZohoCRMAttachmentEventTrigger) -> None:
-        self.trigger = trigger
+
+class _StateStore:
+    """
+    The watcher's persistent state: the watched assets' state stores (3.3+) or an Airflow Variable.
+
+    Reading distinguishes "nothing saved yet" (a first run, which takes a baseline) from "could not
+    read" (retried, then an error): taking a failed read for a first run would take a new baseline
+    and silently drop every attachment that arrived meanwhile.
+
+    :param trigger: the watcher (its ``state_key``, log and, on 3.3+, ``asset_state_store``).
+    :param sleep: the wait between attempts (``asyncio.sleep``; injectable for tests).
+    """
+
+    def __init__(
+        self, trigger: ZohoCRMAttachmentEventTrigger, *, sleep: Callable[[float], Awaitable[Any]]
+    ) -> None:
         self.key = trigger.state_key
+        self.log = trigger.log
+        self.sleep = sleep
+        self.backends = _state_backends(getattr(trigger, "asset_state_store", None), key=self.key)
 
     async def load(self) -> dict[str, list[str]]:
         """The attachment ids seen so far, per record id (empty if this watcher never ran)."""
-        store = getattr(self.trigger, "asset_state_store", None)
-        value = await store.aget(self.key) if store is not None else await _variable_get(self.key)
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                value = None
-        seen = value.get("seen") if isinstance(value, dict) else None
-        if not isinstance(seen, dict):
-            return {}
-        return {str(k): [str(i) for i in v] for k, v in seen.items() if isinstance(v, list)}
+        merged: dict[str, set[str]] = {}
+        for backend in self.backends:
+            value = await self._attempt("read", backend.get)
+            if value is None:
+                continue  # this store has nothing yet (an asset that joined the watcher later)
+            for record_id, ids in _parse_state(value, key=self.key).items():
+                # Stores differ only if a save reached some of them: trust what they all say, so an
+                # attachment that one store does not remember fires (again) rather than never.
+                merged[record_id] = merged[record_id] & ids if record_id in merged else ids
+        return {record_id: sorted(ids) for record_id, ids in merged.items()}
 
     async def save(self, seen: dict[str, set[str]]) -> None:
-        """Persist the ids seen so far."""
+        """Persist the ids seen so far in every store; raise if any of them cannot be written."""
         value = {"seen": {k: sorted(v) for k, v in seen.items()}}
-        store = getattr(self.trigger, "asset_state_store", None)
-        if store is not None:
-            await store.aset(self.key, value)
-        else:
-            await _variable_set(self.key, value)
+        for backend in self.backends:
+            await self._attempt("save", functools.partial(backend.set, value))
+
+    async def _attempt(self, action: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        from airflow_provider_zoho_attach.exceptions import ZohoCRMError
+
+        for attempt, delay in enumerate((*STATE_RETRY_DELAYS, None), start=1):
+            try:
+                return await call()
+            except ZohoCRMError:
+                raise  # already a verdict (no Variable API here...): retrying cannot change it
+            except Exception as error:
+                if delay is None:
+                    raise ZohoCRMError(
+                        f"could not {action} the watcher's state {self.key} after {attempt} attempts "
+                        f"({type(error).__name__}: {error})",
+                        code="STATE_UNAVAILABLE",
+                        operation=f"{action} the state of attachment watcher {self.key}",
+                        hint=_STATE_HINT,
+                    ) from error
+                self.log.warning(
+                    "Could not %s the watcher's state %s (%s); trying again in %.0f s",
+                    action,
+                    self.key,
+                    type(error).__name__,
+                    delay,
+                )
+                await self.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover - the last attempt returns or raises
+
+
+class _StateBackend(Protocol):
+    """One place the state is kept: ``get`` returns ``None`` when nothing is saved, raises on failure."""
+
+    async def get(self) -> Any: ...
+
+    async def set(self, value: dict[str, Any]) -> None: ...
+
+
+class _AssetBackend:
+    """
+    One asset's state store.
+
+    :param accessor: anything with ``aget(key, default)`` and ``aset(key, value)``, such as Airflow's
+        ``AssetStateStoreAccessor``.
+    :param key: the watcher's state key.
+    """
+
+    def __init__(self, accessor: Any, *, key: str) -> None:
+        self.accessor = accessor
+        self.key = key
+
+    async def get(self) -> Any:
+        # Airflow returns the default for a key never set and raises for a store it cannot reach.
+        return await self.accessor.aget(self.key, None)
+
+    async def set(self, value: dict[str, Any]) -> None:
+        await self.accessor.aset(self.key, value)
+
+
+class _VariableBackend:
+    """
+    An Airflow Variable (before Airflow 3.3, or when the trigger watches no asset).
+
+    :param key: the Variable's name, the watcher's state key.
+    """
+
+    def __init__(self, *, key: str) -> None:
+        self.key = key
+
+    async def get(self) -> Any:
+        return await _variable_get(self.key)
+
+    async def set(self, value: dict[str, Any]) -> None:
+        await _variable_set(self.key, value)
+
+
+def _state_backends(asset_store: Any, *, key: str) -> list[_StateBackend]:
+    """
+    Where the state lives, in a fixed order.
+
+    Airflow merges identical watchers of several assets into one trigger row, and the triggerer
+    then gives the trigger an ``AssetStateStoreAccessors`` over all of them, whose ``aget``/``aset``
+    raise ``ValueError`` unless there is exactly one asset. The state belongs to the trigger (its
+    key is derived from the trigger's kwargs), so it is written to every watched asset's store and
+    read back from all of them: an asset joining or leaving the merged trigger (and its state rows
+    being deleted with it) then never costs the state. Airflow offers no public way to list the
+    accessors, hence the private attributes; without them the object is used as one store.
+    """
+    if asset_store is None:
+        return [_VariableBackend(key=key)]
+    by_name = getattr(asset_store, "_by_name", None)
+    by_uri = getattr(asset_store, "_by_uri", None)
+    if isinstance(by_name, dict) and isinstance(by_uri, dict):
+        accessors = [by_name[name] for name in sorted(by_name)] + [by_uri[uri] for uri in sorted(by_uri)]
+        if accessors:
+            return [_AssetBackend(accessor, key=key) for accessor in accessors]
+        return [_VariableBackend(key=key)]
+    return [_AssetBackend(asset_store, key=key)]
+
+
+def _parse_state(value: Any, *, key: str) -> dict[str, set[str]]:
+    """The ``seen`` ids of a stored state; a value that is not one is an error, never a first run."""
+    from airflow_provider_zoho_attach.exceptions import ZohoCRMError
+
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    seen = value.get("seen") if isinstance(value, dict) else None
+    if not isinstance(seen, dict) or not all(isinstance(ids, list) for ids in seen.values()):
+        raise ZohoCRMError(
+            f"the watcher's state {key} is not what the watcher writes",
+            code="INVALID_STATE",
+            operation=f"read the state of attachment watcher {key}",
+            hint=(
+                f"Something else wrote to {key}. Delete it to start over from a new baseline "
+                "(attachments that arrive before the watcher runs again will not fire)."
+            ),
+        )
+    return {str(record_id): {str(i) for i in ids} for record_id, ids in seen.items()}
+
+
+def _supervisor() -> Any:
+    """The triggerer's channel to Airflow's supervisor, or an error outside Airflow's runtime."""
+    from airflow.sdk.execution_time import task_runner
+
+    from airflow_provider_zoho_attach.exceptions import ZohoCRMError
+
+    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    if comms is None:
+        raise ZohoCRMError(
+            "no Airflow supervisor to keep the watcher's state with",
+            code="STATE_UNAVAILABLE",
+            hint="Run the attachment watcher in Airflow's triggerer, through an AssetWatcher.",
+        )
+    return comms
 
 
 async def _variable_get(key: str) -> Any:
-    from airflow.sdk import Variable
+    """The Variable's stored text, ``None`` if it does not exist; raises if it cannot be read."""
     from asgiref.sync import sync_to_async
 
     def read() -> Any:
-        try:
-            return Variable.get(key, default=None, deserialize_json=True)
-        except Exception:
-            return None
+        from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
+        from airflow.sdk.execution_time.comms import ErrorResponse, GetVariable, VariableResult
+
+        # Not Variable.get(): its Execution API backend answers "not found" when the API server is
+        # unreachable, and a watcher that believes it never ran takes a new baseline.
+        answer = _supervisor().send(GetVariable(key=key))
+        if isinstance(answer, ErrorResponse):
+            if answer.error == ErrorType.VARIABLE_NOT_FOUND:
+                return None
+            raise AirflowRuntimeError(answer)
+        if isinstance(answer, VariableResult):
+            # Parsed by _parse_state: text that is not the watcher's JSON is INVALID_STATE, not retried.
+            return answer.value
+        raise TypeError(f"unexpected answer to GetVariable: {type(answer).__name__}")
 
     return await sync_to_async(read)()
 
 
 async def _variable_set(key: str, value: dict[str, Any]) -> None:
-    from airflow.sdk import Variable
+    """Write the Variable; raises if Airflow did not store it."""
     from asgiref.sync import sync_to_async
 
     def write() -> None:
-        Variable.set(key, value, serialize_json=True, description="Zoho CRM attachment watcher state")
+        from airflow.sdk.exceptions import AirflowRuntimeError
+        from airflow.sdk.execution_time.comms import ErrorResponse, PutVariable
+
+        # Not Variable.set(): it drops the supervisor's answer, so a refused write would pass unseen.
+        answer = _supervisor().send(
+            PutVariable(key=key, value=json.dumps(value), description="Zoho CRM attachment watcher state")
+        )
+        if isinstance(answer, ErrorResponse):
+            raise AirflowRuntimeError(answer)
 
     await sync_to_async(write)()
 
@@ -346,8 +530,14 @@ def _stagger(poll_interval: float) -> float:
 
 
 def _transient(error: Exception) -> bool:
+    """Whether the next poll may succeed where this one failed (bounded by max_consecutive_failures)."""
+    from airflow_provider_zoho_attach.exceptions import TOKEN_THROTTLED, ZohoCRMRateLimitError
     from airflow_provider_zoho_attach.utils.protocol import RetryPolicy
 
+    # The hook waits out Zoho's token throttle only up to token_throttle_timeout, but the throttle
+    # lifts within 10 minutes: a trigger polls again then, instead of failing the deferred task.
+    if isinstance(error, ZohoCRMRateLimitError) and error.code == TOKEN_THROTTLED:
+        return True
     return RetryPolicy().is_retryable(error)
 
 

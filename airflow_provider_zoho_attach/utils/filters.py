@@ -98,8 +98,14 @@ class AttachmentFilter:
         known_ids: Iterable[Any] | None = None,
         files_only: bool = False,
         created_after_argument: str = "created_after",
+        created_before_argument: str = "created_before",
     ) -> AttachmentFilter:
-        """Check user arguments (rendered templates included) and build the filter."""
+        """
+        Check user arguments (rendered templates included) and build the filter.
+
+        The ``*_argument`` names are what errors call the two times (a sensor calls them ``since``
+        and ``until``).
+        """
         known: set[str] = set()
         if known_ids is not None:
             if isinstance(known_ids, str | bytes) or not isinstance(known_ids, Iterable):
@@ -111,7 +117,7 @@ class AttachmentFilter:
         return cls(
             file_name_patterns=_patterns(file_name_pattern),
             created_after=parse_time_argument(created_after, argument=created_after_argument),
-            created_before=parse_time_argument(created_before, argument="created_before"),
+            created_before=parse_time_argument(created_before, argument=created_before_argument),
             known_ids=frozenset(known),
             files_only=files_only,
         )

@@ -26,10 +26,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from airflow_provider_zoho_attach.utils.protocol import AccessToken
+from airflow_provider_zoho_attach.exceptions import TOKEN_THROTTLED, ZohoCRMError
+from airflow_provider_zoho_attach.utils.protocol import AccessToken, RetryPolicy
 from airflow_provider_zoho_attach.utils.settings import ZohoCRMSettings
 
-__all__ = ["TokenCache", "in_task_runtime", "variable_key"]
+__all__ = ["TokenCache", "TokenThrottle", "in_task_runtime", "variable_key"]
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,39 @@ class TokenCache:
             log.warning(
                 "Could not share the access token through Variable %s (%s)", self.key, type(error).__name__
             )
+
+
+class TokenThrottle:
+    """
+    Waiting out Zoho's token-creation throttle: the decisions both hooks share (no I/O here).
+
+    A hook that is refused a token with ``TOKEN_THROTTLED`` asks :meth:`delay_after` how long to
+    wait, waits, and then looks at the token cache again (:meth:`TokenCache.load`) before asking
+    Zoho: another task or host of the deployment may have stored a token meanwhile, and using it
+    spares a request to an endpoint that is refusing them.
+
+    :param policy: the hook's retry policy (its ``token_throttle_timeout`` bounds the total wait).
+    """
+
+    def __init__(self, *, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self.throttled = 0
+        self.waited = 0.0
+
+    def delay_after(self, error: ZohoCRMError) -> float:
+        """
+        Seconds to wait before looking for a token again.
+
+        :param error: what the token request raised.
+        :raises ZohoCRMError: ``error`` itself, when it is not the throttle or the wait would pass
+            ``token_throttle_timeout``.
+        """
+        if error.code != TOKEN_THROTTLED:
+            raise error
+        self.throttled += 1
+        delay = self.policy.throttle_wait(error, throttled=self.throttled, waited=self.waited)
+        self.waited += delay
+        return delay
 
 
 class HostLock:

@@ -22,7 +22,7 @@ def _iso(delta_seconds: float) -> str:
     return (datetime.now(UTC) + timedelta(seconds=delta_seconds)).replace(microsecond=0).isoformat()
 
 
-def add_when_polled(emu, record, polls, name="signed.pdf"):
+def add_when_polled(emu, record, polls, name="signed.pdf", created_time=None):
     """Add an attachment once the sensor has looked ``polls`` times (a condition, not a delay)."""
     added = {}
 
@@ -30,7 +30,7 @@ def add_when_polled(emu, record, polls, name="signed.pdf"):
         deadline = time.monotonic() + 60
         while emu.count(path_contains=f"/{record}/Attachments") < polls and time.monotonic() < deadline:
             time.sleep(0.01)
-        added["id"] = emu.add_attachment("Deals", record, name, b"%PDF signed")
+        added["id"] = emu.add_attachment("Deals", record, name, b"%PDF signed", created_time=created_time)
 
     thread = threading.Thread(target=wait_then_add, daemon=True)
     thread.start()
@@ -138,3 +138,95 @@ def test_execute_complete_raises_the_error_of_the_event():
     assert info.value.code == "invalid_code"
     with pytest.raises(ZohoCRMError):
         sensor.execute_complete({}, None)
+
+
+@pytest.mark.parametrize("mode", ["poke", "deferrable"])
+def test_consecutive_scheduled_runs_each_report_only_their_own_attachments(
+    airflow_db, zoho_emulator_connection, mode
+):
+    """Run N covers its data interval [start, end): what arrived later belongs to run N+1."""
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    listings = f"/{record}/Attachments"
+    second_end = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    first_end = second_end - timedelta(hours=1)
+    first = emu.add_attachment(
+        "Deals", record, "first.pdf", b"1", created_time=(first_end - timedelta(minutes=30)).isoformat()
+    )
+    # Created after the second interval: the run of the interval after it will report it.
+    emu.add_attachment(
+        "Deals", record, "third.pdf", b"3", created_time=(second_end + timedelta(minutes=5)).isoformat()
+    )
+    with DAG(
+        f"zoho_sensor_intervals_{mode}", schedule=hourly_intervals(), start_date=START, catchup=False
+    ) as dag:
+        ZohoCRMNewAttachmentSensor(
+            task_id="wait",
+            module="Deals",
+            record_id=record,
+            poke_interval=0.05,
+            poll_interval=0.05,
+            timeout=60,
+            deferrable=mode == "deferrable",
+        )
+    # dag.test() gives a run of this schedule the hour before its logical date as data interval.
+    first_run = run_dag(dag, logical_date=first_end)
+    assert dag_run_interval(first_run) == (first_end - timedelta(hours=1), first_end)
+    assert [a["File_Name"] for a in xcom(first_run, "wait")] == ["first.pdf"]
+    assert xcom(first_run, "wait")[0]["id"] == first
+
+    # In the second interval nothing is there yet: the sensor (or its trigger) waits for second.pdf.
+    added, thread = add_when_polled(
+        emu,
+        record,
+        polls=emu.count(path_contains=listings) + 2,
+        name="second.pdf",
+        created_time=(first_end + timedelta(minutes=30)).isoformat(),
+    )
+    second_run = run_dag(dag, logical_date=second_end)
+    thread.join(5)
+    assert dag_run_interval(second_run) == (first_end, second_end)
+    assert second_run.state == "success", task_states(second_run)
+    assert [a["File_Name"] for a in xcom(second_run, "wait")] == ["second.pdf"]
+    assert xcom(second_run, "wait")[0]["id"] == added["id"]
+
+
+def hourly_intervals():
+    """A schedule with real data intervals (Airflow 3's ``schedule=timedelta`` has empty ones)."""
+    try:
+        from airflow.sdk.definitions.timetables.interval import DeltaDataIntervalTimetable
+    except ImportError:  # Airflow < 3.2
+        from airflow.timetables.interval import DeltaDataIntervalTimetable  # type: ignore[no-redef]
+    return DeltaDataIntervalTimetable(timedelta(hours=1))
+
+
+def dag_run_interval(dag_run):
+    return (dag_run.data_interval_start, dag_run.data_interval_end)
+
+
+def test_the_window_is_the_data_interval_unless_given():
+    from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
+
+    start = datetime(2024, 3, 1, tzinfo=UTC)
+    end = start + timedelta(days=1)
+    scheduled = {"data_interval_start": start, "data_interval_end": end}
+    sensor = ZohoCRMNewAttachmentSensor(task_id="wait", module="Deals", record_id="1")
+    wanted = sensor._inputs(scheduled)[2]
+    assert (wanted.created_after, wanted.created_before) == (start, end)
+    # A manual run: its interval is empty (or absent), so there is no upper bound.
+    wanted = sensor._inputs({"data_interval_start": start, "data_interval_end": start})[2]
+    assert (wanted.created_after, wanted.created_before) == (start, None)
+    wanted = sensor._inputs({"logical_date": start})[2]
+    assert (wanted.created_after, wanted.created_before) == (start, None)
+    # Given explicitly (a rendered template is a string): it wins.
+    later = ZohoCRMNewAttachmentSensor(
+        task_id="wait", module="Deals", record_id="1", until="2024-03-05T00:00:00Z"
+    )
+    assert later._inputs(scheduled)[2].created_before == datetime(2024, 3, 5, tzinfo=UTC)
+    assert "until" in ZohoCRMNewAttachmentSensor.template_fields
+    # An empty window could never be satisfied: an error, not a sensor waiting until its timeout.
+    empty = ZohoCRMNewAttachmentSensor(
+        task_id="wait", module="Deals", record_id="1", since="2024-03-03T00:00:00Z"
+    )
+    with pytest.raises(ZohoCRMInvalidRequestError, match="until"):
+        empty._inputs(scheduled)

@@ -122,3 +122,41 @@ def test_errors_are_the_same_as_the_sync_hook(zoho_emulator, monkeypatch, make_a
     with pytest.raises(ZohoCRMAuthError) as info:
         run(_list(make_async_hook(), "Deals", "1"))
     assert info.value.code == "invalid_code"
+
+
+def test_async_hook_uses_a_token_another_host_shared_while_it_waited_out_the_throttle(
+    zoho_emulator_connection, make_async_hook, monkeypatch
+):
+    import time
+
+    from airflow_provider_zoho_attach.utils import tokens
+    from airflow_provider_zoho_attach.utils.protocol import AccessToken
+
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    # Tokens are shared through a Variable, as in Airflow's triggerer with oauth_cache "variable".
+    for name, value in emu.airflow_env(oauth_cache="variable").items():
+        monkeypatch.setenv(name, value)
+    variables = {}
+    monkeypatch.setattr(tokens, "in_task_runtime", lambda: True)
+    monkeypatch.setattr(tokens.TokenCache, "_read_variable", lambda cache: variables.get(cache.key))
+    monkeypatch.setattr(
+        tokens.TokenCache, "_write_variable", lambda cache, value: variables.__setitem__(cache.key, value)
+    )
+    emu.inject_fault("token_throttle", count=100)
+    hook = make_async_hook(token_throttle_timeout=900)
+    waits = []
+
+    async def wait(seconds):
+        waits.append(seconds)
+        emu.clock.advance(seconds)
+        if len(waits) == 1:  # another host of the deployment stores a token it got
+            cache = tokens.TokenCache(await hook.get_settings())
+            variables[cache.key] = AccessToken(emu.issue_access_token(), time.time() + 3600).to_json(
+                cache.fingerprint
+            )
+
+    hook._sleep = wait
+    assert run(_list(hook, "Deals", record)) == []
+    assert len(waits) == 1
+    assert emu.token_calls == 1  # the throttled request only

@@ -6,6 +6,7 @@ import hashlib
 import math
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,30 @@ def test_token_throttle_gives_a_clear_error_after_the_bound(zoho_emulator_connec
         hook.get_access_token()
     assert info.value.code == "TOKEN_THROTTLED"
     assert "still throttled" in str(info.value)
+
+
+def test_a_token_shared_while_the_throttle_is_waited_out_is_used(zoho_emulator_connection, make_hook):
+    """Another task (or host) gets a token while this hook waits: the hook takes it, asks Zoho no more."""
+    from airflow_provider_zoho_attach.utils.protocol import AccessToken
+    from airflow_provider_zoho_attach.utils.tokens import TokenCache
+
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    emu.inject_fault("token_throttle", count=100)
+    hook = make_hook(token_throttle_timeout=900)
+    waits = []
+
+    def wait(seconds):
+        waits.append(seconds)
+        emu.clock.advance(seconds)
+        if len(waits) == 1:
+            shared = AccessToken(emu.issue_access_token(), expires_at=time.time() + 3600)
+            TokenCache(hook.settings).store(shared)
+
+    hook._sleep = wait
+    assert hook.list_attachments("Deals", record) == []
+    assert len(waits) == 1
+    assert emu.token_calls == 1  # the throttled request only
 
 
 def test_bad_credentials_and_wrong_data_centre(zoho_emulator, monkeypatch, make_hook):
