@@ -276,9 +276,8 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
         if not chosen:
             self.log.info("Nothing to download from %s/%s", module, record_id)
             return []
-        directory = _as_directory(destination)
         # Fail on a bad destination before the first byte is fetched.
-        DownloadTarget(directory, overwrite=self.overwrite)
+        DownloadTarget(destination, overwrite=self.overwrite, directory=True)
         sizes = [attachment_size(record) if record is not None else None for _, record in chosen]
         progress = TransferProgress(
             self.log,
@@ -295,8 +294,10 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
                     module,
                     record_id,
                     ident,
-                    directory,
+                    destination,
                     overwrite=self.overwrite,
+                    # Many files go into it: a directory whatever its type, even before it exists.
+                    directory=True,
                     file_name=name,
                     on_progress=progress.add_bytes,
                 )
@@ -579,13 +580,6 @@ def _max_items(value: Any) -> int | None:
 def _render_placeholders(destination: Any, *, module: str, record_id: str) -> Any:
     if isinstance(destination, str):
         return destination.replace("{module}", module).replace("{record_id}", record_id)
-    return destination
-
-
-def _as_directory(destination: Any) -> Any:
-    """Mark a string destination as a directory (these operators always download into one)."""
-    if isinstance(destination, str) and not destination.endswith("/"):
-        return destination + "/"
     return destination
 
 

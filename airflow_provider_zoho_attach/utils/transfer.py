@@ -139,15 +139,27 @@ class DownloadTarget:
 
     :param destination: a directory, a file path, a URL or an ``ObjectStoragePath``.
     :param overwrite: replace an existing different file instead of choosing another name.
+    :param directory: ``True`` if ``destination`` is a directory (created if missing), ``False`` if
+        it is the exact file to write; ``None`` guesses: an existing directory or a string ending
+        with ``/`` is a directory, anything else a file.
+    :param argument: the argument name, for messages.
     """
 
-    def __init__(self, destination: Any, *, overwrite: bool = False, argument: str = "destination") -> None:
+    def __init__(
+        self,
+        destination: Any,
+        *,
+        overwrite: bool = False,
+        directory: bool | None = None,
+        argument: str = "destination",
+    ) -> None:
         self.raw = destination
         # A local Path or an ObjectStoragePath; both offer the pathlib API used below.
         self.path: Any = to_storage_path(destination, argument=argument)
         self.local = not _is_object_storage_path(self.path)
         self.overwrite = overwrite
-        self.is_directory = _is_directory_target(self.path, destination)
+        # Only a caller knows whether a path that does not exist yet (a new S3 prefix) is a directory.
+        self.is_directory = _is_directory_target(self.path, destination) if directory is None else directory
         self._temp: Path | None = None
 
     @property
