@@ -17,6 +17,7 @@ import io
 import os
 import secrets
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,6 +175,14 @@ class DownloadTarget:
             try:
                 directory.mkdir(parents=True, exist_ok=True)
                 fd, name = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=".part", dir=directory)
+                try:
+                    # mkstemp makes it 0600; the file it becomes must get the mode of any file the
+                    # user writes. (The local spool for object storage below stays private.)
+                    os.fchmod(fd, new_file_mode())
+                except OSError:
+                    os.close(fd)
+                    os.unlink(name)
+                    raise
             except OSError as error:
                 raise _unwritable(str(directory), error) from None
         else:
@@ -274,6 +283,37 @@ class DownloadTarget:
                 code="DESTINATION_ERROR",
                 hint="Check the object-storage connection and permissions; nothing partial was kept.",
             ) from None
+
+
+_UMASK_LOCK = threading.Lock()
+#: The umask read with os.umask(), where /proc does not tell it (empty until then).
+_FALLBACK_UMASK: list[int] = []
+
+
+def new_file_mode() -> int:
+    """The mode ``open()`` gives a new file in this process: ``0o666`` less the umask."""
+    return 0o666 & ~_current_umask()
+
+
+def _current_umask() -> int:
+    # Linux reports the umask in /proc: reading it there changes nothing, so it cannot race with
+    # threads that create files meanwhile (it is read each time, so a changed umask is seen).
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8) & 0o777
+    except (OSError, ValueError, IndexError):
+        pass
+    # Elsewhere os.umask() can only read it by setting it: do so once, under a lock, and set the
+    # most restrictive value meanwhile, so a file another thread creates in that instant is never
+    # more open than intended.
+    with _UMASK_LOCK:
+        if not _FALLBACK_UMASK:
+            mask = os.umask(0o777)
+            os.umask(mask)
+            _FALLBACK_UMASK.append(mask)
+        return _FALLBACK_UMASK[0]
 
 
 def _exists_error(target: Any) -> ZohoCRMTransferError:
