@@ -34,6 +34,7 @@ __all__ = [
     "CHUNK_SIZE",
     "DownloadTarget",
     "MultipartBody",
+    "NameClaims",
     "UploadSource",
     "is_url",
     "to_storage_path",
@@ -130,6 +131,67 @@ class FinalFile:
     unchanged: bool
 
 
+class NameClaims:
+    """
+    The file names that the downloads of one run have taken, per directory; shared by its threads.
+
+    A name, once claimed, belongs to that attachment (its ``tag``) for as long as this object lives:
+    another attachment of the run that wants it takes its own deterministic name
+    ``<stem> (<tag>)<ext>`` instead, even with ``overwrite=True``. So two same-named attachments of
+    one run never end up as one file, locally or in object storage, where checking that a name is
+    free and writing it are two separate requests. A download operator makes one per run and
+    claims the names it expects in the order of the attachment ids before any thread starts, so
+    the lowest id gets the plain name whatever thread finishes first, and a re-run finds every
+    file where the previous run left it.
+
+    Claims are kept in memory: they order the downloads of one process, not of two processes
+    writing to one directory (see :class:`DownloadTarget`).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owners: dict[tuple[str, str], str] = {}
+
+    def claim(self, directory: Any, name: str, *, tag: str) -> bool:
+        """
+        Claim ``name`` in ``directory`` for ``tag``; ``False`` if another tag holds it.
+
+        :param directory: the directory (a path, URL or ``ObjectStoragePath``).
+        :param name: the file name.
+        :param tag: who claims it (the attachment id).
+        """
+        key = (_directory_key(directory), name)
+        with self._lock:
+            return self._owners.setdefault(key, tag) == tag
+
+    def release(self, directory: Any, name: str, *, tag: str) -> None:
+        """
+        Give ``name`` back, if ``tag`` holds it.
+
+        :param directory: the directory the name was claimed in.
+        :param name: the file name.
+        :param tag: who claimed it.
+        """
+        key = (_directory_key(directory), name)
+        with self._lock:
+            if self._owners.get(key) == tag:
+                del self._owners[key]
+
+
+#: Names being committed right now by downloads that were given no claims (direct hook calls, maybe
+#: in threads): held only while the file is moved into place.
+_IN_FLIGHT = NameClaims()
+
+
+def _directory_key(directory: Any) -> str:
+    """One spelling per directory: ``dir`` and ``dir/``, a relative and an absolute path, are one."""
+    path = to_storage_path(directory, argument="directory")
+    if _is_object_storage_path(path):
+        # The connection is part of it: one URL under two connections may be two stores.
+        return f"{getattr(path, 'conn_id', None) or ''}@{str(path).rstrip('/')}"
+    return os.path.abspath(str(path))
+
+
 class DownloadTarget:
     """
     Where one download goes: a directory (the name comes from Zoho) or an exact file path.
@@ -143,7 +205,16 @@ class DownloadTarget:
     :param directory: ``True`` if ``destination`` is a directory (created if missing), ``False`` if
         it is the exact file to write; ``None`` guesses: an existing directory or a string ending
         with ``/`` is a directory, anything else a file.
+    :param claims: the names taken by the other downloads of this run (see :class:`NameClaims`);
+        ``None``: a name is only reserved while this download moves its file into place.
     :param argument: the argument name, for messages.
+
+    Locally, a file takes its name atomically (a hard link or an exclusive create), so no two
+    downloads, of any process, ever share a file. In object storage, checking that a name is free
+    and writing it are separate requests: the claims keep the downloads of one process apart, but
+    two processes that write the same name into one prefix at the same moment can both succeed,
+    the later write winning. Every write goes to a temporary object beside the target first and is
+    moved into place only once complete, so a failed write never replaces a good file.
     """
 
     def __init__(
@@ -152,6 +223,7 @@ class DownloadTarget:
         *,
         overwrite: bool = False,
         directory: bool | None = None,
+        claims: NameClaims | None = None,
         argument: str = "destination",
     ) -> None:
         self.raw = destination
@@ -161,7 +233,10 @@ class DownloadTarget:
         self.overwrite = overwrite
         # Only a caller knows whether a path that does not exist yet (a new S3 prefix) is a directory.
         self.is_directory = _is_directory_target(self.path, destination) if directory is None else directory
+        self.claims = claims
         self._temp: Path | None = None
+        # Names claimed in _IN_FLIGHT by this download's commit, given back when it ends.
+        self._held: list[tuple[str, str]] = []
 
     @property
     def directory(self) -> Any:
@@ -200,6 +275,18 @@ class DownloadTarget:
                 self._temp.unlink()
             self._temp = None
 
+    def reserve(self, file_name: str, *, tag: str) -> bool:
+        """
+        Claim ``file_name`` in the destination directory for ``tag`` before downloading.
+
+        :param file_name: the safe name the download is expected to get.
+        :param tag: the attachment id.
+        :return: whether ``tag`` holds the name (``False``: another attachment of the run has it).
+        """
+        if self.claims is None:
+            return True
+        return self.claims.claim(self.directory, file_name, tag=tag)
+
     def commit(self, file_name: str, *, size: int, sha256: str, tag: str) -> FinalFile:
         """
         Move the verified temporary file into place and return where it went.
@@ -212,76 +299,143 @@ class DownloadTarget:
         if self._temp is None:
             raise RuntimeError("commit() without open_temp()")
         try:
+            if not self.is_directory:
+                self._claim_exact(tag)
+                if self.local:
+                    return self._commit_local_file(size=size, sha256=sha256)
+                return self._commit_remote_file(size=size, sha256=sha256)
+            names = self._names(file_name, tag)
+            own = suffixed_filename(file_name, tag)
             if self.local:
-                return self._commit_local(file_name, size=size, sha256=sha256, tag=tag)
-            return self._commit_remote(file_name, size=size, sha256=sha256, tag=tag)
+                return self._commit_local(names, own=own, size=size, sha256=sha256)
+            return self._commit_remote(names, own=own, size=size, sha256=sha256)
         finally:
+            for name, owner in self._held:
+                _IN_FLIGHT.release(self.directory, name, tag=owner)
+            self._held.clear()
             self.discard()
 
-    def _commit_local(self, file_name: str, *, size: int, sha256: str, tag: str) -> FinalFile:
+    def _claim(self, name: str, tag: str) -> bool:
+        if self.claims is not None:
+            return self.claims.claim(self.directory, name, tag=tag)
+        if not _IN_FLIGHT.claim(self.directory, name, tag=tag):
+            return False
+        self._held.append((name, tag))
+        return True
+
+    def _claim_exact(self, tag: str) -> None:
+        if not self._claim(self.path.name, tag):
+            raise ZohoCRMTransferError(
+                f"{self.path} is the destination of another download of this run (or of one being "
+                "written by this process right now)",
+                code="DESTINATION_EXISTS",
+                hint="Give each download its own file path, or download into a directory.",
+            )
+
+    def _names(self, file_name: str, tag: str) -> list[str]:
+        """
+        The names this download may take, in order, each one claimed for it.
+
+        The plain name unless another download of the run holds it, then this attachment's
+        deterministic name (taken when the plain name holds other bytes from an earlier run).
+        """
+        names = [name for name in (file_name, suffixed_filename(file_name, tag)) if self._claim(name, tag)]
+        if not names:
+            # Only if another attachment's own name is literally "<stem> (<this id>)<ext>".
+            raise ZohoCRMTransferError(
+                f"{file_name!r} and its de-duplicated form are taken by other downloads of this run",
+                code="DESTINATION_EXISTS",
+                hint="Download these attachments into separate directories.",
+            )
+        return names
+
+    def _commit_local_file(self, *, size: int, sha256: str) -> FinalFile:
+        temp = self._temp
+        assert temp is not None
+        target = Path(self.path)
+        try:
+            if self.overwrite:
+                os.replace(temp, target)
+                return FinalFile(str(target), target.name, unchanged=False)
+            if _link_into_place(temp, target):
+                return FinalFile(str(target), target.name, unchanged=False)
+        except OSError as error:
+            raise _unwritable(str(self.directory), error) from None
+        if _same_local_file(target, size, sha256):
+            return FinalFile(str(target), target.name, unchanged=True)
+        raise _exists_error(target)
+
+    def _commit_local(self, names: list[str], *, own: str, size: int, sha256: str) -> FinalFile:
         temp = self._temp
         assert temp is not None
         try:
-            if not self.is_directory:
-                target = Path(self.path)
-                if self.overwrite:
+            if self.overwrite:
+                # Replaces what an earlier run left under this name; never another file of this
+                # run, which holds another name.
+                target = Path(self.path) / names[0]
+                os.replace(temp, target)
+                return FinalFile(str(target), target.name, unchanged=False)
+            for name in names:
+                target = Path(self.path) / name
+                if _link_into_place(temp, target):
+                    return FinalFile(str(target), target.name, unchanged=False)
+                if _same_local_file(target, size, sha256):
+                    return FinalFile(str(target), target.name, unchanged=True)
+                if name == own:
+                    # This attachment's own name holds other bytes (a damaged or older copy):
+                    # refresh it rather than invent a third name.
                     os.replace(temp, target)
                     return FinalFile(str(target), target.name, unchanged=False)
-                if _link_into_place(temp, target):
-                    return FinalFile(str(target), target.name, unchanged=False)
-                if _same_local_file(target, size, sha256):
-                    return FinalFile(str(target), target.name, unchanged=True)
-                raise _exists_error(target)
-            primary = Path(self.path) / file_name
-            if self.overwrite:
-                os.replace(temp, primary)
-                return FinalFile(str(primary), primary.name, unchanged=False)
-            alternate = Path(self.path) / suffixed_filename(file_name, tag)
-            for target in (primary, alternate):
-                if _link_into_place(temp, target):
-                    return FinalFile(str(target), target.name, unchanged=False)
-                if _same_local_file(target, size, sha256):
-                    return FinalFile(str(target), target.name, unchanged=True)
-            # The deterministic name of this very attachment holds other bytes (a damaged or older
-            # copy): refresh it rather than invent a third name.
-            os.replace(temp, alternate)
-            return FinalFile(str(alternate), alternate.name, unchanged=False)
         except OSError as error:
             raise _unwritable(str(self.directory), error) from None
+        raise _exists_error(Path(self.path) / names[-1])
 
-    def _commit_remote(self, file_name: str, *, size: int, sha256: str, tag: str) -> FinalFile:
-        if not self.is_directory:
-            target = self.path
-            if not self.overwrite and _exists(target):
-                if _same_remote_file(target, size, sha256):
-                    return FinalFile(str(target), target.name, unchanged=True)
-                raise _exists_error(target)
+    def _commit_remote_file(self, *, size: int, sha256: str) -> FinalFile:
+        target = self.path
+        if not self.overwrite and _exists(target):
+            if _same_remote_file(target, size, sha256):
+                return FinalFile(str(target), target.name, unchanged=True)
+            raise _exists_error(target)
+        self._copy_to(target)
+        return FinalFile(str(target), target.name, unchanged=False)
+
+    def _commit_remote(self, names: list[str], *, own: str, size: int, sha256: str) -> FinalFile:
+        for name in names:
+            target = self.path / name
+            if self.overwrite or not _exists(target):
+                break
+            if _same_remote_file(target, size, sha256):
+                return FinalFile(str(target), target.name, unchanged=True)
+            if name == own:
+                # This attachment's own name holds other bytes (a damaged or older copy): refresh
+                # it rather than invent a third name.
+                break
         else:
-            primary = self.path / file_name
-            alternate = self.path / suffixed_filename(file_name, tag)
-            target = alternate
-            for candidate in (primary, alternate):
-                if self.overwrite or not _exists(candidate):
-                    target = candidate
-                    break
-                if _same_remote_file(candidate, size, sha256):
-                    return FinalFile(str(candidate), candidate.name, unchanged=True)
+            raise _exists_error(target)
         self._copy_to(target)
         return FinalFile(str(target), target.name, unchanged=False)
 
     def _copy_to(self, target: ObjectStoragePath) -> None:
+        """Write the verified file to ``target`` through a temporary object beside it."""
         assert self._temp is not None
+        temp = target.parent / f"{_TEMP_PREFIX}{secrets.token_hex(8)}.part"
         try:
-            with open(self._temp, "rb") as source, target.open("wb") as sink:
+            with open(self._temp, "rb") as source, temp.open("wb") as sink:
                 while chunk := source.read(CHUNK_SIZE):
                     sink.write(chunk)
+            # Until this move, the target keeps whatever it held: a good file is never replaced
+            # by a partial one.
+            target.fs.mv(temp.path, target.path)
         except Exception as error:
+            # Only the temporary object is ours to remove; an object store may have kept a partial
+            # one when the write failed.
             with contextlib.suppress(Exception):
-                target.unlink()
+                temp.fs.rm_file(temp.path)
             raise ZohoCRMTransferError(
                 f"could not write {target}: {type(error).__name__}: {error}",
                 code="DESTINATION_ERROR",
-                hint="Check the object-storage connection and permissions; nothing partial was kept.",
+                hint="Check the object-storage connection and permissions; nothing partial was kept "
+                "and an existing file was left as it was.",
             ) from None
 
 
@@ -361,20 +515,43 @@ def _same_local_file(path: Path, size: int, sha256: str) -> bool:
 
 
 def _exists(path: ObjectStoragePath) -> bool:
+    """
+    Whether ``path`` exists in object storage.
+
+    Asked with ``info`` rather than ``exists``: fsspec's ``exists`` answers ``False`` for any error,
+    and an error (no permission to look, a broken connection) must never pass for "absent", or a
+    file would be written over one that could not be seen.
+    """
     try:
-        return bool(path.exists())
-    except Exception:
+        path.fs.info(path.path)
+    except FileNotFoundError:
         return False
+    except Exception as error:
+        raise _lookup_error(path, "check whether it exists", error) from None
+    return True
 
 
 def _same_remote_file(path: ObjectStoragePath, size: int, sha256: str) -> bool:
+    """Whether ``path`` holds these bytes; an error reading it is raised, never taken for "no"."""
     try:
-        if int(path.stat().st_size) != size:
+        if int(path.fs.info(path.path).get("size") or 0) != size:
             return False
         with path.open("rb") as handle:
             return _digest(handle) == sha256
-    except Exception:
+    except FileNotFoundError:
+        # Removed since it was seen: it holds nothing of ours either.
         return False
+    except Exception as error:
+        raise _lookup_error(path, "compare it with the download", error) from None
+
+
+def _lookup_error(path: Any, what: str, error: BaseException) -> ZohoCRMTransferError:
+    return ZohoCRMTransferError(
+        f"could not {what}: {path}: {type(error).__name__}: {error}",
+        code="DESTINATION_ERROR",
+        hint="Check the permissions of the object-storage connection on the destination (it must "
+        "be allowed to list and read it, not only to write); nothing was written.",
+    )
 
 
 def _digest(handle: IO[bytes]) -> str:

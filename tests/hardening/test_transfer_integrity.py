@@ -8,14 +8,132 @@ of it (``tmem://``) makes two threads check a name before either writes, or fail
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
 import os
+import threading
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
+from fsspec.implementations.memory import MemoryFile, MemoryFileSystem
 
+from airflow_provider_zoho_attach.exceptions import ZohoCRMTransferError
 from airflow_provider_zoho_attach.operators.attachments import ZohoCRMDownloadAttachmentsOperator
 
 pytestmark = pytest.mark.integration
+
+
+class RacyMemoryFileSystem(MemoryFileSystem):
+    """
+    fsspec's memory filesystem as ``tmem://``, with hooks to make races and failures happen for sure.
+
+    * ``meet(name)``: the first two threads that look ``name`` up (``info``, which ``exists`` and
+      ``stat`` use) wait for each other after the look-up, so both have their answer before either
+      writes. A thread waits once; alone, it goes on after ``MEET_TIMEOUT`` seconds.
+    * ``fail_writes()``: every file opened for writing fails after its first bytes (EIO).
+    * ``break_name(name, how)``: looking ``name`` up (``how="info"``) or reading it (``"read"``)
+      raises ``PermissionError``.
+
+    fsspec gives each thread its own instance, so the files and these controls live on the class.
+    """
+
+    protocol = ("tmem",)
+    store: ClassVar[dict] = {}
+    pseudo_dirs: ClassVar[list] = [""]
+    MEET_TIMEOUT = 2.0
+    _barriers: ClassVar[dict[str, threading.Barrier]] = {}
+    _waited: ClassVar[set[tuple[str, int]]] = set()
+    _broken: ClassVar[dict[str, str]] = {}
+    _failing: ClassVar[list[bool]] = [False]
+
+    @classmethod
+    def reset(cls):
+        cls._barriers.clear()
+        cls._waited.clear()
+        cls._broken.clear()
+        cls._failing[0] = False
+
+    @classmethod
+    def meet(cls, name):
+        cls._barriers[name] = threading.Barrier(2, timeout=cls.MEET_TIMEOUT)
+
+    @classmethod
+    def fail_writes(cls):
+        cls._failing[0] = True
+
+    @classmethod
+    def break_name(cls, name, how):
+        cls._broken[name] = how
+
+    @classmethod
+    def _strip_protocol(cls, path):
+        if isinstance(path, str) and path.startswith("tmem://"):
+            path = "memory://" + path[len("tmem://") :]
+        return super()._strip_protocol(path)
+
+    def info(self, path, **kwargs):
+        name = self._strip_protocol(path).rsplit("/", 1)[-1]
+        if self._broken.get(name) == "info":
+            raise PermissionError(errno.EACCES, "Access Denied", path)
+        # The answer is taken before the wait: both threads learn "absent" before either writes.
+        try:
+            answer, error = super().info(path, **kwargs), None
+        except FileNotFoundError as missing:
+            answer, error = None, missing
+        barrier = self._barriers.get(name)
+        key = (name, threading.get_ident())
+        if barrier is not None and key not in self._waited:
+            self._waited.add(key)
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait()
+        if error is not None:
+            raise error
+        return answer
+
+    def _open(self, path, mode="rb", **kwargs):
+        name = self._strip_protocol(path).rsplit("/", 1)[-1]
+        if "r" in mode and self._broken.get(name) == "read":
+            raise PermissionError(errno.EACCES, "Access Denied", path)
+        if "w" in mode and self._failing[0]:
+            return _FailingFile(self, self._strip_protocol(path))
+        return super()._open(path, mode, **kwargs)
+
+
+class _FailingFile(MemoryFile):
+    """A file that takes a few bytes, then fails like a broken connection (and is kept if closed)."""
+
+    def write(self, data):
+        super().write(data[:3])
+        raise OSError(errno.EIO, "connection reset while uploading")
+
+
+@pytest.fixture
+def racy_storage():
+    """A :class:`RacyMemoryFileSystem` registered as ``tmem://`` with fsspec, upath and Airflow."""
+    import fsspec
+    from airflow.sdk.io import attach
+    from upath.implementations.memory import MemoryPath
+    from upath.registry import register_implementation
+
+    fsspec.register_implementation("tmem", RacyMemoryFileSystem, clobber=True)
+    register_implementation("tmem", MemoryPath, clobber=True)
+    fs = RacyMemoryFileSystem()
+    fs.reset()
+    attach("tmem", fs=fs)
+    yield fs
+    fs.reset()
+    fs.store.clear()
+    fs.pseudo_dirs[:] = [""]
+
+
+def _numeric(ident):
+    return (len(ident), ident)
+
+
+def _sha(data):
+    return hashlib.sha256(data).hexdigest()
 
 
 # ---------------------------------------------------------------------- directories that do not exist yet
@@ -131,3 +249,155 @@ def test_the_umask_is_read_once_where_proc_does_not_tell_it(umask, monkeypatch):
     assert oct(transfer.new_file_mode()) == oct(0o640)  # cached: the umask was set only once
     previous = os.umask(0o027)
     assert oct(previous) == oct(0o027)  # and put back as it was
+
+
+# ---------------------------------------------------------------------- same-named attachments
+
+
+def _same_named(emu, count=2):
+    record = emu.add_record("Deals")
+    contents = {}
+    for index in range(count):
+        data = f"%PDF attachment {index} ".encode() * (index + 1)
+        contents[emu.add_attachment("Deals", record, "same.pdf", data)] = data
+    return record, contents
+
+
+def _check_one_object_each(results, contents, read):
+    """Every attachment has its own path, and that path holds its bytes."""
+    assert len({r["path"] for r in results}) == len(contents), [r["path"] for r in results]
+    for result in results:
+        assert result["sha256"] == _sha(contents[result["attachment_id"]])
+        assert read(result["path"]) == contents[result["attachment_id"]], result["path"]
+
+
+def test_same_named_attachments_of_one_task_get_one_object_each(
+    zoho_emulator_connection, make_hook, context, racy_storage
+):
+    emu = zoho_emulator_connection
+    record, contents = _same_named(emu)
+    racy_storage.meet("same.pdf")  # both downloads check the name before either writes
+    op = ZohoCRMDownloadAttachmentsOperator(
+        task_id="download", module="Deals", record_id=record, destination="tmem://bucket/in/"
+    )
+    op.hook = make_hook()
+    results = op.execute(context)
+
+    _check_one_object_each(results, contents, racy_storage.cat_file)
+    first, second = sorted(contents, key=_numeric)
+    assert sorted(racy_storage.store) == sorted(["/bucket/in/same.pdf", f"/bucket/in/same ({second}).pdf"])
+    # The attachment with the lowest id takes the plain name, whichever thread is faster; so a
+    # re-run finds every file where it left it.
+    by_id = {r["attachment_id"]: r for r in results}
+    assert by_id[first]["file_name"] == "same.pdf"
+    racy_storage.reset()
+    again = op.execute(context)
+    assert {r["attachment_id"]: (r["path"], r["status"]) for r in again} == {
+        r["attachment_id"]: (r["path"], "unchanged") for r in results
+    }
+
+
+def test_same_named_direct_hook_calls_in_threads_get_one_object_each(
+    zoho_emulator_connection, make_hook, racy_storage
+):
+    emu = zoho_emulator_connection
+    record, contents = _same_named(emu)
+    racy_storage.meet("same.pdf")
+    hook = make_hook()
+    hook.get_access_token()
+    results, errors = [], []
+
+    def download(attachment):
+        try:
+            results.append(hook.download_attachment("Deals", record, attachment, "tmem://bucket/in/"))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=download, args=(a,), daemon=True) for a in contents]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    _check_one_object_each(results, contents, racy_storage.cat_file)
+    assert len(racy_storage.store) == 2
+
+
+@pytest.mark.parametrize("where", ["local", "object-storage"])
+def test_overwrite_replaces_files_of_earlier_runs_never_of_this_run(
+    zoho_emulator_connection, make_hook, context, tmp_path, memory_storage, where
+):
+    emu = zoho_emulator_connection
+    record, contents = _same_named(emu, count=3)
+    if where == "local":
+        destination = str(tmp_path / "in")
+        os.makedirs(destination)
+        Path(destination, "same.pdf").write_bytes(b"left by an earlier run")
+
+        def read(path):
+            return Path(path).read_bytes()
+
+        def listing():
+            return sorted(os.listdir(destination))
+    else:
+        destination = "memory://bucket/in"
+        memory_storage.pipe_file("/bucket/in/same.pdf", b"left by an earlier run")
+
+        def read(path):
+            return memory_storage.cat_file(path.removeprefix("memory://"))
+
+        def listing():
+            return sorted(key.rsplit("/", 1)[-1] for key in memory_storage.store)
+
+    op = ZohoCRMDownloadAttachmentsOperator(
+        task_id="download",
+        module="Deals",
+        record_id=record,
+        destination=destination,
+        overwrite=True,
+        max_concurrency=3,
+    )
+    op.hook = make_hook()
+    first_run = op.execute(context)
+    second_run = op.execute(context)
+
+    ordered = sorted(contents, key=_numeric)
+    expected_names = ["same.pdf", *(f"same ({ident}).pdf" for ident in ordered[1:])]
+    for results in (first_run, second_run):
+        _check_one_object_each(results, contents, read)
+        assert {r["attachment_id"]: r["file_name"] for r in results} == dict(
+            zip(ordered, expected_names, strict=True)
+        )
+    assert listing() == sorted(expected_names)
+
+
+def test_a_failed_overwrite_keeps_the_file_that_was_there(zoho_emulator_connection, make_hook, racy_storage):
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    attachment = emu.add_attachment("Deals", record, "doc.pdf", b"%PDF the new version")
+    racy_storage.pipe_file("/bucket/in/doc.pdf", b"%PDF the good old version")
+    racy_storage.fail_writes()
+    hook = make_hook()
+    with pytest.raises(ZohoCRMTransferError) as info:
+        hook.download_attachment("Deals", record, attachment, "tmem://bucket/in/", overwrite=True)
+    assert info.value.code == "DESTINATION_ERROR"
+    assert racy_storage.cat_file("/bucket/in/doc.pdf") == b"%PDF the good old version"
+    assert sorted(racy_storage.store) == ["/bucket/in/doc.pdf"]  # no temporary object left either
+
+
+@pytest.mark.parametrize("broken", ["info", "read"])
+def test_an_error_looking_at_an_existing_file_is_not_read_as_absent_or_different(
+    zoho_emulator_connection, make_hook, racy_storage, broken
+):
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    attachment = emu.add_attachment("Deals", record, "doc.pdf", b"%PDF version")
+    racy_storage.pipe_file("/bucket/in/doc.pdf", b"%PDF version")
+    racy_storage.break_name("doc.pdf", broken)
+    hook = make_hook()
+    with pytest.raises(ZohoCRMTransferError) as info:
+        hook.download_attachment("Deals", record, attachment, "tmem://bucket/in/")
+    assert info.value.code == "DESTINATION_ERROR"
+    assert "PermissionError" in str(info.value)
+    assert "permission" in (info.value.hint or "").lower()
+    assert sorted(racy_storage.store) == ["/bucket/in/doc.pdf"]
