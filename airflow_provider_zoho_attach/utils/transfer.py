@@ -3,9 +3,12 @@
 Downloads are written to a temporary file and only become visible once complete and verified:
 on the local filesystem the temporary file sits beside the destination and is hard-linked (or
 renamed) into place atomically; for object storage (``s3://``, ``gs://``, ``memory://``...) it is
-spooled in the local temp directory and copied once verified. A clash with an existing file keeps
-the existing one if it is identical, or picks a deterministic name otherwise. Nothing partial is
-ever left behind.
+spooled in the local temp directory and copied once verified, through a temporary object beside
+the target. A clash with an existing file keeps the existing one if it is identical, or picks a
+deterministic name otherwise; same-named attachments of one run never share a name
+(:class:`NameClaims`). Nothing partial is left behind: a temporary file is locked (``flock``) while
+its download runs, and those a killed process left are removed by the next download into their
+directory (:func:`remove_stale_temp_files`); uploads of a directory or glob never pick them up.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ import hashlib
 import io
 import os
 import secrets
+import stat
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,6 +240,7 @@ class DownloadTarget:
         self.is_directory = _is_directory_target(self.path, destination) if directory is None else directory
         self.claims = claims
         self._temp: Path | None = None
+        self._lock_fd: int | None = None
         # Names claimed in _IN_FLIGHT by this download's commit, given back when it ends.
         self._held: list[tuple[str, str]] = []
 
@@ -244,36 +250,45 @@ class DownloadTarget:
         return self.path if self.is_directory else self.path.parent
 
     def open_temp(self) -> IO[bytes]:
-        """Create the temporary file and return it open for writing."""
+        """
+        Create the temporary file, locked for as long as this download owns it, open for writing.
+
+        The lock (``flock``) tells a running download's file from one a killed process left
+        behind: before the first download into a directory, this process removes the leftovers
+        (see :func:`remove_stale_temp_files`).
+        """
         if self.local:
             directory = Path(self.directory)
             try:
                 directory.mkdir(parents=True, exist_ok=True)
-                fd, name = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=".part", dir=directory)
-                try:
-                    # mkstemp makes it 0600; the file it becomes must get the mode of any file the
-                    # user writes. (The local spool for object storage below stays private.)
-                    os.fchmod(fd, new_file_mode())
-                except OSError:
-                    os.close(fd)
-                    os.unlink(name)
-                    raise
+                remove_stale_temp_files(directory)
+                # mkstemp makes it 0600; the file it becomes must get the mode of any file the user
+                # writes. (The local spool for object storage below stays private.)
+                fd, name = _locked_temp_file(directory, mode=new_file_mode())
             except OSError as error:
                 raise _unwritable(str(directory), error) from None
         else:
             # Object stores have no real directories; failing to make one is not an error by itself.
             with contextlib.suppress(OSError):
                 self.directory.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=".part")
+            remove_stale_temp_files(Path(tempfile.gettempdir()))
+            fd, name = _locked_temp_file(None, mode=None)
         self._temp = Path(name)
-        return os.fdopen(fd, "wb")
+        self._lock_fd = fd
+        # The writer gets its own descriptor: closing it after the body keeps the lock, which goes
+        # with the last descriptor of the file, until the file is in place or discarded.
+        return os.fdopen(os.dup(fd), "wb")
 
     def discard(self) -> None:
-        """Remove the temporary file, if any."""
+        """Remove the temporary file, if any, then give up its lock."""
         if self._temp is not None:
             with contextlib.suppress(FileNotFoundError):
                 self._temp.unlink()
             self._temp = None
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)
+            self._lock_fd = None
 
     def reserve(self, file_name: str, *, tag: str) -> bool:
         """
@@ -570,6 +585,119 @@ def _unwritable(where: str, error: OSError) -> ZohoCRMTransferError:
     )
 
 
+#: How long a temporary file must have gone unmodified before it may be taken for a leftover
+#: (besides being unlocked): a running download writes at least once per request timeout (60 s by
+#: default), and this guards files of versions that did not lock them or of filesystems where
+#: ``flock`` is only local. Airflow's default retry delay (5 minutes) lets a retry clean up.
+STALE_TEMP_AGE = 300.0
+
+#: When each directory was last swept for leftovers (time.monotonic()): at most once per
+#: STALE_TEMP_AGE, so that a task downloading thousands of files lists its directory once.
+_SWEPT: dict[str, float] = {}
+_SWEPT_LOCK = threading.Lock()
+
+
+def is_temp_file_name(name: str) -> bool:
+    """Whether ``name`` is a download's temporary file (``.zoho-download-*.part``), never a user's file."""
+    return name.startswith(_TEMP_PREFIX) and name.endswith(".part")
+
+
+def remove_stale_temp_files(directory: Path, *, min_age: float = STALE_TEMP_AGE) -> list[str]:
+    """
+    Remove the temporary files that killed downloads left in ``directory``.
+
+    Called before a download creates its own temporary file there; a directory is swept at most
+    once per ``STALE_TEMP_AGE`` seconds in a process.
+
+    A file is removed only if this process can lock it without waiting, which no running
+    download, in any process, lets it do, and if it was not modified for ``min_age`` seconds.
+    Anything that cannot be checked is left alone.
+
+    :param directory: a local directory.
+    :param min_age: seconds since the last modification.
+    :return: the paths removed.
+    """
+    key = os.path.realpath(directory)
+    with _SWEPT_LOCK:
+        last = _SWEPT.get(key)
+        if last is not None and time.monotonic() - last < STALE_TEMP_AGE:
+            return []
+        _SWEPT[key] = time.monotonic()
+    try:
+        names = [entry.name for entry in os.scandir(directory) if is_temp_file_name(entry.name)]
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            # O_NOFOLLOW: a symlink dressed as a temp file is not followed, and not removed either.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            info = os.fstat(fd)
+            if (
+                _lock(fd) == "locked"
+                and stat.S_ISREG(info.st_mode)
+                and time.time() - info.st_mtime >= min_age
+                and _still_named(fd, path)
+            ):
+                # Unlinked while locked: a download that opened it meanwhile would not get the lock.
+                os.unlink(path)
+                removed.append(path)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _locked_temp_file(directory: Path | None, *, mode: int | None) -> tuple[int, str]:
+    """Create a temporary file, locked, with ``mode``; return its descriptor and path."""
+    for _ in range(10):
+        fd, name = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=".part", dir=directory)
+        try:
+            if mode is not None:
+                os.fchmod(fd, mode)
+            # "busy": another process's cleanup locked it in the instant since its creation and is
+            # removing it; take another.
+            if _lock(fd) != "busy" and _still_named(fd, name):
+                return fd, name
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+            raise
+        os.close(fd)
+    raise OSError(errno.EAGAIN, "temporary files kept disappearing")
+
+
+def _lock(fd: int) -> str:
+    """Lock ``fd`` exclusively without waiting: ``"locked"``, ``"busy"`` or ``"unsupported"``."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - POSIX only
+        return "unsupported"
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return "busy"
+    except OSError:
+        return "unsupported"
+    return "locked"
+
+
+def _still_named(fd: int, path: str) -> bool:
+    """Whether ``path`` is still the file open as ``fd``."""
+    try:
+        named = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
+
+
 # --------------------------------------------------------------------------------------------
 # Uploads
 
@@ -783,18 +911,23 @@ def _expand_one(entry: Any, argument: str) -> list[Any]:
         base, pattern = _split_glob(text)
         root = to_storage_path(base or ".", argument=argument)
         try:
-            return sorted((p for p in root.glob(pattern) if p.is_file()), key=str)
+            return sorted((p for p in root.glob(pattern) if _is_user_file(p)), key=str)
         except (OSError, ValueError):
             return []
     path = to_storage_path(entry, argument=argument)
     try:
         if path.is_dir():
-            return sorted((p for p in path.iterdir() if p.is_file()), key=str)
+            return sorted((p for p in path.iterdir() if _is_user_file(p)), key=str)
         if path.is_file():
             return [path]
     except OSError:
         return []
     return []
+
+
+def _is_user_file(path: Any) -> bool:
+    # A download's temporary file is half a file, maybe still being written: never an upload.
+    return not is_temp_file_name(path.name) and bool(path.is_file())
 
 
 def _split_glob(text: str) -> tuple[str, str]:

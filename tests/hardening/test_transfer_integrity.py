@@ -19,7 +19,7 @@ from typing import ClassVar
 import pytest
 from fsspec.implementations.memory import MemoryFile, MemoryFileSystem
 
-from airflow_provider_zoho_attach.exceptions import ZohoCRMTransferError
+from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError, ZohoCRMTransferError
 from airflow_provider_zoho_attach.operators.attachments import ZohoCRMDownloadAttachmentsOperator
 
 pytestmark = pytest.mark.integration
@@ -401,3 +401,137 @@ def test_an_error_looking_at_an_existing_file_is_not_read_as_absent_or_different
     assert "PermissionError" in str(info.value)
     assert "permission" in (info.value.hint or "").lower()
     assert sorted(racy_storage.store) == ["/bucket/in/doc.pdf"]
+
+
+# ---------------------------------------------------------------------- temporary files of killed tasks
+
+_CHILD = """
+import sys
+from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMHook
+
+record, attachment, destination = sys.argv[1:]
+result = ZohoCRMHook().download_attachment("Deals", record, attachment, destination)
+print(result["path"], flush=True)
+"""
+
+BIG = hashlib.sha256(b"big").digest() * (3 * 1024 * 1024 // 32)  # 3 MiB: half of it is one full chunk
+
+
+def _start_download(record, attachment, destination):
+    """A real download in another process (the connection comes from the environment)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen(
+        [sys.executable, "-c", _CHILD, record, attachment, str(destination)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _temp_files(directory):
+    return sorted(p for p in Path(directory).iterdir() if p.name.startswith(".zoho-download-"))
+
+
+def _wait_for_temp_files(directory, count, children, *, timeout=90):
+    """Wait until ``count`` temporary files hold at least one chunk (the downloads are mid-body)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in children:
+            assert child.poll() is None, child.communicate()
+        found = _temp_files(directory)
+        if len(found) == count and all(p.stat().st_size >= 1024 * 1024 for p in found):
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"no {count} temporary files in {directory}: {os.listdir(directory)}")
+
+
+def test_temp_files_of_killed_downloads_are_removed_and_running_ones_kept(
+    zoho_emulator_connection, make_hook, tmp_path
+):
+    import signal
+    import time
+
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    killed = emu.add_attachment("Deals", record, "killed.bin", BIG)
+    running = emu.add_attachment("Deals", record, "running.bin", BIG[::-1])
+    later = emu.add_attachment("Deals", record, "later.txt", b"later")
+    # Each body stops half-way, so each process is caught mid-download; the one to be killed for
+    # longer than the test needs, the other long enough to be running while the cleanup runs.
+    emu.inject_fault("slow_body", path=f"/Attachments/{killed}$", delay=30)
+    emu.inject_fault("slow_body", path=f"/Attachments/{running}$", delay=6)
+    destination = tmp_path / "in"
+    destination.mkdir()
+    children = [_start_download(record, ident, destination) for ident in (killed, running)]
+    parts = _wait_for_temp_files(destination, 2, children)
+    # Whose is whose: the bytes tell.
+    (killed_part,) = [p for p in parts if p.read_bytes()[:64] == BIG[:64]]
+    (running_part,) = [p for p in parts if p != killed_part]
+    children[0].send_signal(signal.SIGKILL)
+    children[0].wait(10)
+    # Old enough to be anybody's leftover: only the lock tells a running download from a dead one.
+    an_hour_ago = time.time() - 3600
+    for part in (killed_part, running_part):
+        os.utime(part, (an_hour_ago, an_hour_ago))
+
+    hook = make_hook()
+    result = hook.download_attachment("Deals", record, later, destination)
+    assert Path(result["path"]).read_bytes() == b"later"
+
+    assert not killed_part.exists()
+    assert running_part.exists()
+    out, err = children[1].communicate(timeout=60)
+    assert children[1].returncode == 0, err
+    assert Path(out.strip()).read_bytes() == BIG[::-1]
+    assert sorted(os.listdir(destination)) == ["later.txt", "running.bin"]
+
+
+def test_uploads_never_pick_up_temporary_files(tmp_path, memory_storage):
+    from airflow_provider_zoho_attach.utils.transfer import expand_sources
+
+    (tmp_path / "a.txt").write_bytes(b"a")
+    (tmp_path / ".zoho-download-k2j3h4.part").write_bytes(b"half")
+    assert [p.name for p in expand_sources(tmp_path)] == ["a.txt"]
+    assert [p.name for p in expand_sources(f"{tmp_path}/*")] == ["a.txt"]
+    with pytest.raises(ZohoCRMInvalidRequestError, match="matched none"):
+        expand_sources(f"{tmp_path}/.*")
+    memory_storage.pipe_file("/bucket/up/a.txt", b"a")
+    memory_storage.pipe_file("/bucket/up/.zoho-download-0a1b2c3d4e5f6a7b.part", b"half")
+    assert [p.name for p in expand_sources("memory://bucket/up/")] == ["a.txt"]
+    assert [p.name for p in expand_sources("memory://bucket/up/*")] == ["a.txt"]
+
+
+def test_only_old_unlocked_temp_files_count_as_leftovers(tmp_path, monkeypatch):
+    import time
+
+    from airflow_provider_zoho_attach.utils import transfer
+
+    monkeypatch.setattr(transfer, "_SWEPT", {})
+    old, fresh, other = (tmp_path / f".zoho-download-{n}.part" for n in ("old", "fresh", "x"))
+    for path in (old, fresh):
+        path.write_bytes(b"half")
+    (tmp_path / "mine.part").write_bytes(b"a user's file")
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"not a temp file")
+    other.symlink_to(outside)  # a symlink dressed as a temp file: neither followed nor removed
+    an_hour_ago = time.time() - 3600
+    for path in (old, outside):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    os.utime(other, (an_hour_ago, an_hour_ago), follow_symlinks=False)
+
+    assert transfer.remove_stale_temp_files(tmp_path) == [str(old)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [fresh.name, other.name, "mine.part", "outside"]
+    )
+    # Swept once per STALE_TEMP_AGE: the next download into it does not list it again.
+    fresh.touch()
+    os.utime(fresh, (an_hour_ago, an_hour_ago))
+    assert transfer.remove_stale_temp_files(tmp_path) == []
