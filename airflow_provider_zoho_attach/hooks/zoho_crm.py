@@ -55,6 +55,7 @@ from airflow_provider_zoho_attach.utils.transfer import (
     CHUNK_SIZE,
     DownloadTarget,
     MultipartBody,
+    NameClaims,
     UploadSource,
     choose_file_name,
 )
@@ -536,6 +537,8 @@ class ZohoCRMHook(_ZohoCRMHookBase):
         destination: Any,
         *,
         overwrite: bool = False,
+        directory: bool | None = None,
+        claims: NameClaims | None = None,
         file_name: str | None = None,
         on_progress: Callable[[int], None] | None = None,
     ) -> dict[str, Any]:
@@ -556,6 +559,16 @@ class ZohoCRMHook(_ZohoCRMHookBase):
         :param destination: a directory (existing, or ending with ``/``), a file path, or an
             object-storage URL/``ObjectStoragePath`` (``s3://bucket/dir/``, ``file:///data/``...).
         :param overwrite: replace an existing file of the same name.
+        :param directory: ``True``: ``destination`` is a directory, created if missing (say so for a
+            ``Path`` or an ``ObjectStoragePath`` that does not exist yet, such as a new S3 prefix);
+            ``False``: it is the exact file to write; ``None`` (default): a directory if it exists
+            as one or is a string ending with ``/``, else a file.
+        :param claims: share one :class:`~airflow_provider_zoho_attach.utils.transfer.NameClaims`
+            between the downloads of one run (threads included) so that same-named attachments
+            never take one name, even with ``overwrite=True``: the first to claim a name keeps it,
+            the others get ``<stem> (<attachment id>)<ext>``. Without it, a name is only held while
+            a download moves its file into place (concurrent calls still get distinct names, and
+            ``overwrite=True`` replaces what an earlier call wrote).
         :param file_name: the record's ``File_Name``, used if Zoho's response names no file.
         :param on_progress: called with the size of each chunk written (for progress reports).
         :return: ``{"attachment_id", "file_name", "path", "size", "sha256", "content_type",
@@ -564,7 +577,7 @@ class ZohoCRMHook(_ZohoCRMHookBase):
         module = normalize_module(module)
         record_id = validate_id(record_id)
         attachment_id = validate_id(attachment_id, argument="attachment_id")
-        target = DownloadTarget(destination, overwrite=overwrite)
+        target = DownloadTarget(destination, overwrite=overwrite, directory=directory, claims=claims)
 
         def name_for(header_name: str | None, content_type: str) -> str:
             record_name = file_name
@@ -1189,19 +1202,34 @@ class ZohoCRMHook(_ZohoCRMHookBase):
     # ------------------------------------------------------------------ photos
 
     def download_photo(
-        self, module: str, record_id: str | int, destination: Any, *, overwrite: bool = False
+        self,
+        module: str,
+        record_id: str | int,
+        destination: Any,
+        *,
+        overwrite: bool = False,
+        directory: bool | None = None,
+        claims: NameClaims | None = None,
     ) -> dict[str, Any]:
         """
         Download a record's photo (streamed, verified, atomically renamed like attachments).
 
+        :param module: the module API name.
+        :param record_id: the record id.
         :param destination: a directory or file path, or an object-storage URL/``ObjectStoragePath``.
+        :param overwrite: replace an existing different file of the same name.
+        :param directory: ``True``: ``destination`` is a directory (created if missing); ``False``:
+            the exact file to write; ``None`` (default): a directory if it exists as one or is a
+            string ending with ``/``, else a file.
+        :param claims: the names taken by the other downloads of one run (see
+            :meth:`download_attachment`); the record id makes a clashing name unique.
         :return: ``{"file_name", "path", "size", "sha256", "content_type", "module", "record_id",
             "status"}``.
         :raises ZohoCRMNotFoundError: if the record has no photo.
         """
         module = normalize_module(module)
         record_id = validate_id(record_id)
-        target = DownloadTarget(destination, overwrite=overwrite)
+        target = DownloadTarget(destination, overwrite=overwrite, directory=directory, claims=claims)
 
         def name_for(header_name: str | None, content_type: str) -> str:
             extension = mimetypes.guess_extension(content_type) or ".img"

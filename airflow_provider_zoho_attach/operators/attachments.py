@@ -112,6 +112,9 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
     transfers run at once. Re-running is safe: a file already present with the same size and
     SHA-256 is kept (``status: "unchanged"``); a different file of the same name is never
     overwritten unless ``overwrite=True`` (the download gets ``name (<attachment id>).ext``).
+    Attachments of one run that share a name never replace each other, with or without
+    ``overwrite``: the one with the lowest id takes ``name.ext``, the others
+    ``name (<attachment id>).ext``, so every run lays them out alike.
 
     ``attachment_ids`` may be the output of :class:`ZohoCRMListAttachmentsOperator` (records); their
     ``Parent_Id`` then supplies ``record_id`` when it is not given, so a mapped list task can feed a
@@ -134,7 +137,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
     :param created_after: only attachments created at or after this time. (templated)
     :param created_before: only attachments created before this time. (templated)
     :param max_items: download at most this many. (templated)
-    :param overwrite: replace existing files of the same name.
+    :param overwrite: replace files of the same name that were there before this run.
     :param fail_on_error: fail the task if any file failed (after trying all of them); with
         ``False`` the failures are logged and returned with ``status: "failed"``.
     :param zoho_conn_id: the ``zoho_crm`` connection. (templated)
@@ -271,14 +274,20 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
         from airflow_provider_zoho_attach.exceptions import ZohoCRMError
         from airflow_provider_zoho_attach.utils.progress import TransferProgress
         from airflow_provider_zoho_attach.utils.protocol import attachment_size
-        from airflow_provider_zoho_attach.utils.transfer import DownloadTarget
+        from airflow_provider_zoho_attach.utils.transfer import DownloadTarget, NameClaims, choose_file_name
 
         if not chosen:
             self.log.info("Nothing to download from %s/%s", module, record_id)
             return []
-        directory = _as_directory(destination)
+        claims = NameClaims()
         # Fail on a bad destination before the first byte is fetched.
-        DownloadTarget(directory, overwrite=self.overwrite)
+        target = DownloadTarget(destination, overwrite=self.overwrite, directory=True, claims=claims)
+        # Same-named attachments: the lowest id takes the plain name, the others their own
+        # "name (<id>).ext", decided here, before the threads race, so every run lays the files out
+        # alike and a re-run finds them unchanged. (Bare ids have no name yet: first come, first served.)
+        for ident, record in sorted(chosen, key=lambda item: (len(item[0]), item[0])):
+            if record is not None and record.get("File_Name"):
+                target.reserve(choose_file_name(None, str(record["File_Name"]), ident), tag=ident)
         sizes = [attachment_size(record) if record is not None else None for _, record in chosen]
         progress = TransferProgress(
             self.log,
@@ -295,8 +304,11 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
                     module,
                     record_id,
                     ident,
-                    directory,
+                    destination,
                     overwrite=self.overwrite,
+                    # Many files go into it: a directory whatever its type, even before it exists.
+                    directory=True,
+                    claims=claims,
                     file_name=name,
                     on_progress=progress.add_bytes,
                 )
@@ -616,13 +628,6 @@ def _max_items(value: Any) -> int | None:
 def _render_placeholders(destination: Any, *, module: str, record_id: str) -> Any:
     if isinstance(destination, str):
         return destination.replace("{module}", module).replace("{record_id}", record_id)
-    return destination
-
-
-def _as_directory(destination: Any) -> Any:
-    """Mark a string destination as a directory (these operators always download into one)."""
-    if isinstance(destination, str) and not destination.endswith("/"):
-        return destination + "/"
     return destination
 
 

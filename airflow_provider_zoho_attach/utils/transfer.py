@@ -3,9 +3,12 @@
 Downloads are written to a temporary file and only become visible once complete and verified:
 on the local filesystem the temporary file sits beside the destination and is hard-linked (or
 renamed) into place atomically; for object storage (``s3://``, ``gs://``, ``memory://``...) it is
-spooled in the local temp directory and copied once verified. A clash with an existing file keeps
-the existing one if it is identical, or picks a deterministic name otherwise. Nothing partial is
-ever left behind.
+spooled in the local temp directory and copied once verified, through a temporary object beside
+the target. A clash with an existing file keeps the existing one if it is identical, or picks a
+deterministic name otherwise; same-named attachments of one run never share a name
+(:class:`NameClaims`). Nothing partial is left behind: a temporary file is locked (``flock``) while
+its download runs, and those a killed process left are removed by the next download into their
+directory (:func:`remove_stale_temp_files`); uploads of a directory or glob never pick them up.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ import hashlib
 import io
 import os
 import secrets
+import stat
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +39,7 @@ __all__ = [
     "CHUNK_SIZE",
     "DownloadTarget",
     "MultipartBody",
+    "NameClaims",
     "UploadSource",
     "is_url",
     "to_storage_path",
@@ -129,6 +136,67 @@ class FinalFile:
     unchanged: bool
 
 
+class NameClaims:
+    """
+    The file names that the downloads of one run have taken, per directory; shared by its threads.
+
+    A name, once claimed, belongs to that attachment (its ``tag``) for as long as this object lives:
+    another attachment of the run that wants it takes its own deterministic name
+    ``<stem> (<tag>)<ext>`` instead, even with ``overwrite=True``. So two same-named attachments of
+    one run never end up as one file, locally or in object storage, where checking that a name is
+    free and writing it are two separate requests. A download operator makes one per run and
+    claims the names it expects in the order of the attachment ids before any thread starts, so
+    the lowest id gets the plain name whatever thread finishes first, and a re-run finds every
+    file where the previous run left it.
+
+    Claims are kept in memory: they order the downloads of one process, not of two processes
+    writing to one directory (see :class:`DownloadTarget`).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owners: dict[tuple[str, str], str] = {}
+
+    def claim(self, directory: Any, name: str, *, tag: str) -> bool:
+        """
+        Claim ``name`` in ``directory`` for ``tag``; ``False`` if another tag holds it.
+
+        :param directory: the directory (a path, URL or ``ObjectStoragePath``).
+        :param name: the file name.
+        :param tag: who claims it (the attachment id).
+        """
+        key = (_directory_key(directory), name)
+        with self._lock:
+            return self._owners.setdefault(key, tag) == tag
+
+    def release(self, directory: Any, name: str, *, tag: str) -> None:
+        """
+        Give ``name`` back, if ``tag`` holds it.
+
+        :param directory: the directory the name was claimed in.
+        :param name: the file name.
+        :param tag: who claimed it.
+        """
+        key = (_directory_key(directory), name)
+        with self._lock:
+            if self._owners.get(key) == tag:
+                del self._owners[key]
+
+
+#: Names being committed right now by downloads that were given no claims (direct hook calls, maybe
+#: in threads): held only while the file is moved into place.
+_IN_FLIGHT = NameClaims()
+
+
+def _directory_key(directory: Any) -> str:
+    """One spelling per directory: ``dir`` and ``dir/``, a relative and an absolute path, are one."""
+    path = to_storage_path(directory, argument="directory")
+    if _is_object_storage_path(path):
+        # The connection is part of it: one URL under two connections may be two stores.
+        return f"{getattr(path, 'conn_id', None) or ''}@{str(path).rstrip('/')}"
+    return os.path.abspath(str(path))
+
+
 class DownloadTarget:
     """
     Where one download goes: a directory (the name comes from Zoho) or an exact file path.
@@ -139,16 +207,42 @@ class DownloadTarget:
 
     :param destination: a directory, a file path, a URL or an ``ObjectStoragePath``.
     :param overwrite: replace an existing different file instead of choosing another name.
+    :param directory: ``True`` if ``destination`` is a directory (created if missing), ``False`` if
+        it is the exact file to write; ``None`` guesses: an existing directory or a string ending
+        with ``/`` is a directory, anything else a file.
+    :param claims: the names taken by the other downloads of this run (see :class:`NameClaims`);
+        ``None``: a name is only reserved while this download moves its file into place.
+    :param argument: the argument name, for messages.
+
+    Locally, a file takes its name atomically (a hard link or an exclusive create), so no two
+    downloads, of any process, ever share a file. In object storage, checking that a name is free
+    and writing it are separate requests: the claims keep the downloads of one process apart, but
+    two processes that write the same name into one prefix at the same moment can both succeed,
+    the later write winning. Every write goes to a temporary object beside the target first and is
+    moved into place only once complete, so a failed write never replaces a good file.
     """
 
-    def __init__(self, destination: Any, *, overwrite: bool = False, argument: str = "destination") -> None:
+    def __init__(
+        self,
+        destination: Any,
+        *,
+        overwrite: bool = False,
+        directory: bool | None = None,
+        claims: NameClaims | None = None,
+        argument: str = "destination",
+    ) -> None:
         self.raw = destination
         # A local Path or an ObjectStoragePath; both offer the pathlib API used below.
         self.path: Any = to_storage_path(destination, argument=argument)
         self.local = not _is_object_storage_path(self.path)
         self.overwrite = overwrite
-        self.is_directory = _is_directory_target(self.path, destination)
+        # Only a caller knows whether a path that does not exist yet (a new S3 prefix) is a directory.
+        self.is_directory = _is_directory_target(self.path, destination) if directory is None else directory
+        self.claims = claims
         self._temp: Path | None = None
+        self._lock_fd: int | None = None
+        # Names claimed in _IN_FLIGHT by this download's commit, given back when it ends.
+        self._held: list[tuple[str, str]] = []
 
     @property
     def directory(self) -> Any:
@@ -156,28 +250,57 @@ class DownloadTarget:
         return self.path if self.is_directory else self.path.parent
 
     def open_temp(self) -> IO[bytes]:
-        """Create the temporary file and return it open for writing."""
+        """
+        Create the temporary file, locked for as long as this download owns it, open for writing.
+
+        The lock (``flock``) tells a running download's file from one a killed process left
+        behind: before the first download into a directory, this process removes the leftovers
+        (see :func:`remove_stale_temp_files`).
+        """
         if self.local:
             directory = Path(self.directory)
             try:
                 directory.mkdir(parents=True, exist_ok=True)
-                fd, name = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=".part", dir=directory)
+                remove_stale_temp_files(directory)
+                # mkstemp makes it 0600; the file it becomes must get the mode of any file the user
+                # writes. (The local spool for object storage below stays private.)
+                fd, name = _locked_temp_file(directory, mode=new_file_mode())
             except OSError as error:
                 raise _unwritable(str(directory), error) from None
         else:
             # Object stores have no real directories; failing to make one is not an error by itself.
             with contextlib.suppress(OSError):
                 self.directory.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=".part")
+            remove_stale_temp_files(Path(tempfile.gettempdir()))
+            fd, name = _locked_temp_file(None, mode=None)
         self._temp = Path(name)
-        return os.fdopen(fd, "wb")
+        self._lock_fd = fd
+        # The writer gets its own descriptor: closing it after the body keeps the lock, which goes
+        # with the last descriptor of the file, until the file is in place or discarded.
+        return os.fdopen(os.dup(fd), "wb")
 
     def discard(self) -> None:
-        """Remove the temporary file, if any."""
+        """Remove the temporary file, if any, then give up its lock."""
         if self._temp is not None:
             with contextlib.suppress(FileNotFoundError):
                 self._temp.unlink()
             self._temp = None
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def reserve(self, file_name: str, *, tag: str) -> bool:
+        """
+        Claim ``file_name`` in the destination directory for ``tag`` before downloading.
+
+        :param file_name: the safe name the download is expected to get.
+        :param tag: the attachment id.
+        :return: whether ``tag`` holds the name (``False``: another attachment of the run has it).
+        """
+        if self.claims is None:
+            return True
+        return self.claims.claim(self.directory, file_name, tag=tag)
 
     def commit(self, file_name: str, *, size: int, sha256: str, tag: str) -> FinalFile:
         """
@@ -191,77 +314,175 @@ class DownloadTarget:
         if self._temp is None:
             raise RuntimeError("commit() without open_temp()")
         try:
+            if not self.is_directory:
+                self._claim_exact(tag)
+                if self.local:
+                    return self._commit_local_file(size=size, sha256=sha256)
+                return self._commit_remote_file(size=size, sha256=sha256)
+            names = self._names(file_name, tag)
+            own = suffixed_filename(file_name, tag)
             if self.local:
-                return self._commit_local(file_name, size=size, sha256=sha256, tag=tag)
-            return self._commit_remote(file_name, size=size, sha256=sha256, tag=tag)
+                return self._commit_local(names, own=own, size=size, sha256=sha256)
+            return self._commit_remote(names, own=own, size=size, sha256=sha256)
         finally:
+            for name, owner in self._held:
+                _IN_FLIGHT.release(self.directory, name, tag=owner)
+            self._held.clear()
             self.discard()
 
-    def _commit_local(self, file_name: str, *, size: int, sha256: str, tag: str) -> FinalFile:
+    def _claim(self, name: str, tag: str) -> bool:
+        if self.claims is not None:
+            return self.claims.claim(self.directory, name, tag=tag)
+        if not _IN_FLIGHT.claim(self.directory, name, tag=tag):
+            return False
+        self._held.append((name, tag))
+        return True
+
+    def _claim_exact(self, tag: str) -> None:
+        if not self._claim(self.path.name, tag):
+            raise ZohoCRMTransferError(
+                f"{self.path} is the destination of another download of this run (or of one being "
+                "written by this process right now)",
+                code="DESTINATION_EXISTS",
+                hint="Give each download its own file path, or download into a directory.",
+            )
+
+    def _names(self, file_name: str, tag: str) -> list[str]:
+        """
+        The names this download may take, in order, each one claimed for it.
+
+        The plain name unless another download of the run holds it, then this attachment's
+        deterministic name (taken when the plain name holds other bytes from an earlier run).
+        """
+        names = [name for name in (file_name, suffixed_filename(file_name, tag)) if self._claim(name, tag)]
+        if not names:
+            # Only if another attachment's own name is literally "<stem> (<this id>)<ext>".
+            raise ZohoCRMTransferError(
+                f"{file_name!r} and its de-duplicated form are taken by other downloads of this run",
+                code="DESTINATION_EXISTS",
+                hint="Download these attachments into separate directories.",
+            )
+        return names
+
+    def _commit_local_file(self, *, size: int, sha256: str) -> FinalFile:
+        temp = self._temp
+        assert temp is not None
+        target = Path(self.path)
+        try:
+            if self.overwrite:
+                os.replace(temp, target)
+                return FinalFile(str(target), target.name, unchanged=False)
+            if _link_into_place(temp, target):
+                return FinalFile(str(target), target.name, unchanged=False)
+        except OSError as error:
+            raise _unwritable(str(self.directory), error) from None
+        if _same_local_file(target, size, sha256):
+            return FinalFile(str(target), target.name, unchanged=True)
+        raise _exists_error(target)
+
+    def _commit_local(self, names: list[str], *, own: str, size: int, sha256: str) -> FinalFile:
         temp = self._temp
         assert temp is not None
         try:
-            if not self.is_directory:
-                target = Path(self.path)
-                if self.overwrite:
+            if self.overwrite:
+                # Replaces what an earlier run left under this name; never another file of this
+                # run, which holds another name.
+                target = Path(self.path) / names[0]
+                os.replace(temp, target)
+                return FinalFile(str(target), target.name, unchanged=False)
+            for name in names:
+                target = Path(self.path) / name
+                if _link_into_place(temp, target):
+                    return FinalFile(str(target), target.name, unchanged=False)
+                if _same_local_file(target, size, sha256):
+                    return FinalFile(str(target), target.name, unchanged=True)
+                if name == own:
+                    # This attachment's own name holds other bytes (a damaged or older copy):
+                    # refresh it rather than invent a third name.
                     os.replace(temp, target)
                     return FinalFile(str(target), target.name, unchanged=False)
-                if _link_into_place(temp, target):
-                    return FinalFile(str(target), target.name, unchanged=False)
-                if _same_local_file(target, size, sha256):
-                    return FinalFile(str(target), target.name, unchanged=True)
-                raise _exists_error(target)
-            primary = Path(self.path) / file_name
-            if self.overwrite:
-                os.replace(temp, primary)
-                return FinalFile(str(primary), primary.name, unchanged=False)
-            alternate = Path(self.path) / suffixed_filename(file_name, tag)
-            for target in (primary, alternate):
-                if _link_into_place(temp, target):
-                    return FinalFile(str(target), target.name, unchanged=False)
-                if _same_local_file(target, size, sha256):
-                    return FinalFile(str(target), target.name, unchanged=True)
-            # The deterministic name of this very attachment holds other bytes (a damaged or older
-            # copy): refresh it rather than invent a third name.
-            os.replace(temp, alternate)
-            return FinalFile(str(alternate), alternate.name, unchanged=False)
         except OSError as error:
             raise _unwritable(str(self.directory), error) from None
+        raise _exists_error(Path(self.path) / names[-1])
 
-    def _commit_remote(self, file_name: str, *, size: int, sha256: str, tag: str) -> FinalFile:
-        if not self.is_directory:
-            target = self.path
-            if not self.overwrite and _exists(target):
-                if _same_remote_file(target, size, sha256):
-                    return FinalFile(str(target), target.name, unchanged=True)
-                raise _exists_error(target)
+    def _commit_remote_file(self, *, size: int, sha256: str) -> FinalFile:
+        target = self.path
+        if not self.overwrite and _exists(target):
+            if _same_remote_file(target, size, sha256):
+                return FinalFile(str(target), target.name, unchanged=True)
+            raise _exists_error(target)
+        self._copy_to(target)
+        return FinalFile(str(target), target.name, unchanged=False)
+
+    def _commit_remote(self, names: list[str], *, own: str, size: int, sha256: str) -> FinalFile:
+        for name in names:
+            target = self.path / name
+            if self.overwrite or not _exists(target):
+                break
+            if _same_remote_file(target, size, sha256):
+                return FinalFile(str(target), target.name, unchanged=True)
+            if name == own:
+                # This attachment's own name holds other bytes (a damaged or older copy): refresh
+                # it rather than invent a third name.
+                break
         else:
-            primary = self.path / file_name
-            alternate = self.path / suffixed_filename(file_name, tag)
-            target = alternate
-            for candidate in (primary, alternate):
-                if self.overwrite or not _exists(candidate):
-                    target = candidate
-                    break
-                if _same_remote_file(candidate, size, sha256):
-                    return FinalFile(str(candidate), candidate.name, unchanged=True)
+            raise _exists_error(target)
         self._copy_to(target)
         return FinalFile(str(target), target.name, unchanged=False)
 
     def _copy_to(self, target: ObjectStoragePath) -> None:
+        """Write the verified file to ``target`` through a temporary object beside it."""
         assert self._temp is not None
+        temp = target.parent / f"{_TEMP_PREFIX}{secrets.token_hex(8)}.part"
         try:
-            with open(self._temp, "rb") as source, target.open("wb") as sink:
+            with open(self._temp, "rb") as source, temp.open("wb") as sink:
                 while chunk := source.read(CHUNK_SIZE):
                     sink.write(chunk)
+            # Until this move, the target keeps whatever it held: a good file is never replaced
+            # by a partial one.
+            target.fs.mv(temp.path, target.path)
         except Exception as error:
+            # Only the temporary object is ours to remove; an object store may have kept a partial
+            # one when the write failed.
             with contextlib.suppress(Exception):
-                target.unlink()
+                temp.fs.rm_file(temp.path)
             raise ZohoCRMTransferError(
                 f"could not write {target}: {type(error).__name__}: {error}",
                 code="DESTINATION_ERROR",
-                hint="Check the object-storage connection and permissions; nothing partial was kept.",
+                hint="Check the object-storage connection and permissions; nothing partial was kept "
+                "and an existing file was left as it was.",
             ) from None
+
+
+_UMASK_LOCK = threading.Lock()
+#: The umask read with os.umask(), where /proc does not tell it (empty until then).
+_FALLBACK_UMASK: list[int] = []
+
+
+def new_file_mode() -> int:
+    """The mode ``open()`` gives a new file in this process: ``0o666`` less the umask."""
+    return 0o666 & ~_current_umask()
+
+
+def _current_umask() -> int:
+    # Linux reports the umask in /proc: reading it there changes nothing, so it cannot race with
+    # threads that create files meanwhile (it is read each time, so a changed umask is seen).
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8) & 0o777
+    except (OSError, ValueError, IndexError):
+        pass
+    # Elsewhere os.umask() can only read it by setting it: do so once, under a lock, and set the
+    # most restrictive value meanwhile, so a file another thread creates in that instant is never
+    # more open than intended.
+    with _UMASK_LOCK:
+        if not _FALLBACK_UMASK:
+            mask = os.umask(0o777)
+            os.umask(mask)
+            _FALLBACK_UMASK.append(mask)
+        return _FALLBACK_UMASK[0]
 
 
 def _exists_error(target: Any) -> ZohoCRMTransferError:
@@ -309,20 +530,43 @@ def _same_local_file(path: Path, size: int, sha256: str) -> bool:
 
 
 def _exists(path: ObjectStoragePath) -> bool:
+    """
+    Whether ``path`` exists in object storage.
+
+    Asked with ``info`` rather than ``exists``: fsspec's ``exists`` answers ``False`` for any error,
+    and an error (no permission to look, a broken connection) must never pass for "absent", or a
+    file would be written over one that could not be seen.
+    """
     try:
-        return bool(path.exists())
-    except Exception:
+        path.fs.info(path.path)
+    except FileNotFoundError:
         return False
+    except Exception as error:
+        raise _lookup_error(path, "check whether it exists", error) from None
+    return True
 
 
 def _same_remote_file(path: ObjectStoragePath, size: int, sha256: str) -> bool:
+    """Whether ``path`` holds these bytes; an error reading it is raised, never taken for "no"."""
     try:
-        if int(path.stat().st_size) != size:
+        if int(path.fs.info(path.path).get("size") or 0) != size:
             return False
         with path.open("rb") as handle:
             return _digest(handle) == sha256
-    except Exception:
+    except FileNotFoundError:
+        # Removed since it was seen: it holds nothing of ours either.
         return False
+    except Exception as error:
+        raise _lookup_error(path, "compare it with the download", error) from None
+
+
+def _lookup_error(path: Any, what: str, error: BaseException) -> ZohoCRMTransferError:
+    return ZohoCRMTransferError(
+        f"could not {what}: {path}: {type(error).__name__}: {error}",
+        code="DESTINATION_ERROR",
+        hint="Check the permissions of the object-storage connection on the destination (it must "
+        "be allowed to list and read it, not only to write); nothing was written.",
+    )
 
 
 def _digest(handle: IO[bytes]) -> str:
@@ -339,6 +583,119 @@ def _unwritable(where: str, error: OSError) -> ZohoCRMTransferError:
         code="DESTINATION_ERROR",
         hint="Check that the destination exists, is writable and has free space; nothing partial was kept.",
     )
+
+
+#: How long a temporary file must have gone unmodified before it may be taken for a leftover
+#: (besides being unlocked): a running download writes at least once per request timeout (60 s by
+#: default), and this guards files of versions that did not lock them or of filesystems where
+#: ``flock`` is only local. Airflow's default retry delay (5 minutes) lets a retry clean up.
+STALE_TEMP_AGE = 300.0
+
+#: When each directory was last swept for leftovers (time.monotonic()): at most once per
+#: STALE_TEMP_AGE, so that a task downloading thousands of files lists its directory once.
+_SWEPT: dict[str, float] = {}
+_SWEPT_LOCK = threading.Lock()
+
+
+def is_temp_file_name(name: str) -> bool:
+    """Whether ``name`` is a download's temporary file (``.zoho-download-*.part``), never a user's file."""
+    return name.startswith(_TEMP_PREFIX) and name.endswith(".part")
+
+
+def remove_stale_temp_files(directory: Path, *, min_age: float = STALE_TEMP_AGE) -> list[str]:
+    """
+    Remove the temporary files that killed downloads left in ``directory``.
+
+    Called before a download creates its own temporary file there; a directory is swept at most
+    once per ``STALE_TEMP_AGE`` seconds in a process.
+
+    A file is removed only if this process can lock it without waiting, which no running
+    download, in any process, lets it do, and if it was not modified for ``min_age`` seconds.
+    Anything that cannot be checked is left alone.
+
+    :param directory: a local directory.
+    :param min_age: seconds since the last modification.
+    :return: the paths removed.
+    """
+    key = os.path.realpath(directory)
+    with _SWEPT_LOCK:
+        last = _SWEPT.get(key)
+        if last is not None and time.monotonic() - last < STALE_TEMP_AGE:
+            return []
+        _SWEPT[key] = time.monotonic()
+    try:
+        names = [entry.name for entry in os.scandir(directory) if is_temp_file_name(entry.name)]
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            # O_NOFOLLOW: a symlink dressed as a temp file is not followed, and not removed either.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            info = os.fstat(fd)
+            if (
+                _lock(fd) == "locked"
+                and stat.S_ISREG(info.st_mode)
+                and time.time() - info.st_mtime >= min_age
+                and _still_named(fd, path)
+            ):
+                # Unlinked while locked: a download that opened it meanwhile would not get the lock.
+                os.unlink(path)
+                removed.append(path)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _locked_temp_file(directory: Path | None, *, mode: int | None) -> tuple[int, str]:
+    """Create a temporary file, locked, with ``mode``; return its descriptor and path."""
+    for _ in range(10):
+        fd, name = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=".part", dir=directory)
+        try:
+            if mode is not None:
+                os.fchmod(fd, mode)
+            # "busy": another process's cleanup locked it in the instant since its creation and is
+            # removing it; take another.
+            if _lock(fd) != "busy" and _still_named(fd, name):
+                return fd, name
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+            raise
+        os.close(fd)
+    raise OSError(errno.EAGAIN, "temporary files kept disappearing")
+
+
+def _lock(fd: int) -> str:
+    """Lock ``fd`` exclusively without waiting: ``"locked"``, ``"busy"`` or ``"unsupported"``."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - POSIX only
+        return "unsupported"
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return "busy"
+    except OSError:
+        return "unsupported"
+    return "locked"
+
+
+def _still_named(fd: int, path: str) -> bool:
+    """Whether ``path`` is still the file open as ``fd``."""
+    try:
+        named = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 # --------------------------------------------------------------------------------------------
@@ -580,18 +937,23 @@ def _expand_one(entry: Any, argument: str) -> list[Any]:
         base, pattern = _split_glob(text)
         root = to_storage_path(base or ".", argument=argument)
         try:
-            return sorted((p for p in root.glob(pattern) if p.is_file()), key=str)
+            return sorted((p for p in root.glob(pattern) if _is_user_file(p)), key=str)
         except (OSError, ValueError):
             return []
     path = to_storage_path(entry, argument=argument)
     try:
         if path.is_dir():
-            return sorted((p for p in path.iterdir() if p.is_file()), key=str)
+            return sorted((p for p in path.iterdir() if _is_user_file(p)), key=str)
         if path.is_file():
             return [path]
     except OSError:
         return []
     return []
+
+
+def _is_user_file(path: Any) -> bool:
+    # A download's temporary file is half a file, maybe still being written: never an upload.
+    return not is_temp_file_name(path.name) and bool(path.is_file())
 
 
 def _split_glob(text: str) -> tuple[str, str]:
