@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 MATRIX_TEST = "tests/hardening/test_fault_matrix.py"
 BAD_INPUT_TEST = "tests/hardening/test_bad_input.py"
 FILES_TEST = "tests/hardening/test_files.py"
+STATE_TEST = "tests/hardening/test_state_matrix.py"
 
 _SHORT_CLASS = {
     "ZohoCRMRateLimitError": "rate limit",
@@ -123,6 +124,38 @@ def hostile_names_table() -> str:
     )
 
 
+def state_matrix_table() -> str:
+    from tests.hardening.test_state_matrix import (
+        EXPECTED,
+        EXPECTED_AFTER_LOST_ANSWER,
+        FAULTS,
+        LOST_ANSWER_FAULTS,
+        ROWS,
+    )
+
+    rows = []
+    for row, (operation, there) in ROWS.items():
+        first, rerun = EXPECTED[row]
+        if row in EXPECTED_AFTER_LOST_ANSWER:
+            lost_first, lost_rerun = EXPECTED_AFTER_LOST_ANSWER[row]
+            faults = ", ".join(LOST_ANSWER_FAULTS)
+            first = f"{first}; after {faults}: {lost_first}"
+            rerun = rerun if rerun == lost_rerun else f"{rerun}; after {faults}: {lost_rerun}"
+        rows.append([literal(row), operation, there, first, rerun])
+    return list_table(
+        f"What was already there, and a re-run ({STATE_TEST}, faults: " + ", ".join(FAULTS) + ")",
+        ["Row", "Operation", "Already there", "First run (with the fault)", "Re-run"],
+        rows,
+        widths="20 15 25 25 15",
+    )
+
+
 if __name__ == "__main__":  # pragma: no cover - a helper for editing the docs page
-    for render in (fault_legend_table, fault_matrix_table, bad_input_table, hostile_names_table):
+    for render in (
+        fault_legend_table,
+        fault_matrix_table,
+        bad_input_table,
+        hostile_names_table,
+        state_matrix_table,
+    ):
         print(render())

@@ -107,8 +107,9 @@ def test_every_test_named_in_the_page_exists():
         docs_tables.fault_matrix_table,
         docs_tables.bad_input_table,
         docs_tables.hostile_names_table,
+        docs_tables.state_matrix_table,
     ],
-    ids=["fault-legend", "fault-matrix", "bad-input", "hostile-names"],
+    ids=["fault-legend", "fault-matrix", "bad-input", "hostile-names", "state-matrix"],
 )
 def test_tables_match_what_the_tests_assert(render):
     title, rows = _expected(render())
