@@ -69,6 +69,15 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "Retries of a call that failed for a transient reason (5xx, 429, network).",
         "schema": {"type": ["integer", "null"], "default": 5, "minimum": 0},
     },
+    # A string choice rather than a checkbox: Airflow 3.1's mocked WTForms knows no boolean field.
+    "allow_api_domain_mismatch": {
+        "label": "Allow another API domain in tokens",
+        "description": (
+            "'true' accepts access tokens that name another API domain than the data centre's (a "
+            "proxy); calls still go to the configured domain. 'false' refuses them."
+        ),
+        "schema": {"type": ["string", "null"], "default": "false", "enum": ["false", "true"]},
+    },
 }
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {

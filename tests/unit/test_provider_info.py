@@ -49,6 +49,9 @@ def test_conn_fields_cover_the_design():
         "max_concurrency",
         "oauth_cache",
         "max_retries",
+        # Beyond design.md: issue 12 asks that a token naming another API host be refused unless
+        # the user explicitly allows it.
+        "allow_api_domain_mismatch",
     }
     assert fields["refresh_token"]["schema"]["format"] == "password"
     assert "enum" in fields["data_center"]["schema"]
