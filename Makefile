@@ -19,7 +19,7 @@ COMPAT_VENV := .venv-compat
 COMPAT_STAMP := $(COMPAT_VENV)/.installed-$(PYPROJECT_HASH)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test lint format typecheck unit docs demo bench bench-quick fuzz test-e2e test-compat clean
+.PHONY: help venv test lint format typecheck unit docs demo bench bench-quick fuzz test-e2e test-compat dist clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -84,6 +84,16 @@ $(COMPAT_STAMP): pyproject.toml | $(UV)
 test-compat: $(COMPAT_STAMP)  ## the test suite on the oldest supported Airflow (3.1.x), in .venv-compat
 	$(COMPAT_VENV)/bin/python -c 'import airflow; print("Airflow", airflow.__version__)'
 	$(COMPAT_VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# Not part of `make test` or .ci/run: it needs PyPI (or uv's cache) for twine and a fresh Airflow.
+# It does not need .venv: uv builds with hatchling in an isolated environment, twine runs in uv's
+# tool environment, and the smoke test installs the wheel into its own venv in .build/dist-smoke/.
+dist: | $(UV)  ## build the sdist and wheel into dist/, check them, smoke-test the wheel in a clean venv
+	rm -rf dist
+	$(UV) build --quiet --out-dir dist
+	$(UV) tool run --quiet twine check --strict dist/*
+	$(PYTHON) scripts/dist_smoke.py --dist dist --build .build/dist-smoke --uv $(UV) \
+		--python "$$($(PYTHON) -c 'import sys; print(sys.executable)')"
 
 clean:  ## remove every generated file (venvs included)
 	rm -rf $(VENV) $(COMPAT_VENV) $(TOOLS) .build .cache build dist docs/_build test-artifacts .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -183,12 +183,16 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
         from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
         from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
         from airflow_provider_zoho_attach.utils.protocol import is_link
+        from airflow_provider_zoho_attach.utils.transfer import to_storage_path
         from airflow_provider_zoho_attach.utils.validation import normalize_module, validate_id
 
         if self.destination is None or (isinstance(self.destination, str) and not self.destination.strip()):
             raise ZohoCRMInvalidRequestError.for_argument(
                 "destination", self.destination, "a directory or an object-storage URL to download into"
             )
+        # A destination whose filesystem is not installed (s3:// without s3fs...) fails here, before
+        # the listing, not after the first download.
+        to_storage_path(self.destination, argument="destination")
         module = normalize_module(self.module)
         wanted = AttachmentFilter.build(
             file_name_pattern=self.file_name_pattern,

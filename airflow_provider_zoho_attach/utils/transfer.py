@@ -83,6 +83,7 @@ def to_storage_path(value: Any, *, argument: str) -> Path | ObjectStoragePath:
     if _is_object_storage_path(value):
         if getattr(value, "protocol", None) in ("file", "local"):
             return Path(value.path)
+        _require_filesystem(value, argument)
         return value
     if isinstance(value, Path):
         return value
@@ -97,12 +98,84 @@ def to_storage_path(value: Any, *, argument: str) -> Path | ObjectStoragePath:
         if is_url(text):
             from airflow.sdk import ObjectStoragePath
 
-            return ObjectStoragePath(text)
+            try:
+                path = ObjectStoragePath(text)
+            except ImportError as error:
+                raise _missing_filesystem(argument, text, error) from None
+            except ValueError as error:
+                raise ZohoCRMInvalidRequestError.for_argument(
+                    argument, value, f"a local path or an object-storage URL ({error})"
+                ) from None
+            _require_filesystem(path, argument)
+            return path
         return Path(os.path.expanduser(text))
     if isinstance(value, os.PathLike):
         return Path(os.fspath(value))
     raise ZohoCRMInvalidRequestError.for_argument(
         argument, value, "a path, an ObjectStoragePath or an object-storage URL"
+    )
+
+
+#: The provider's optional extra that brings what Airflow's object storage needs for a URL scheme:
+#: the fsspec implementation and the Airflow provider that registers it.
+STORAGE_EXTRAS = {
+    "s3": "s3",
+    "s3a": "s3",
+    "gs": "gcs",
+    "gcs": "gcs",
+    "abfs": "azure",
+    "abfss": "azure",
+    "az": "azure",
+    "adl": "azure",
+}
+
+
+def _require_filesystem(path: ObjectStoragePath, argument: str) -> None:
+    """
+    Fail before any request if the filesystem of ``path``'s scheme is not installed.
+
+    fsspec and Airflow resolve a scheme's filesystem lazily, so a missing ``s3fs`` would otherwise
+    surface only at the first write, after the download, as a bare ``ImportError: Install s3fs``.
+    Only a missing module is caught here; any other problem (credentials, a connection) is left to
+    the first real use, where it is reported with the file it concerns.
+    """
+    protocol = str(getattr(path, "protocol", "") or "")
+    if not protocol or protocol in ("file", "local"):
+        return
+    import fsspec
+
+    try:
+        fsspec.get_filesystem_class(protocol)
+    except ImportError as error:
+        raise _missing_filesystem(argument, str(path), error) from None
+    except ValueError:  # not a scheme fsspec knows: Airflow's own registry may still have it
+        pass
+    try:
+        path.fs  # noqa: B018 - resolving it imports the filesystem's module
+    except ImportError as error:
+        raise _missing_filesystem(argument, str(path), error) from None
+    except Exception:  # noqa: S110 - reported with its file at the first real use
+        pass
+
+
+def _missing_filesystem(argument: str, url: str, error: ImportError) -> ZohoCRMInvalidRequestError:
+    protocol = url.partition("://")[0]
+    extra = STORAGE_EXTRAS.get(protocol.lower())
+    if extra:
+        hint = (
+            f"Install it with pip install 'airflow-provider-zoho-attach[{extra}]' wherever the task "
+            "runs; nothing was sent to Zoho."
+        )
+    else:
+        hint = (
+            f"Install the fsspec filesystem for {protocol}:// and the Airflow provider that registers "
+            "it wherever the task runs; nothing was sent to Zoho."
+        )
+    return ZohoCRMInvalidRequestError(
+        f"{argument}: the {protocol}:// filesystem is not installed ({error})",
+        code="DESTINATION_ERROR",
+        details={"argument": argument, "protocol": protocol, "extra": extra},
+        hint=hint,
     )
 
 
