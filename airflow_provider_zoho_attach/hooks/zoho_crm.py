@@ -1383,24 +1383,39 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
     async def get_settings(self) -> ZohoCRMSettings:
         """The checked settings of the connection, fetched without blocking the event loop."""
         if self._settings is None:
-            from airflow.providers.common.compat.connection import get_async_connection
-
-            conn = await get_async_connection(self.zoho_conn_id, hook=self)
+            conn = await self._aget_connection()
             try:
                 from airflow.providers.common.compat.connection import get_async_extra_dejson
 
                 extra = await get_async_extra_dejson(conn)
             except ImportError:  # pragma: no cover - older common-compat
                 extra = conn.extra_dejson
-            self._settings = self._apply_overrides(
-                ZohoCRMSettings.from_values(
-                    conn_id=conn.conn_id or self.zoho_conn_id,
-                    client_id=conn.login,
-                    client_secret=conn.password,
-                    **_extra_values(extra),
-                )
-            )
+            # from_connection, as the sync hook: it also reads zoho_crm://ID:SECRET@/ URIs.
+            self._settings = self._apply_overrides(ZohoCRMSettings.from_connection(conn, extra=extra))
         return self._settings
+
+    async def _aget_connection(self) -> Any:
+        """
+        The Airflow connection, looked up asynchronously, then synchronously if that found nothing.
+
+        ``airflow dags test`` (``dag.test()``) runs a deferred task's trigger in its own process
+        with in-process supervisor comms that have no ``asend``: the async lookup's Execution API
+        backend then fails quietly, only the environment-variable and external backends are asked,
+        and a connection stored in the metadata database (``airflow connections add``) "isn't
+        defined". The sync lookup goes through the same comms' ``send``, which works there, so it
+        is the fallback (in a worker thread, so the event loop is not blocked).
+        """
+        from airflow.providers.common.compat.connection import get_async_connection
+        from airflow.sdk.exceptions import AirflowNotFoundException
+        from asgiref.sync import sync_to_async
+
+        try:
+            return await get_async_connection(self.zoho_conn_id, hook=self)
+        except AirflowNotFoundException:
+            self.log.debug(
+                "Connection %r not found asynchronously; looking it up synchronously", self.zoho_conn_id
+            )
+            return await sync_to_async(self.get_connection, thread_sensitive=False)(self.zoho_conn_id)
 
     async def _get_client(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -1665,12 +1680,6 @@ async def _amask(value: str) -> None:
         from asgiref.sync import sync_to_async
 
         await sync_to_async(sdk_log.mask_secret)(value)
-
-
-def _extra_values(extra: Mapping[str, Any]) -> dict[str, Any]:
-    from airflow_provider_zoho_attach.utils.settings import _normalise_extra
-
-    return _normalise_extra(extra)
 
 
 def _check(
