@@ -238,11 +238,19 @@ def test_read_timeouts_and_resets_stay_ambiguous():
     connect = connection_error("upload", requests.ConnectTimeout("connect timed out"), timeout=60)
     assert (read.code, reset.code, connect.code) == ("TIMEOUT", "CONNECTION_ERROR", "CONNECT_TIMEOUT")
     assert "within 10 s" in connect.message  # the connect timeout is capped
-    policy = RetryPolicy(max_retries=5)
-    budget = policy.operation().__enter__()
-    for _ in range(5):
-        assert budget.next_delay(read) is not None
-    assert budget.next_delay(read) is None
+    with RetryPolicy(max_retries=5).operation() as budget:
+        assert [budget.next_delay(read) is not None for _ in range(6)] == [True] * 5 + [False]
+    with RetryPolicy(max_retries=5).operation() as budget:
+        assert budget.next_delay(connect) == 1.0
+        assert budget.next_delay(connect) is None
+
+
+def test_a_budget_is_shared_inside_an_operation_and_released_after_it():
+    policy = RetryPolicy(max_retries=2)
+    with policy.operation() as outer, policy.operation() as inner:
+        assert inner is outer
+    with policy.operation() as after:
+        assert after is not outer
 
 
 def test_unreachable_uploads_are_not_ambiguous(tmp_path):
