@@ -17,7 +17,7 @@ password                       OAuth client secret
 ``api_version``                default ``v8``
 ``accounts_url``               explicit accounts (OAuth) server, overrides the data centre
 ``api_domain``                 explicit API domain, overrides the data centre and environment
-``timeout``                    seconds per request (default 60)
+``timeout``                    seconds per read of a response (default 60; connecting: at most 10)
 ``max_concurrency``            requests in flight per task (default 5)
 ``oauth_cache``                ``variable`` (default), ``memory`` or ``none``; ``token_cache`` is accepted too
 ``max_retries``                retries of a failed call (default 5)
