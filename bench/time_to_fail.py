@@ -20,12 +20,15 @@ the faults, ``--json`` prints the raw figures.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import logging
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -175,6 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+    # A throwaway Airflow home unless one is given: the connection comes from the environment and
+    # nothing here needs a metadata database, so the user's ~/airflow is never touched.
+    if "AIRFLOW_HOME" not in os.environ:
+        home = tempfile.mkdtemp(prefix="zoho-time-to-fail-")
+        atexit.register(shutil.rmtree, home, ignore_errors=True)
+        os.environ["AIRFLOW_HOME"] = home
     for fault in args.faults.split(","):
         for action in args.actions.split(","):
             result = measure(fault, action, timeout=args.timeout)
