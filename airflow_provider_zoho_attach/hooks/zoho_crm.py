@@ -42,9 +42,11 @@ from airflow_provider_zoho_attach.utils.protocol import (
     attachment_size,
     attachments_path,
     check_json_response,
+    connect_timeout,
     connection_error,
     fields_param,
     first_item,
+    is_unreachable,
     parse_token_response,
     photo_path,
     token_request_data,
@@ -81,6 +83,8 @@ MAX_ATTACHMENT_SIZE = 100 * 1024 * 1024
 MAX_PHOTO_SIZE = 10 * 1024 * 1024
 _ERROR_BODY_LIMIT = 64 * 1024
 _BULK_DELETE_LIMIT = 100
+#: Seconds per request of :meth:`ZohoCRMHook.test_connection` (at most two requests time out).
+TEST_CONNECTION_TIMEOUT = 4.0
 # Zoho allows 10 new tokens per refresh token in 10 minutes.
 _THROTTLE_WARNING = "Zoho throttles token creation for this refresh token; waiting %.0f s to ask again"
 _SHARED_AFTER_THROTTLE = "Another task shared a fresh access token while Zoho throttled ours; using it"
@@ -235,7 +239,7 @@ class ZohoCRMHook(_ZohoCRMHookBase):
         from requests.adapters import HTTPAdapter
 
         session = requests.Session()
-        # Retries are ours (tenacity, with Zoho's rules); urllib3 must not retry behind our back.
+        # Retries are ours (one budget per operation, Zoho's rules); urllib3 must not retry behind our back.
         adapter = HTTPAdapter(
             pool_connections=2, pool_maxsize=max(10, self.settings.max_concurrency), max_retries=0
         )
@@ -312,11 +316,17 @@ class ZohoCRMHook(_ZohoCRMHookBase):
             response = self.session.post(
                 settings.token_url,
                 data=token_request_data(settings),
-                timeout=(settings.timeout, settings.timeout),
+                timeout=(connect_timeout(settings.timeout), settings.timeout),
                 allow_redirects=False,
             )
         except requests.RequestException as error:
-            raise connection_error("get an access token", error, timeout=settings.timeout) from None
+            raise connection_error(
+                "get an access token",
+                error,
+                timeout=settings.timeout,
+                url=settings.token_url,
+                data_center=settings.data_center,
+            ) from None
         try:
             return parse_token_response(response.status_code, response.content, settings)
         finally:
@@ -331,35 +341,29 @@ class ZohoCRMHook(_ZohoCRMHookBase):
     # ------------------------------------------------------------------ requests
 
     def _retry(self, func: Callable[[], T], *, operation: str) -> T:
-        """Call ``func`` until it succeeds, the failure is not retryable, or retries run out."""
-        import tenacity
+        """
+        Call ``func`` until it succeeds, the failure is not retryable, or the operation's retries run out.
 
-        policy = self.retry_policy
-        attempts = 0
-
-        def attempt() -> T:
-            nonlocal attempts
-            attempts += 1
-            return func()
-
-        def before_sleep(state: tenacity.RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome else None
-            self.log.warning(
-                "%s: attempt %d failed (%s); retrying in %.1f s",
-                operation,
-                state.attempt_number,
-                _describe(error),
-                state.upcoming_sleep,
-            )
-
-        retrying = tenacity.Retrying(
-            **policy.tenacity_arguments(sleep=self._sleep, before_sleep=before_sleep)
-        )
-        try:
-            return retrying(attempt)
-        except ZohoCRMError as error:
-            policy.gave_up(error, attempts)
-            raise
+        Inside another operation's attempt (a token fetch during an API call), the retries are that
+        operation's: one budget per operation, never one loop inside another.
+        """
+        with self.retry_policy.operation() as budget:
+            while True:
+                try:
+                    return func()
+                except ZohoCRMError as error:
+                    delay = budget.next_delay(error)
+                    if delay is None:
+                        budget.gave_up(error)
+                        raise
+                    self.log.warning(
+                        "%s: attempt %d failed (%s); retrying in %.1f s",
+                        operation,
+                        budget.retries,
+                        _describe(error),
+                        delay,
+                    )
+                    self._sleep(delay)
 
     @contextlib.contextmanager
     def _exchange(
@@ -395,12 +399,14 @@ class ZohoCRMHook(_ZohoCRMHookBase):
                         params=params,
                         data=body,
                         headers=request_headers,
-                        timeout=(settings.timeout, settings.timeout),
+                        timeout=(connect_timeout(settings.timeout), settings.timeout),
                         stream=stream,
                         allow_redirects=False,
                     )
                 except requests.RequestException as error:
-                    raise connection_error(operation, error, timeout=settings.timeout) from None
+                    raise connection_error(
+                        operation, error, timeout=settings.timeout, url=url, data_center=settings.data_center
+                    ) from None
                 self.log.debug(
                     "%s /crm/%s/%s -> HTTP %d in %.3f s",
                     method,
@@ -1011,9 +1017,10 @@ class ZohoCRMHook(_ZohoCRMHookBase):
                         "POST", attachments_path(module, record_id), operation=operation, params=params
                     ) as response:
                         payload = _check(response, operation=operation)
-                except (ZohoCRMConnectionError, ZohoCRMServerError):
+                except (ZohoCRMConnectionError, ZohoCRMServerError) as error:
                     # A reset or a 5xx after the request went out: Zoho may have stored the link.
-                    lost = True
+                    # A host never reached received nothing.
+                    lost = lost or not is_unreachable(error)
                     raise
                 details = first_item(payload, operation=operation).get("details") or {}
             return {
@@ -1137,8 +1144,9 @@ class ZohoCRMHook(_ZohoCRMHookBase):
             try:
                 with self._exchange("DELETE", path, operation=operation, params=params) as response:
                     return _check(response, operation=operation, per_item=per_item)
-            except (ZohoCRMConnectionError, ZohoCRMServerError):
-                lost = True
+            except (ZohoCRMConnectionError, ZohoCRMServerError) as error:
+                # A host never reached received nothing: only an answer lost after sending counts.
+                lost = lost or not is_unreachable(error)
                 raise
 
         try:
@@ -1308,13 +1316,18 @@ class ZohoCRMHook(_ZohoCRMHookBase):
 
     def test_connection(self) -> tuple[bool, str]:
         """
-        Check the connection with a token and one cheap authenticated call.
+        Check the connection with a token and one cheap authenticated call, answering within ~10 s.
+
+        The UI's Test button and ``airflow connections test`` wait for this, so it runs with its own
+        short budget (:data:`TEST_CONNECTION_TIMEOUT` per request, at most one retry after a 1 s
+        wait, no waiting out Zoho's token throttle) instead of the connection's timeout and retries:
+        at worst two requests time out, about 2 x 4 s + 1 s.
 
         :return: ``(True, "...")`` with the user and org it reached, or ``(False, reason)`` with a
             hint; never a secret.
         """
         try:
-            user = self.get_current_user()
+            user = self._quick_probe().get_current_user()
         except ZohoCRMError as error:
             return False, str(error)
         except Exception as error:
@@ -1324,6 +1337,27 @@ class ZohoCRMHook(_ZohoCRMHookBase):
             True,
             f"Connected to Zoho CRM ({self.settings.data_center}, {self.settings.environment}) as {who}",
         )
+
+    def _quick_probe(self) -> ZohoCRMHook:
+        """A hook on the same connection with :meth:`test_connection`'s short timeout and retries."""
+        from dataclasses import replace
+
+        settings = self.settings
+        probe = type(self)(
+            self.zoho_conn_id,
+            retry_base_delay=min(self._retry_base_delay, 1.0),
+            retry_max_delay=1.0,
+            token_throttle_timeout=0.0,
+        )
+        # The settings are this hook's (a connection tested from the UI form may exist nowhere
+        # else), with the probe's bounds.
+        probe.__dict__["settings"] = replace(
+            settings,
+            timeout=min(settings.timeout, TEST_CONNECTION_TIMEOUT),
+            max_retries=min(settings.max_retries, 1),
+        )
+        probe._sleep = self._sleep
+        return probe
 
 
 # ---------------------------------------------------------------------- async hook
@@ -1349,24 +1383,39 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
     async def get_settings(self) -> ZohoCRMSettings:
         """The checked settings of the connection, fetched without blocking the event loop."""
         if self._settings is None:
-            from airflow.providers.common.compat.connection import get_async_connection
-
-            conn = await get_async_connection(self.zoho_conn_id, hook=self)
+            conn = await self._aget_connection()
             try:
                 from airflow.providers.common.compat.connection import get_async_extra_dejson
 
                 extra = await get_async_extra_dejson(conn)
             except ImportError:  # pragma: no cover - older common-compat
                 extra = conn.extra_dejson
-            self._settings = self._apply_overrides(
-                ZohoCRMSettings.from_values(
-                    conn_id=conn.conn_id or self.zoho_conn_id,
-                    client_id=conn.login,
-                    client_secret=conn.password,
-                    **_extra_values(extra),
-                )
-            )
+            # from_connection, as the sync hook: it also reads zoho_crm://ID:SECRET@/ URIs.
+            self._settings = self._apply_overrides(ZohoCRMSettings.from_connection(conn, extra=extra))
         return self._settings
+
+    async def _aget_connection(self) -> Any:
+        """
+        The Airflow connection, looked up asynchronously, then synchronously if that found nothing.
+
+        ``airflow dags test`` (``dag.test()``) runs a deferred task's trigger in its own process
+        with in-process supervisor comms that have no ``asend``: the async lookup's Execution API
+        backend then fails quietly, only the environment-variable and external backends are asked,
+        and a connection stored in the metadata database (``airflow connections add``) "isn't
+        defined". The sync lookup goes through the same comms' ``send``, which works there, so it
+        is the fallback (in a worker thread, so the event loop is not blocked).
+        """
+        from airflow.providers.common.compat.connection import get_async_connection
+        from airflow.sdk.exceptions import AirflowNotFoundException
+        from asgiref.sync import sync_to_async
+
+        try:
+            return await get_async_connection(self.zoho_conn_id, hook=self)
+        except AirflowNotFoundException:
+            self.log.debug(
+                "Connection %r not found asynchronously; looking it up synchronously", self.zoho_conn_id
+            )
+            return await sync_to_async(self.get_connection, thread_sensitive=False)(self.zoho_conn_id)
 
     async def _get_client(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -1374,7 +1423,7 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
 
             settings = await self.get_settings()
             self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(settings.timeout),
+                timeout=httpx.Timeout(settings.timeout, connect=connect_timeout(settings.timeout)),
                 limits=httpx.Limits(max_connections=max(10, settings.max_concurrency)),
                 headers={"User-Agent": _user_agent()},
                 follow_redirects=False,
@@ -1453,26 +1502,34 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
         try:
             response = await client.post(settings.token_url, data=token_request_data(settings))
         except httpx.HTTPError as error:
-            raise connection_error("get an access token", error, timeout=settings.timeout) from None
+            raise connection_error(
+                "get an access token",
+                error,
+                timeout=settings.timeout,
+                url=settings.token_url,
+                data_center=settings.data_center,
+            ) from None
         return parse_token_response(response.status_code, response.content, settings)
 
     async def _retry(self, func: Callable[[], Any], settings: ZohoCRMSettings, *, operation: str) -> Any:
-        import tenacity
-
-        policy = self._policy(settings)
-        attempts = 0
-
-        async def attempt() -> Any:
-            nonlocal attempts
-            attempts += 1
-            return await func()
-
-        retrying = tenacity.AsyncRetrying(**policy.tenacity_arguments(sleep=self._sleep))
-        try:
-            return await retrying(attempt)
-        except ZohoCRMError as error:
-            policy.gave_up(error, attempts)
-            raise
+        """See :meth:`ZohoCRMHook._retry`: the same budget, the same decisions, awaited."""
+        with self._policy(settings).operation() as budget:
+            while True:
+                try:
+                    return await func()
+                except ZohoCRMError as error:
+                    delay = budget.next_delay(error)
+                    if delay is None:
+                        budget.gave_up(error)
+                        raise
+                    self.log.warning(
+                        "%s: attempt %d failed (%s); retrying in %.1f s",
+                        operation,
+                        budget.retries,
+                        _describe(error),
+                        delay,
+                    )
+                    await self._sleep(delay)
 
     async def _call_json(
         self,
@@ -1503,7 +1560,13 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
                             headers={"Authorization": f"Zoho-oauthtoken {token.value}"},
                         )
                     except httpx.HTTPError as error:
-                        raise connection_error(operation, error, timeout=settings.timeout) from None
+                        raise connection_error(
+                            operation,
+                            error,
+                            timeout=settings.timeout,
+                            url=url,
+                            data_center=settings.data_center,
+                        ) from None
                     if (
                         response.status_code == 401
                         and auth_attempt == 1
@@ -1617,12 +1680,6 @@ async def _amask(value: str) -> None:
         from asgiref.sync import sync_to_async
 
         await sync_to_async(sdk_log.mask_secret)(value)
-
-
-def _extra_values(extra: Mapping[str, Any]) -> dict[str, Any]:
-    from airflow_provider_zoho_attach.utils.settings import _normalise_extra
-
-    return _normalise_extra(extra)
 
 
 def _check(
@@ -1805,7 +1862,8 @@ def _may_have_stored(error: ZohoCRMError, body: MultipartBody) -> bool:
     after the whole body was sent, or a 5xx, may have: those are the ambiguous failures.
     """
     if isinstance(error, ZohoCRMConnectionError):
-        return body.finished
+        # A host that was never reached (DNS, refused, connect timeout) received nothing.
+        return body.finished and not is_unreachable(error)
     return isinstance(error, ZohoCRMServerError)
 
 

@@ -47,7 +47,7 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     },
     "timeout": {
         "label": "Timeout (seconds)",
-        "description": "Per-request timeout for connecting and for each read of a response.",
+        "description": "Seconds to wait for each read of a response; connecting waits at most 10 s.",
         "schema": {"type": ["number", "null"], "default": 60, "minimum": 0},
     },
     "max_concurrency": {

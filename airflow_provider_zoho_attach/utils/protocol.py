@@ -7,10 +7,12 @@ The hooks only move bytes, so both paths behave the same by construction.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,12 +32,17 @@ __all__ = [
     "MAX_PER_PAGE",
     "AccessToken",
     "AttachmentPager",
+    "RetryBudget",
     "RetryPolicy",
     "attachment_path",
     "attachments_path",
     "check_json_response",
     "check_token_api_domain",
+    "connect_timeout",
+    "connection_error",
     "fields_param",
+    "is_unreachable",
+    "origin",
     "parse_retry_after",
     "parse_token_response",
     "photo_path",
@@ -473,6 +480,19 @@ class AttachmentPager:
 # --------------------------------------------------------------------------------------------
 # Retries
 
+#: Codes of a host that could not be reached at all: no connection was made, so nothing was sent.
+UNREACHABLE_CODES: frozenset[str] = frozenset(
+    {"HOST_NOT_FOUND", "CONNECTION_REFUSED", "CONNECT_TIMEOUT", "HOST_UNREACHABLE"}
+)
+#: The longest wait for a TCP (and TLS) connection, whatever the ``timeout`` extra: Zoho's hosts
+#: connect in well under a second, so a minute-long wait only delays the error of a dead host.
+MAX_CONNECT_TIMEOUT = 10.0
+
+# The budget of the operation running in this thread or task: a request made inside an attempt of
+# an operation (the token fetch of an API call, the listing of an upload's recovery) draws on the
+# operation's budget instead of running retries of its own inside each of the operation's attempts.
+_CURRENT_BUDGET: ContextVar[RetryBudget | None] = ContextVar("zoho_crm_retry_budget", default=None)
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -482,21 +502,28 @@ class RetryPolicy:
     Retried: connection failures and timeouts, truncated transfers, 5xx, and 429 (Zoho's concurrency
     and credit limits). Never retried: a 4xx that is the caller's fault, authentication errors (the
     one refresh after ``INVALID_TOKEN`` is handled separately) and the token-creation throttle
-    (waited out by :meth:`token_throttle_delay` instead).
+    (waited out by :meth:`token_throttle_delay` instead). A host that cannot be reached at all
+    (:data:`UNREACHABLE_CODES`: DNS failure, connection refused, connect timeout) is a set-up
+    problem far more often than a blip: it gets ``unreachable_retries`` short retries, not the
+    backoff of a 503.
 
-    :param max_retries: retries after the first attempt.
+    :param max_retries: retries after the first attempt, for a whole operation.
     :param base_delay: the first backoff, in seconds; doubled each retry, with jitter.
     :param max_delay: the cap on one wait, including a server's ``Retry-After``.
     :param token_throttle_timeout: how long to wait out Zoho's token-creation throttle in total.
+    :param unreachable_retries: retries of an operation whose host could not be reached.
+    :param unreachable_delay: the wait before such a retry, in seconds (capped by ``max_delay``).
     """
 
     max_retries: int = 5
     base_delay: float = 1.0
     max_delay: float = 60.0
     token_throttle_timeout: float = 120.0
+    unreachable_retries: int = 1
+    unreachable_delay: float = 1.0
 
     def is_retryable(self, error: BaseException) -> bool:
-        """Whether ``error`` is worth another attempt."""
+        """Whether ``error`` is worth another attempt (at all; the budget decides how many)."""
         if isinstance(error, ZohoCRMRateLimitError):
             return error.code != TOKEN_THROTTLED
         if isinstance(error, ZohoCRMTransferError):
@@ -507,13 +534,15 @@ class RetryPolicy:
         """
         Seconds to wait before retry ``retry_number`` (1-based).
 
-        A ``Retry-After`` from the server wins (capped); otherwise exponential backoff with jitter
-        (between half and all of ``base_delay * 2**(n-1)``), so that parallel tasks do not retry in
-        lockstep.
+        A ``Retry-After`` from the server wins (capped); an unreachable host waits
+        ``unreachable_delay``; otherwise exponential backoff with jitter (between half and all of
+        ``base_delay * 2**(n-1)``), so that parallel tasks do not retry in lockstep.
         """
         retry_after = getattr(error, "retry_after", None)
         if isinstance(retry_after, int | float) and retry_after >= 0:
             return float(min(retry_after, self.max_delay))
+        if error is not None and is_unreachable(error):
+            return min(self.unreachable_delay, self.max_delay)
         ceiling = min(self.max_delay, self.base_delay * (2 ** max(0, retry_number - 1)))
         return ceiling * random.uniform(0.5, 1.0)
 
@@ -535,42 +564,189 @@ class RetryPolicy:
             raise error
         return delay
 
-    def tenacity_arguments(
-        self, *, sleep: Callable[[float], Any], before_sleep: Any = None
-    ) -> dict[str, Any]:
-        """The arguments of ``tenacity.Retrying``/``AsyncRetrying`` for this policy."""
-        import tenacity
+    @contextlib.contextmanager
+    def operation(self) -> Iterator[RetryBudget]:
+        """
+        The retry budget of one operation: a new one, or the budget of the operation this call runs in.
 
-        return {
-            "stop": tenacity.stop_after_attempt(self.max_retries + 1),
-            "wait": lambda state: self.delay(
-                state.attempt_number, state.outcome.exception() if state.outcome else None
-            ),
-            "retry": tenacity.retry_if_exception(self.is_retryable),
-            "sleep": sleep,
-            "before_sleep": before_sleep,
-            "reraise": True,
-        }
+        Both hooks run every retried call inside this block, so retries never nest: a token fetch
+        or a listing made inside an operation's attempt spends that operation's retries.
+        """
+        current = _CURRENT_BUDGET.get()
+        if current is not None:
+            yield current
+            return
+        budget = RetryBudget(policy=self)
+        reset = _CURRENT_BUDGET.set(budget)
+        try:
+            yield budget
+        finally:
+            _CURRENT_BUDGET.reset(reset)
 
-    def gave_up(self, error: ZohoCRMError, attempts: int) -> None:
-        """Say in ``error`` that the retries ran out, if it was retried at all."""
-        if attempts > 1 and self.is_retryable(error):
-            error.extend_message(f" (gave up after {attempts} attempts)")
+
+class RetryBudget:
+    """
+    The retries left to one operation, whatever the number of requests it makes.
+
+    :param policy: what is retried and how long to wait.
+    """
+
+    def __init__(self, *, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self.retries = 0
+        self.unreachable = 0
+        self._reported: BaseException | None = None
+
+    @property
+    def attempts(self) -> int:
+        """The attempts made so far (the first one and each retry)."""
+        return self.retries + 1
+
+    def next_delay(self, error: BaseException) -> float | None:
+        """
+        Seconds to wait before retrying after ``error``, or ``None`` to give up now.
+
+        :param error: what the last attempt raised.
+        """
+        if error is self._reported or not self.policy.is_retryable(error):
+            return None
+        if self.retries >= self.policy.max_retries:
+            return None
+        if is_unreachable(error):
+            if self.unreachable >= self.policy.unreachable_retries:
+                return None
+            self.unreachable += 1
+        self.retries += 1
+        return self.policy.delay(self.retries, error)
+
+    def gave_up(self, error: ZohoCRMError) -> None:
+        """Say in ``error``, once, that the retries ran out (if it was retried at all)."""
+        if error is self._reported:
+            return
+        self._reported = error
+        if self.retries and self.policy.is_retryable(error):
+            error.extend_message(f" (gave up after {self.attempts} attempts)")
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """Whether ``error`` says the host could not be reached at all (so nothing was sent to it)."""
+    return isinstance(error, ZohoCRMConnectionError) and error.code in UNREACHABLE_CODES
+
+
+def origin(url: str | None) -> str | None:
+    """``scheme://host:port`` of ``url``: never its path, query or credentials."""
+    from urllib.parse import urlsplit
+
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    except ValueError:
+        return None
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}:{port}" if port else f"{parts.scheme}://{host}"
+
+
+def _failure_kind(error: BaseException) -> str:
+    """
+    The phase a transport failure happened in, from the exception and what it wraps.
+
+    ``requests`` wraps urllib3's errors in ``args`` and ``reason``; ``httpx`` chains httpcore's and
+    the socket's with ``from``. Walking all of them finds the socket-level cause either way.
+    """
+    import socket
+
+    seen: set[int] = set()
+    stack: list[Any] = [error]
+    names: list[str] = []
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, socket.gaierror) or "NameResolution" in type(item).__name__:
+            return "dns"
+        if isinstance(item, ConnectionRefusedError):
+            return "refused"
+        names.append(type(item).__name__)
+        stack.extend((item.__cause__, item.__context__, getattr(item, "reason", None), *item.args))
+    if any(name in ("ConnectTimeout", "ConnectTimeoutError") for name in names):
+        return "connect_timeout"
+    if any("Timeout" in name for name in names):
+        return "read_timeout"
+    # urllib3's NewConnectionError and httpx's ConnectError are raised before anything was sent.
+    if any(name in ("NewConnectionError", "ConnectError") for name in names):
+        return "unreachable"
+    return "other"
 
 
 def connection_error(
-    operation: str, error: BaseException, *, timeout: float | None = None
+    operation: str,
+    error: BaseException,
+    *,
+    timeout: float | None = None,
+    url: str | None = None,
+    data_center: str | None = None,
 ) -> ZohoCRMConnectionError:
-    """Describe a transport failure without leaking a library's internals (or a URL's query)."""
-    kind = type(error).__name__
-    lowered = kind.lower()
-    if "timeout" in lowered:
-        message = f"no answer within the timeout ({timeout:g} s)" if timeout else "the request timed out"
+    """
+    Describe a transport failure without leaking a library's internals, a URL's path or its query.
+
+    Failures to reach the host at all (DNS, refused, connect timeout) get their own codes
+    (:data:`UNREACHABLE_CODES`): nothing was sent, so they are never ambiguous, and they are retried
+    only briefly. A read timeout or a connection lost after the request went out keeps ``TIMEOUT``
+    or ``CONNECTION_ERROR``: the request may have been processed.
+
+    :param operation: what was being done, for the message.
+    :param error: the HTTP library's exception.
+    :param timeout: the timeout in force, in seconds.
+    :param url: the URL requested; only ``scheme://host:port`` of it is named.
+    :param data_center: the connection's data centre, for the hint.
+    """
+    where = origin(url) or "the host"
+    dc = f"data_center {data_center!r}" if data_center else "data_center"
+    check = f"check that {where} is the host meant (the connection's {dc}, or its accounts_url/api_domain)"
+    proxy = "and that this machine can reach it (network, firewall, HTTPS_PROXY/NO_PROXY)"
+    kind = _failure_kind(error)
+    if kind == "dns":
+        code, message = "HOST_NOT_FOUND", f"the name of {where} does not resolve"
+        hint = f"The name does not resolve: {check}, spelt right, {proxy}. Retried once only."
+    elif kind == "refused":
+        code, message = "CONNECTION_REFUSED", f"{where} refused the connection: nothing listens there"
+        hint = (
+            f"If this is the emulator, is it running, on that port? Otherwise {check}, {proxy}. "
+            "Retried once only."
+        )
+    elif kind == "connect_timeout":
+        code = "CONNECT_TIMEOUT"
+        message = f"no connection to {where} within {connect_timeout(timeout):g} s"
+        hint = f"A firewall or proxy may be dropping the packets: {check}, {proxy}. Retried once only."
+    elif kind == "unreachable":
+        code, message = "HOST_UNREACHABLE", f"cannot connect to {where} ({type(error).__name__})"
+        hint = f"The host cannot be reached: {check}, {proxy}. Retried once only."
+    elif kind == "read_timeout":
         code = "TIMEOUT"
+        message = (
+            f"{where} took the request but sent no answer within {timeout:g} s"
+            if timeout
+            else f"{where} took the request but sent no answer in time"
+        )
+        hint = (
+            "Zoho or a proxy in between is slow or stuck; raise the timeout extra for slow links. If this "
+            "is the emulator, check that it is not paused."
+        )
     else:
-        message = f"the connection failed ({kind})"
         code = "CONNECTION_ERROR"
-    return ZohoCRMConnectionError(message, code=code, operation=operation)
+        message = f"the connection to {where} failed ({type(error).__name__})"
+        hint = f"The connection broke: {check}, {proxy}."
+    return ZohoCRMConnectionError(message, code=code, operation=operation, hint=hint)
+
+
+def connect_timeout(timeout: float | None) -> float:
+    """The connect timeout of a request whose ``timeout`` extra is ``timeout`` seconds."""
+    return min(timeout, MAX_CONNECT_TIMEOUT) if timeout else MAX_CONNECT_TIMEOUT
 
 
 def is_link(record: Mapping[str, Any]) -> bool:

@@ -17,7 +17,7 @@ password                       OAuth client secret
 ``api_version``                default ``v8``
 ``accounts_url``               explicit accounts (OAuth) server, overrides the data centre
 ``api_domain``                 explicit API domain, overrides the data centre and environment
-``timeout``                    seconds per request (default 60)
+``timeout``                    seconds per read of a response (default 60; connecting: at most 10)
 ``max_concurrency``            requests in flight per task (default 5)
 ``oauth_cache``                ``variable`` (default), ``memory`` or ``none``; ``token_cache`` is accepted too
 ``max_retries``                retries of a failed call (default 5)
@@ -155,16 +155,21 @@ class ZohoCRMSettings:
         return f"{api_domain or self.api_domain}/crm/{self.api_version}/{path.lstrip('/')}"
 
     @classmethod
-    def from_connection(cls, conn: _ConnectionLike) -> ZohoCRMSettings:
+    def from_connection(
+        cls, conn: _ConnectionLike, *, extra: Mapping[str, Any] | None = None
+    ) -> ZohoCRMSettings:
         """
         Build settings from an Airflow connection, rejecting anything missing or malformed.
 
         :param conn: an Airflow ``Connection`` (any object with ``conn_id``, ``login``,
             ``password`` and ``extra_dejson``).
+        :param extra: the connection's extra, already decoded (an async caller reads it with
+            ``aextra_dejson``, since ``extra_dejson`` may block the event loop); default:
+            ``conn.extra_dejson``.
         :raises ZohoCRMInvalidRequestError: naming the field that is wrong.
         """
         conn_id = conn.conn_id or DEFAULT_CONN_ID
-        extra = _normalise_extra(conn.extra_dejson)
+        extra = _normalise_extra(conn.extra_dejson if extra is None else extra)
         login, password = conn.login, conn.password
         if login is None and password is None:
             login, password = _credentials_from_mangled_uri(getattr(conn, "schema", None))

@@ -262,8 +262,8 @@ def test_requests_carry_auth_user_agent_and_timeouts(hook, requests_mock):
     call = requests_mock.request_history[-1]
     assert call.headers["Authorization"].startswith("Zoho-oauthtoken 1000.")
     assert call.headers["User-Agent"].startswith("airflow-provider-zoho-attach/")
-    assert call.timeout == (60.0, 60.0)
+    assert call.timeout == (10.0, 60.0)  # connect at most 10 s, read the timeout extra
     token_call = requests_mock.request_history[0]
-    assert token_call.timeout == (60.0, 60.0)
+    assert token_call.timeout == (10.0, 60.0)
     assert "refresh_token=" in token_call.text
     assert "refresh_token" not in token_call.url
