@@ -347,23 +347,25 @@ class ZohoCRMHook(_ZohoCRMHookBase):
         Inside another operation's attempt (a token fetch during an API call), the retries are that
         operation's: one budget per operation, never one loop inside another.
         """
+        import tenacity
+
         with self.retry_policy.operation() as budget:
-            while True:
-                try:
-                    return func()
-                except ZohoCRMError as error:
-                    delay = budget.next_delay(error)
-                    if delay is None:
-                        budget.gave_up(error)
-                        raise
-                    self.log.warning(
-                        "%s: attempt %d failed (%s); retrying in %.1f s",
-                        operation,
-                        budget.retries,
-                        _describe(error),
-                        delay,
-                    )
-                    self._sleep(delay)
+
+            def on_retry(error: BaseException, delay: float) -> None:
+                self.log.warning(
+                    "%s: attempt %d failed (%s); retrying in %.1f s",
+                    operation,
+                    budget.retries,
+                    _describe(error),
+                    delay,
+                )
+
+            retrying = tenacity.Retrying(**budget.tenacity_arguments(sleep=self._sleep, on_retry=on_retry))
+            try:
+                return retrying(func)
+            except ZohoCRMError as error:
+                budget.gave_up(error)
+                raise
 
     @contextlib.contextmanager
     def _exchange(
@@ -1513,23 +1515,32 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
 
     async def _retry(self, func: Callable[[], Any], settings: ZohoCRMSettings, *, operation: str) -> Any:
         """See :meth:`ZohoCRMHook._retry`: the same budget, the same decisions, awaited."""
+        import tenacity
+
         with self._policy(settings).operation() as budget:
-            while True:
-                try:
-                    return await func()
-                except ZohoCRMError as error:
-                    delay = budget.next_delay(error)
-                    if delay is None:
-                        budget.gave_up(error)
-                        raise
-                    self.log.warning(
-                        "%s: attempt %d failed (%s); retrying in %.1f s",
-                        operation,
-                        budget.retries,
-                        _describe(error),
-                        delay,
-                    )
-                    await self._sleep(delay)
+
+            def on_retry(error: BaseException, delay: float) -> None:
+                self.log.warning(
+                    "%s: attempt %d failed (%s); retrying in %.1f s",
+                    operation,
+                    budget.retries,
+                    _describe(error),
+                    delay,
+                )
+
+            retrying = tenacity.AsyncRetrying(
+                **budget.tenacity_arguments(sleep=self._sleep, on_retry=on_retry)
+            )
+
+            async def attempt() -> Any:
+                # A coroutine function: AsyncRetrying calls plain callables (a lambda) without awaiting.
+                return await func()
+
+            try:
+                return await retrying(attempt)
+            except ZohoCRMError as error:
+                budget.gave_up(error)
+                raise
 
     async def _call_json(
         self,

@@ -11,7 +11,7 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -618,6 +618,41 @@ class RetryBudget:
             self.unreachable += 1
         self.retries += 1
         return self.policy.delay(self.retries, error)
+
+    def tenacity_arguments(
+        self, *, sleep: Callable[[float], Any], on_retry: Callable[[BaseException, float], None]
+    ) -> dict[str, Any]:
+        """
+        The arguments of ``tenacity.Retrying`` (sync) or ``AsyncRetrying`` that spend this budget.
+
+        Tenacity drives the attempts and the waits; every decision (retry or not, how long to
+        wait) is this budget's, so both hooks behave the same and nested calls share one budget.
+
+        :param sleep: how to wait (``time.sleep``, ``asyncio.sleep`` or a test's clock).
+        :param on_retry: called with the error and the delay before each wait, for the log line.
+        """
+        import tenacity
+
+        decided: list[float] = []
+
+        def should_retry(error: BaseException) -> bool:
+            delay = self.next_delay(error) if isinstance(error, ZohoCRMError) else None
+            decided[:] = [] if delay is None else [delay]
+            return delay is not None
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome is not None else None
+            if error is not None and decided:
+                on_retry(error, decided[0])
+
+        return {
+            "retry": tenacity.retry_if_exception(should_retry),
+            "wait": lambda state: decided[0] if decided else 0.0,
+            "stop": tenacity.stop_never,
+            "sleep": sleep,
+            "before_sleep": before_sleep,
+            "reraise": True,
+        }
 
     def gave_up(self, error: ZohoCRMError) -> None:
         """Say in ``error``, once, that the retries ran out (if it was retried at all)."""
