@@ -4,6 +4,10 @@ appears, downloading exactly the attachments it was told about.
 
 The watch comes from the Variable ``zoho_watch_records`` (JSON: {"module", "record_ids", and optionally
 "poll_interval" and "destination"}), read when the DAG file is parsed; the default is the demo data.
+
+A run started by hand (``airflow dags test``, the UI's trigger button) has no asset events; it may
+pass the watcher's event payloads as conf instead: ``{"events": [payload, ...]}``. That is how
+``make demo`` shows this DAG without a scheduler and a triggerer.
 """
 
 from __future__ import annotations
@@ -46,14 +50,20 @@ with DAG(
 ) as dag:
     # [START howto_trigger_zoho_attachment_event_consumer]
     @task
-    def announced_attachments(triggering_asset_events: dict | None = None) -> list[dict]:
+    def announced_attachments(triggering_asset_events: dict | None = None, dag_run=None) -> list[dict]:
         """One {"record_id", "attachment_ids"} per record, from the events that started this run."""
+        payloads = [
+            (event.extra or {}).get("payload") or {}
+            for events in (triggering_asset_events or {}).values()
+            for event in events
+        ]
+        if not payloads and dag_run is not None:
+            # Started by hand: the payloads, if any, come as conf {"events": [...]}.
+            payloads = list((dag_run.conf or {}).get("events") or [])
         by_record: dict[str, list[dict]] = {}
-        for events in (triggering_asset_events or {}).values():
-            for event in events:
-                payload = (event.extra or {}).get("payload") or {}
-                if payload.get("attachment"):
-                    by_record.setdefault(payload["record_id"], []).append(payload["attachment"])
+        for payload in payloads:
+            if payload.get("attachment"):
+                by_record.setdefault(payload["record_id"], []).append(payload["attachment"])
         return [{"record_id": record_id, "attachment_ids": items} for record_id, items in by_record.items()]
 
     ZohoCRMDownloadAttachmentsOperator.partial(

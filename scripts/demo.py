@@ -1,14 +1,20 @@
-"""``make demo``: run two example DAGs end to end against the bundled Zoho CRM emulator.
+"""``make demo``: run three example DAGs end to end against the bundled Zoho CRM emulator.
 
 It starts the emulator with its demo data, points ``zoho_crm_default`` at it, runs
 ``example_zoho_document_sync`` and ``example_zoho_wait_for_contract`` with ``airflow dags test`` in a
 throwaway Airflow home under ``.build/demo/``, attaches a "signed contract" while the deferred sensor
-waits, and prints what was listed, downloaded, uploaded and detected. Nothing outside ``.build/`` is
-touched.
+waits, and prints what was listed, downloaded, uploaded and detected.
+
+Then the event-driven path of ``example_zoho_attachment_events``: the DAG's watcher
+(``ZohoCRMAttachmentEventTrigger``) runs in this process, as a triggerer would run it; an invoice is
+attached, the watcher fires, and a run of the consumer DAG is given the event (as conf, since
+``airflow dags test`` has no scheduler to turn it into an asset event) and downloads the file.
+Nothing outside ``.build/`` is touched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -29,6 +35,7 @@ VENV_BIN = Path(sys.executable).parent
 
 SYNC_DAG = "example_zoho_document_sync"
 SENSOR_DAG = "example_zoho_wait_for_contract"
+EVENTS_DAG = "example_zoho_attachment_events"
 
 
 def _airflow_env() -> dict[str, str]:
@@ -38,6 +45,8 @@ def _airflow_env() -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME}/airflow.db",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        # The per-user token file goes here too: the demo leaves the user's ~/.cache alone.
+        "XDG_CACHE_HOME": str(BUILD / "cache"),
     }
 
 
@@ -111,16 +120,62 @@ def _attach_contract_when_waiting(emulator: Any, module: str, record_id: str, se
     )
 
 
+def _watch_once(emulator: Any, module: str, record_ids: list[str]) -> tuple[dict[str, Any], float, float]:
+    """
+    Run the watcher until it fires once, attaching an invoice after its first round of listings.
+
+    Returns the event's payload, and the seconds from the start to the attachment and to the event.
+    """
+    import asyncio
+
+    from airflow_provider_zoho_attach.triggers.attachments import ZohoCRMAttachmentEventTrigger
+
+    # Short polls: the demo should not wait the example's 30 s between rounds.
+    trigger = ZohoCRMAttachmentEventTrigger(module=module, record_ids=record_ids, poll_interval=0.5)
+    started = time.monotonic()
+    attached: dict[str, float] = {}
+
+    async def first_event() -> dict[str, Any]:
+        generator = trigger.run()
+        step = asyncio.ensure_future(generator.__anext__())
+        try:
+            # The first round of listings is the baseline: what is there already never fires.
+            looks = emulator.count(path_contains="/Attachments") + len(record_ids)
+            while emulator.count(path_contains="/Attachments") < looks and not step.done():
+                await asyncio.sleep(0.05)
+            emulator.add_attachment(
+                module, record_ids[0], "invoice-2024-117.pdf", b"%PDF-1.4\n% invoice\n%%EOF\n"
+            )
+            attached["at"] = time.monotonic() - started
+            event = await asyncio.wait_for(step, 60)
+            return dict(event.payload)
+        finally:
+            step.cancel()
+            await asyncio.gather(step, return_exceptions=True)
+            await generator.aclose()
+
+    LOGS.mkdir(parents=True, exist_ok=True)
+    # The trigger logs as in a triggerer; its lines go to a log file, like the DAG runs' output.
+    with (
+        open(LOGS / "watcher.log", "w") as log,
+        contextlib.redirect_stdout(log),
+        contextlib.redirect_stderr(log),
+    ):
+        payload = asyncio.run(first_event())
+    return payload, attached["at"], time.monotonic() - started
+
+
 def main() -> int:
     from airflow_provider_zoho_attach.testing import ZohoCRMEmulator
     from airflow_provider_zoho_attach.testing._emulator_seed import DEMO_RECORDS
+    from airflow_provider_zoho_attach.testing.emulator import cli_connection_env
 
     shutil.rmtree(BUILD, ignore_errors=True)
     HOME.mkdir(parents=True)
     started = time.monotonic()
     airflow = str(VENV_BIN / "airflow")
     with ZohoCRMEmulator(seed="demo") as emulator:
-        env = {**os.environ, **_airflow_env(), **emulator.airflow_env(oauth_cache="variable")}
+        env = {**os.environ, **_airflow_env(), **cli_connection_env(emulator)}
         env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
         print(f"Zoho CRM emulator on {emulator.url} with demo data:")
         for record in emulator.records():
@@ -194,9 +249,42 @@ def main() -> int:
             for result in results:
                 print(f"  downloaded  {_rel(result['path'])}  ({_size(result['size'])})")
 
+        # (d) Event-driven: the AssetWatcher's trigger fires on a new attachment, a run downloads it.
+        watched = [DEMO_RECORDS["acme_deal"], DEMO_RECORDS["globex_deal"]]
+        os.environ.update(env)  # the watcher runs here, and reads the connection as the DAGs do
+        try:
+            payload, attached_at, fired_at = _watch_once(emulator, "Deals", watched)
+        except Exception as error:
+            with open(LOGS / "watcher.log", "a") as handle:
+                handle.write(f"{type(error).__name__}: {error}\n")
+            _fail("The attachment watcher", LOGS / "watcher.log")
+        watch = {"module": "Deals", "record_ids": watched, "destination": (STORAGE / "events").as_uri() + "/"}
+        events_env = {**env, "AIRFLOW_VAR_ZOHO_WATCH_RECORDS": json.dumps(watch)}
+        code, seconds, log = _run(
+            [airflow, "dags", "test", EVENTS_DAG, "--conf", json.dumps({"events": [payload]})],
+            events_env,
+            EVENTS_DAG,
+        )
+        if code:
+            _fail(EVENTS_DAG, log)
+        values = _xcoms(EVENTS_DAG)
+        print(f"\n{EVENTS_DAG}: success in {seconds:.1f} s")
+        print(
+            f"  watching    Deals/{', '.join(watched)} with ZohoCRMAttachmentEventTrigger (the AssetWatcher)"
+        )
+        print(f"  attached    {payload['attachment']['File_Name']} to Deals/{payload['record_id']}")
+        print(
+            f"  fired       event for attachment {payload['attachment_id']} "
+            f"{fired_at - attached_at:.1f} s after it was attached"
+        )
+        for results in _by_task(values, "download_announced_attachments"):
+            for result in results:
+                print(f"  downloaded  {_rel(result['path'])}  ({_size(result['size'])})")
+
         print(
             f"\nZoho API calls: {emulator.api_calls()}, access tokens created: {emulator.token_calls} "
-            f"(shared by every task through an Airflow Variable)."
+            f"(shared by every task through an Airflow Variable, and by this script's watcher "
+            f"through the per-user token file)."
         )
     print(f"Demo finished in {time.monotonic() - started:.0f} s.")
     print(

@@ -21,6 +21,9 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "example_dags")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
+# Outside a task the hook keeps access tokens in the user's cache directory (XDG_CACHE_HOME or
+# ~/.cache): the suite, and every process it starts, must never read or write the developer's.
+os.environ["XDG_CACHE_HOME"] = os.path.join(_HOME, "xdg-cache")
 
 
 import pytest  # noqa: E402 - the environment above must be set before anything imports Airflow
@@ -38,3 +41,14 @@ def memory_storage():
     fs.store.clear()
     fs.pseudo_dirs.clear()
     fs.pseudo_dirs.append("")
+
+
+@pytest.fixture(autouse=True)
+def _private_token_cache_dir(monkeypatch, tmp_path_factory):
+    """
+    Give each test its own user cache directory.
+
+    Many tests share credentials (and so a token file name); one test's cached token must not spare
+    the next one the token call it counts. Not under ``tmp_path``: tests check that folder's contents.
+    """
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))

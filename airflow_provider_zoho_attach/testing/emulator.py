@@ -67,6 +67,7 @@ __all__ = [
     "Fault",
     "RequestRecord",
     "ZohoCRMEmulator",
+    "cli_connection_env",
     "main",
 ]
 
@@ -853,6 +854,26 @@ class ZohoCRMEmulator:
         return json_response(404, {"error": f"no admin endpoint {method} /__emulator__/{route}"}, zoho=False)
 
 
+#: The token cache the command line's connection uses: it shares tokens between processes (an Airflow
+#: Variable in tasks, the per-user file everywhere else), unlike the test helpers' ``memory``.
+CLI_OAUTH_CACHE = "variable"
+
+
+def cli_connection_env(emulator: ZohoCRMEmulator, **extra: Any) -> dict[str, str]:
+    """
+    The connection variable the command line prints and writes: tokens shared between processes.
+
+    The helpers of :class:`ZohoCRMEmulator` default to ``oauth_cache`` ``memory`` so that each test
+    counts its own token calls; someone trying DAGs, scripts and ``airflow`` commands from a shell
+    runs many short processes instead, each of which would create a token with ``memory`` and hit
+    Zoho's limit of 10 per 10 minutes (which the emulator applies too).
+
+    :param emulator: the running emulator.
+    :param extra: extras to add or override (``None`` removes one).
+    """
+    return emulator.airflow_env(**{"oauth_cache": CLI_OAUTH_CACHE, **extra})
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -931,7 +952,10 @@ def _build_parser() -> _ArgumentParser:
     parser.add_argument(
         "--print-env",
         action="store_true",
-        help="also print AIRFLOW_CONN_ZOHO_CRM_DEFAULT=... on its own line",
+        help=(
+            "also print AIRFLOW_CONN_ZOHO_CRM_DEFAULT=... on its own line (oauth_cache=variable: tokens "
+            "shared between processes), then a comment line saying where tokens are kept"
+        ),
     )
     parser.add_argument(
         "--env-file",
@@ -939,6 +963,16 @@ def _build_parser() -> _ArgumentParser:
         help="write KEY=VALUE lines (dotenv format) for the connection to this file",
     )
     return parser
+
+
+def _sharing_note() -> str:
+    from airflow_provider_zoho_attach.utils.tokens import token_cache_dir
+
+    return (
+        f"# oauth_cache={CLI_OAUTH_CACHE}: access tokens are shared through an Airflow Variable in tasks "
+        f"and through {token_cache_dir()} in scripts and CLI calls (the emulator allows 10 new tokens "
+        "per 10 minutes, as Zoho does)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -982,7 +1016,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        env = emulator.airflow_env()
+        env = cli_connection_env(emulator)
         if args.env_file:
             try:
                 with open(args.env_file, "w", encoding="utf-8") as handle:
@@ -1002,6 +1036,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.print_env:
             for name, value in env.items():
                 print(f"{name}={value}", flush=True)
+            print(_sharing_note(), flush=True)
         while not stop.wait(0.5):
             pass
     finally:

@@ -14,6 +14,7 @@ share the listing, error mapping and retry logic with the sync hook through the 
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import hashlib
 import json
@@ -161,11 +162,12 @@ class ZohoCRMAttachmentEventTrigger(BaseEventTrigger):
     that appears fires exactly one event with payload ``{"module", "record_id", "attachment_id",
     "attachment": record}``. What has been seen is kept in the watched assets' state stores
     (Airflow >= 3.3; every one of them when Airflow merged identical watchers into this trigger) or,
-    before that, in an Airflow Variable; it is written *before* the event is handed to Airflow, so a
-    restarted triggerer never fires twice for the same attachment. A state that cannot be read or
-    written is retried with backoff, then the trigger fails (``STATE_UNAVAILABLE``): it never takes
-    a new baseline over state it could not read. Nothing fires while nothing changes, so the watcher
-    cannot schedule runs in a loop.
+    before that, in an Airflow Variable; run outside Airflow (a script or a test, with no triggerer
+    and no asset), in this process's memory, which a log line says. It is written *before* the event
+    is handed to Airflow, so a restarted triggerer never fires twice for the same attachment. A
+    state that cannot be read or written is retried with backoff, then the trigger fails
+    (``STATE_UNAVAILABLE``): it never takes a new baseline over state it could not read. Nothing
+    fires while nothing changes, so the watcher cannot schedule runs in a loop.
 
     :param module: the module API name.
     :param record_ids: the records to watch (a list of ids, or one id).
@@ -323,7 +325,18 @@ class _StateStore:
         self.key = trigger.state_key
         self.log = trigger.log
         self.sleep = sleep
-        self.backends = _state_backends(getattr(trigger, "asset_state_store", None), key=self.key)
+        asset_store = getattr(trigger, "asset_state_store", None)
+        if asset_store is None and not _supervisor_available():
+            # Run by hand or in a test: there is nowhere persistent to keep the state, and failing
+            # (as in a triggerer that lost Airflow) would make the trigger impossible to try out.
+            self.log.info(
+                "No Airflow triggerer or asset state store here: the watcher's state %s is kept in this "
+                "process's memory only (a new process takes a new baseline)",
+                self.key,
+            )
+            self.backends: list[_StateBackend] = [_MemoryBackend(key=self.key)]
+        else:
+            self.backends = _state_backends(asset_store, key=self.key)
 
     async def load(self) -> dict[str, list[str]]:
         """The attachment ids seen so far, per record id (empty if this watcher never ran)."""
@@ -418,6 +431,30 @@ class _VariableBackend:
         await _variable_set(self.key, value)
 
 
+#: The state of watchers run outside Airflow, per state key: shared by the runs of one process.
+_LOCAL_STATE: dict[str, dict[str, Any]] = {}
+
+
+class _MemoryBackend:
+    """
+    The state in this process's memory, for a watcher run outside Airflow (a script, a test).
+
+    A watcher run again in the same process resumes from it, as it would in a triggerer.
+
+    :param key: the watcher's state key.
+    """
+
+    def __init__(self, *, key: str) -> None:
+        self.key = key
+
+    async def get(self) -> Any:
+        # Copies: the caller must not change the stored state behind the store's back.
+        return copy.deepcopy(_LOCAL_STATE.get(self.key))
+
+    async def set(self, value: dict[str, Any]) -> None:
+        _LOCAL_STATE[self.key] = copy.deepcopy(value)
+
+
 def _state_backends(asset_store: Any, *, key: str) -> list[_StateBackend]:
     """
     Where the state lives, in a fixed order.
@@ -463,6 +500,13 @@ def _parse_state(value: Any, *, key: str) -> dict[str, set[str]]:
             ),
         )
     return {str(record_id): {str(i) for i in ids} for record_id, ids in seen.items()}
+
+
+def _supervisor_available() -> bool:
+    """Whether this process talks to an Airflow supervisor (a triggerer or a task)."""
+    from airflow.sdk.execution_time import task_runner
+
+    return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
 
 
 def _supervisor() -> Any:

@@ -59,10 +59,15 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "oauth_cache": {
         "label": "Token cache",
         "description": (
-            "'variable' shares the access token between tasks through an Airflow Variable (Zoho allows "
-            "10 new tokens per 10 minutes); 'memory' caches per process; 'none' never caches."
+            "'variable' shares the access token between tasks through an Airflow Variable, and outside "
+            "tasks through a per-user file (Zoho allows 10 new tokens per 10 minutes); 'file' always "
+            "uses the per-user file; 'memory' caches per process; 'none' never caches."
         ),
-        "schema": {"type": ["string", "null"], "default": "variable", "enum": ["variable", "memory", "none"]},
+        "schema": {
+            "type": ["string", "null"],
+            "default": "variable",
+            "enum": ["variable", "file", "memory", "none"],
+        },
     },
     "max_retries": {
         "label": "Max retries",

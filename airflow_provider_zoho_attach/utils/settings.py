@@ -19,7 +19,8 @@ password                       OAuth client secret
 ``api_domain``                 explicit API domain, overrides the data centre and environment
 ``timeout``                    seconds per read of a response (default 60; connecting: at most 10)
 ``max_concurrency``            requests in flight per task (default 5)
-``oauth_cache``                ``variable`` (default), ``memory`` or ``none``; ``token_cache`` is accepted too
+``oauth_cache``                ``variable`` (default), ``file``, ``memory`` or ``none``; ``token_cache`` is
+                               accepted too
 ``max_retries``                retries of a failed call (default 5)
 ``allow_api_domain_mismatch``  accept tokens that name another API domain (default false)
 ============================== ======================================================================
@@ -46,7 +47,7 @@ __all__ = [
 
 CONN_TYPE = "zoho_crm"
 DEFAULT_CONN_ID = "zoho_crm_default"
-TOKEN_CACHE_MODES: tuple[str, ...] = ("variable", "memory", "none")
+TOKEN_CACHE_MODES: tuple[str, ...] = ("variable", "file", "memory", "none")
 
 DEFAULT_API_VERSION = "v8"
 DEFAULT_TIMEOUT = 60.0
@@ -96,8 +97,8 @@ class ZohoCRMSettings:
         one (requests still go to the configured one).
     :param timeout: seconds per request.
     :param max_concurrency: requests in flight per hook.
-    :param token_cache: where access tokens are cached: ``variable``, ``memory`` or ``none`` (the
-        ``oauth_cache`` extra).
+    :param token_cache: where access tokens are cached: ``variable``, ``file``, ``memory`` or ``none``
+        (the ``oauth_cache`` extra).
     :param max_retries: retries of a failed call before the error is raised.
     """
 

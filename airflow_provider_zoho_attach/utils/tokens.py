@@ -4,33 +4,49 @@ Zoho lets one refresh token create only 10 access tokens in 10 minutes (and keep
 16th revoking the oldest), while Airflow runs every task in its own process. A DAG of 50 parallel
 tasks that each asked for a token would lock itself out. So tokens are shared:
 
-* ``memory``: one token per process and credentials, shared by every hook and trigger in it.
-* ``variable`` (the default): additionally shared between processes and workers through an Airflow
-  Variable named ``zoho_crm_access_token_<fingerprint>`` (the word "token" makes Airflow mask the
-  value in logs and the UI). Outside a task there is no Variable API, so memory is used.
+* ``variable`` (the default): in a task or the triggerer, shared between processes and workers
+  through an Airflow Variable named ``zoho_crm_access_token_<fingerprint>`` (the word "token" makes
+  Airflow mask the value in logs and the UI). Outside a task there is no Variable API, so the
+  per-user file cache of ``file`` mode is used: every script, CLI call and test run of one user
+  shares one token instead of creating its own.
+* ``file``: always the per-user file cache (``<user cache dir>/airflow-provider-zoho-attach/tokens/
+  <fingerprint>.json``, mode 0600), in tasks too: for one host, or workers that share a user.
+* ``memory``: one token per process and credentials, shared by every hook and trigger in it, never
+  written anywhere (tests that count token calls, or hosts whose disk must not hold tokens).
 * ``none``: no sharing; a hook still reuses its own token for its lifetime.
 
-Creating a token happens under a refresh lock: a thread lock in the process and, in ``variable``
-mode, a file lock on the host, so that processes of one worker queue behind the first one and then
-find its token in the Variable. Each worker host makes at most one token call per expiry.
+Creating a token happens under a refresh lock: a thread lock in the process and, when tokens are
+shared between processes, a file lock on the host, so that processes queue behind the first one
+and then find its token in the Variable or the file. Each host makes at most one token call per
+expiry.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import stat
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from airflow_provider_zoho_attach.exceptions import TOKEN_THROTTLED, ZohoCRMError
 from airflow_provider_zoho_attach.utils.protocol import AccessToken, RetryPolicy
 from airflow_provider_zoho_attach.utils.settings import ZohoCRMSettings
 
-__all__ = ["TokenCache", "TokenThrottle", "in_task_runtime", "variable_key"]
+__all__ = [
+    "FileTokenStore",
+    "TokenCache",
+    "TokenThrottle",
+    "in_task_runtime",
+    "token_cache_dir",
+    "variable_key",
+]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +55,11 @@ _MEMORY_LOCK = threading.Lock()
 _REFRESH_LOCKS: dict[str, threading.Lock] = {}
 FILE_LOCK_TIMEOUT = 60.0
 _VARIABLE_DESCRIPTION = "Zoho CRM access token shared between tasks (managed by airflow-provider-zoho-attach)"
+#: The folder under the user's cache directory that holds the token files.
+CACHE_SUBDIR = ("airflow-provider-zoho-attach", "tokens")
+# Refused cache files already warned about: a refused file is looked at on every token miss, and one
+# warning per process says all there is to say.
+_WARNED: set[str] = set()
 
 
 def in_task_runtime() -> bool:
@@ -52,6 +73,17 @@ def in_task_runtime() -> bool:
 def variable_key(fingerprint: str) -> str:
     """The Variable that holds the shared token of a set of credentials."""
     return f"zoho_crm_access_token_{fingerprint}"
+
+
+def token_cache_dir() -> Path:
+    """
+    The folder of the per-user token files: ``$XDG_CACHE_HOME`` (or ``~/.cache``), then ours.
+
+    A relative ``XDG_CACHE_HOME`` is ignored, as the XDG specification says.
+    """
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
+    return root.joinpath(*CACHE_SUBDIR)
 
 
 class TokenCache:
@@ -72,9 +104,27 @@ class TokenCache:
             self._thread_lock = _REFRESH_LOCKS.setdefault(self.fingerprint, threading.Lock())
 
     @property
+    def backend(self) -> str | None:
+        """
+        Where tokens are shared between processes: ``"variable"``, ``"file"`` or ``None`` (not at all).
+
+        Decided on each use, not once: a hook built at DAG-parse time may be used in a task later.
+        """
+        if self.mode == "file":
+            return "file"
+        if self.mode == "variable":
+            return "variable" if in_task_runtime() else "file"
+        return None
+
+    @property
     def shares_between_processes(self) -> bool:
-        """Whether tokens go through the Variable (``variable`` mode inside a task or the triggerer)."""
-        return self.mode == "variable" and in_task_runtime()
+        """Whether tokens go through the Variable or the per-user file (not only this process)."""
+        return self.backend is not None
+
+    @property
+    def file_store(self) -> FileTokenStore:
+        """The per-user token file of these credentials (used when :attr:`backend` is ``"file"``)."""
+        return FileTokenStore(fingerprint=self.fingerprint)
 
     def peek(self) -> AccessToken | None:
         """The token this process already holds, if it is still fresh (no I/O)."""
@@ -85,23 +135,23 @@ class TokenCache:
         return token if token is not None and token.is_fresh() else None
 
     def load(self) -> AccessToken | None:
-        """The freshest token available to this process: memory first, then the Variable."""
+        """The freshest token available to this process: memory first, then the Variable or file."""
         token = self.peek()
         if token is not None or not self.shares_between_processes:
             return token
-        token = AccessToken.from_json(self._read_variable(), self.fingerprint)
+        token = AccessToken.from_json(self._read_shared(), self.fingerprint)
         if token is not None and token.is_fresh():
             self._remember(token)
             return token
         return None
 
     def store(self, token: AccessToken) -> None:
-        """Keep a new token for this process and, in ``variable`` mode, for every other one."""
+        """Keep a new token for this process and, when shared, for every other one."""
         if self.mode == "none":
             return
         self._remember(token)
         if self.shares_between_processes:
-            self._write_variable(token.to_json(self.fingerprint))
+            self._write_shared(token.to_json(self.fingerprint))
 
     def discard(self, token: AccessToken) -> None:
         """Forget ``token`` (Zoho rejected it) wherever it is cached, unless a newer one replaced it."""
@@ -109,13 +159,13 @@ class TokenCache:
             if _MEMORY.get(self.fingerprint) == token:
                 del _MEMORY[self.fingerprint]
         if self.shares_between_processes:
-            shared = AccessToken.from_json(self._read_variable(), self.fingerprint)
+            shared = AccessToken.from_json(self._read_shared(), self.fingerprint)
             if shared is not None and shared.value == token.value:
-                self._write_variable({"fingerprint": self.fingerprint, "invalidated_at": time.time()})
+                self._write_shared({"fingerprint": self.fingerprint, "invalidated_at": time.time()})
 
     @contextlib.contextmanager
     def refresh_lock(self) -> Iterator[None]:
-        """Hold the right to create a token: in this process, and on this host in ``variable`` mode."""
+        """Hold the right to create a token: in this process, and on this host when tokens are shared."""
         with self._thread_lock:
             host_lock = self.host_lock()
             host_lock.acquire()
@@ -132,6 +182,15 @@ class TokenCache:
     def _remember(self, token: AccessToken) -> None:
         with _MEMORY_LOCK:
             _MEMORY[self.fingerprint] = token
+
+    def _read_shared(self) -> Any:
+        return self.file_store.read() if self.backend == "file" else self._read_variable()
+
+    def _write_shared(self, value: dict[str, Any]) -> None:
+        if self.backend == "file":
+            self.file_store.write(value)
+        else:
+            self._write_variable(value)
 
     def _read_variable(self) -> Any:
         from airflow.sdk import Variable
@@ -190,6 +249,98 @@ class TokenThrottle:
         delay = self.policy.throttle_wait(error, throttled=self.throttled, waited=self.waited)
         self.waited += delay
         return delay
+
+
+class FileTokenStore:
+    """
+    One set of credentials' token in a file of the user's cache directory, shared by their processes.
+
+    The file holds a live access token, so it is created with mode 0600 in a 0700 folder, replaced
+    atomically (a temporary file, then a rename: a reader sees the old token or the new one, never
+    half of one), and only trusted when it belongs to this user and nobody else may read it. Every
+    failure is logged and treated as "no token here": a cache must cost a token call at worst,
+    never a task.
+
+    :param fingerprint: the credentials fingerprint (the file name).
+    :param directory: the folder (:func:`token_cache_dir` by default).
+    """
+
+    def __init__(self, *, fingerprint: str, directory: Path | None = None) -> None:
+        self.fingerprint = fingerprint
+        self.directory = directory if directory is not None else token_cache_dir()
+        self.path = self.directory / f"{fingerprint}.json"
+
+    def read(self) -> Any:
+        """The stored JSON, or ``None`` if there is none or it cannot be trusted."""
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(self.path, flags)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            # O_NOFOLLOW makes a symbolic link fail here: someone else may have planted it.
+            self._refuse(f"cannot be opened safely ({error.strerror or error})")
+            return None
+        with os.fdopen(fd, "rb") as handle:
+            # fstat of the opened file, not stat of the path: the file cannot be swapped in between.
+            info = os.fstat(handle.fileno())
+            problem = _untrusted(info)
+            if problem:
+                self._refuse(problem)
+                return None
+            try:
+                return json.loads(handle.read(65536))
+            except (OSError, ValueError) as error:
+                log.debug("Ignoring the unreadable token cache file %s (%s)", self.path, type(error).__name__)
+                return None
+
+    def write(self, value: dict[str, Any]) -> None:
+        """Replace the file with ``value`` atomically (mode 0600); log and go on if that fails."""
+        temporary = None
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # mkstemp creates the file with mode 0600 whatever the umask, before anything is in it.
+            fd, temporary = tempfile.mkstemp(
+                dir=self.directory, prefix=f".{self.fingerprint}.", suffix=".tmp"
+            )
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(value, handle)
+            os.replace(temporary, self.path)
+            temporary = None
+        except OSError as error:
+            log.warning(
+                "Could not share the access token through %s (%s); other processes will create their own",
+                self.path,
+                error.strerror or type(error).__name__,
+            )
+        finally:
+            if temporary is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+
+    def _refuse(self, problem: str) -> None:
+        key = f"{self.path}:{problem}"
+        if key in _WARNED:
+            return
+        _WARNED.add(key)
+        log.warning(
+            "Not using the token cache file %s: it %s. The next token created here replaces it with a "
+            "file of mode 0600 (or delete it).",
+            self.path,
+            problem,
+        )
+
+
+def _untrusted(info: os.stat_result) -> str | None:
+    """Why a token file with this status must not be used, or ``None`` if it may."""
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file"
+    getuid = getattr(os, "getuid", None)
+    if getuid is not None and info.st_uid != getuid():
+        return f"belongs to another user (uid {info.st_uid})"
+    if info.st_mode & 0o077:
+        return f"can be read or written by other users (mode {stat.S_IMODE(info.st_mode):04o})"
+    return None
 
 
 class HostLock:

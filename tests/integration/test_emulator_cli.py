@@ -55,6 +55,11 @@ def test_cli_serves_the_demo_seed_until_signalled(sig):
         assert name == "AIRFLOW_CONN_ZOHO_CRM_DEFAULT"
         conn = json.loads(value)
         assert conn["extra"]["api_domain"] == url
+        # Shared between processes: each `airflow dags test` or script run must not create a token.
+        assert conn["extra"]["oauth_cache"] == "variable"
+        note = proc.stdout.readline()
+        assert note.startswith("# oauth_cache=variable")
+        assert "airflow-provider-zoho-attach/tokens" in note
 
         credentials = requests.get(f"{url}/__emulator__/credentials", timeout=TIMEOUT).json()
         token = requests.post(

@@ -252,7 +252,9 @@ def test_event_trigger_does_not_fire_while_nothing_changes(zoho_emulator_connect
     assert asyncio.run(watch()) is None
 
 
-def test_event_trigger_falls_back_to_a_variable_before_airflow_3_3(zoho_emulator_connection, monkeypatch):
+def test_event_trigger_falls_back_to_a_variable_before_airflow_3_3(
+    zoho_emulator_connection, monkeypatch, supervisor
+):
     from airflow_provider_zoho_attach.triggers import attachments
 
     variables = {}
