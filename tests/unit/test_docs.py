@@ -536,3 +536,15 @@ def test_requirements_table_matches_pyproject():
         assert re.search(rf"^``{re.escape(name)}``\s+{re.escape(version)} or newer", text, re.MULTILINE), (
             f"index.rst: {requirement} is not in the requirements table"
         )
+
+
+def test_trigger_example_handles_an_error_event(docs_emulator):
+    """The triggers page's example, pointed at a module the org does not have, fails with the error."""
+    from airflow_provider_zoho_attach.exceptions import ZohoCRMError
+
+    (block,) = [b for b in python_blocks() if b.path.name == "triggers.rst" and "trigger.run()" in b.content]
+    assert 'module="Deals"' in block.content
+    code = compile(block.content.replace('module="Deals"', 'module="No_Such_Module"'), block.where, "exec")
+    with pytest.raises(ZohoCRMError) as failure:
+        exec(code, {"__name__": "__docs_example__"})  # noqa: S102 - the docs' own example
+    assert failure.value.code == "INVALID_MODULE"
