@@ -193,3 +193,24 @@ def test_deletes_that_all_failed_are_all_failed(zoho_emulator_connection, make_h
         op.execute(context)
     assert failure.value.code == "ALL_FAILED"
     assert "others" not in failure.value.hint
+
+
+def test_a_photo_found_in_place_is_logged_as_unchanged(
+    zoho_emulator_connection, make_hook, context, tmp_path, logs
+):
+    from airflow_provider_zoho_attach.operators.photos import ZohoCRMDownloadPhotoOperator
+    from airflow_provider_zoho_attach.testing._emulator_seed import tiny_png
+
+    emu = zoho_emulator_connection
+    contact = emu.add_record("Contacts")
+    emu.set_photo("Contacts", contact, tiny_png(8, 8))
+    op = ZohoCRMDownloadPhotoOperator(
+        task_id="photo", module="Contacts", record_id=contact, destination=str(tmp_path)
+    )
+    op.hook = make_hook()
+    assert op.execute(context)["status"] == "downloaded"
+    first, _ = logs.readouterr()
+    assert f"Photo of Contacts/{contact} downloaded to " in first
+    assert op.execute(context)["status"] == "unchanged"
+    second, _ = logs.readouterr()
+    assert f"Photo of Contacts/{contact} is unchanged at " in second
