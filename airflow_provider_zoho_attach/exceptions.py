@@ -72,8 +72,17 @@ class ZohoCRMError(AirflowException):
         self.operation = operation
         super().__init__(self._render())
 
+    def _head(self) -> str:
+        """What failed: the operation when known, else what the code tells, else a request."""
+        if self.operation:
+            return f"{self.operation} failed"
+        if self.status_code is None and "argument" in self.details:
+            # Input checks run before anything is sent: "request failed" would send users to the network.
+            return "Invalid input, not sent to Zoho"
+        return _HEADS.get(str(self.code), "Zoho CRM request failed")
+
     def _render(self) -> str:
-        head = f"{self.operation} failed" if self.operation else "Zoho CRM request failed"
+        head = self._head()
         where = []
         if self.code:
             where.append(self.code)
@@ -143,6 +152,19 @@ class ZohoCRMError(AirflowException):
             hint=data.get("hint"),
             operation=data.get("operation"),
         )
+
+
+#: How an error without an operation starts, for codes that are not the failure of one request.
+_HEADS: dict[str, str] = {
+    "INVALID_ARGUMENT": "Invalid input, not sent to Zoho",
+    "INVALID_CONNECTION": "Invalid Zoho CRM connection, nothing sent to Zoho",
+    "PARTIAL_FAILURE": "Zoho CRM task partly failed",
+    "ALL_FAILED": "Zoho CRM task failed",
+    "NO_EVENT": "Zoho CRM trigger failed",
+    "TRIGGER_ERROR": "Zoho CRM trigger failed",
+    "STATE_UNAVAILABLE": "Zoho CRM attachment watcher failed",
+    "INVALID_STATE": "Zoho CRM attachment watcher failed",
+}
 
 
 def _rebuild_error(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +46,12 @@ class ZohoCRMRecordLink(BaseOperatorLink):
     "Zoho CRM record": opens the record an operator worked on, in the connection's data centre.
 
     The operator stores the link's data with :meth:`persist` while it runs; the link is empty for
-    mapped instances or runs that stopped before that point.
+    runs that stopped before that point (bad input, nothing to do, a deferral still waiting).
+
+    Airflow asks for the link in the task's own process when the task ends, whatever its state.
+    The answer comes from what :meth:`persist` remembered in that process, so no XCom is read
+    that may not exist: a missing XCom makes Airflow log ``[error] XCom not found``, which would
+    show in normal runs, on deferral and on failure.
     """
 
     name = "Zoho CRM record"
@@ -53,18 +59,43 @@ class ZohoCRMRecordLink(BaseOperatorLink):
 
     @classmethod
     def persist(cls, context: Context, *, web_url: str, module: str, record_id: str) -> None:
-        """Remember where the record lives, for :meth:`get_link`."""
-        context["ti"].xcom_push(
-            key=cls.key, value={"web_url": web_url, "module": module, "record_id": str(record_id)}
-        )
+        """Remember where the record lives, for :meth:`get_link` (in this process and in XCom)."""
+        value = {"web_url": web_url, "module": module, "record_id": str(record_id)}
+        ti = context["ti"]
+        with _LOCK:
+            _PERSISTED[_key_of(ti)] = value
+        ti.xcom_push(key=cls.key, value=value)
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         """Return the record's URL, or ``""`` if the task did not get that far."""
-        from airflow.sdk.execution_time.xcom import XCom
+        with _LOCK:
+            value: Any = _PERSISTED.get(_key_of(ti_key))
+        if value is None and not _is_running_here(ti_key):
+            # Asked from elsewhere (not the task's own process): only the XCom can tell.
+            from airflow.sdk.execution_time.xcom import XCom
 
-        value: Any = XCom.get_value(key=self.key, ti_key=ti_key)
+            value = XCom.get_value(key=self.key, ti_key=ti_key)
         if not isinstance(value, Mapping) or not all(
             value.get(k) for k in ("web_url", "module", "record_id")
         ):
             return ""
         return record_web_url(str(value["web_url"]), str(value["module"]), str(value["record_id"]))
+
+
+# What persist() stored in this process, by task instance. A task process runs one task instance
+# (dag.test() a few), so this stays small.
+_PERSISTED: dict[tuple[Any, ...], dict[str, str]] = {}
+_LOCK = threading.Lock()
+
+
+def _key_of(ti: Any) -> tuple[Any, ...]:
+    return tuple(getattr(ti, name, None) for name in ("dag_id", "task_id", "run_id", "map_index"))
+
+
+def _is_running_here(ti_key: Any) -> bool:
+    """Whether ``ti_key`` is the task instance this process runs (Airflow's finalize passes it)."""
+    try:
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+    except ImportError:  # pragma: no cover - every Airflow 3 task SDK has it
+        return False
+    return isinstance(ti_key, RuntimeTaskInstance)

@@ -295,7 +295,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
         sizes = [attachment_size(record) if record is not None else None for _, record in chosen]
         progress = TransferProgress(
             self.log,
-            verb="Downloaded",
+            verb="downloaded",
             total_files=len(chosen),
             total_bytes=sum(s for s in sizes if s is not None) if None not in sizes else None,
         )
@@ -317,10 +317,12 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
                     on_progress=progress.add_bytes,
                 )
             except ZohoCRMError as error:
-                progress.file_done(failed=True)
                 if error.code == "DOWNLOAD_NOT_ALLOWED":
+                    # A link attachment given by bare id: nothing to download, and nothing went wrong.
+                    progress.file_done(outcome="skipped")
                     self.log.info("Skipping %s: it is a link attachment", ident)
                     return {"attachment_id": ident, "status": "skipped"}
+                progress.file_done(outcome="failed")
                 self.log.error("Download of attachment %s failed: %s", ident, error)
                 return {
                     "attachment_id": ident,
@@ -330,7 +332,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
                     "status": "failed",
                     "error": error.to_dict(),
                 }
-            progress.file_done()
+            progress.file_done(outcome="unchanged" if result.get("status") == "unchanged" else "done")
             return result
 
         workers = max(1, min(len(chosen), self.hook.settings.max_concurrency))
@@ -339,7 +341,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
         progress.finish()
         failed = [r for r in results if r["status"] == "failed"]
         if failed and self.fail_on_error:
-            raise _summary_error("download", failed, len(chosen))
+            raise _summary_error("download", failed, len(chosen), done=_tally(results))
         return [r for r in results if r["status"] != "skipped"]
 
 
@@ -473,7 +475,7 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
             known_ids.add(str(record["id"]))
             key = (str(record.get("File_Name")), attachment_size(record))
             existing.setdefault(key, []).append(str(record["id"]))
-        progress = TransferProgress(self.log, verb="Uploaded", total_files=len(files))
+        progress = TransferProgress(self.log, verb="uploaded", total_files=len(files))
         results: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
         for path in files:
@@ -499,7 +501,7 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
                             "status": "skipped",
                         }
                     )
-                    progress.file_done()
+                    progress.file_done(outcome="skipped")
                     continue
                 result = self.hook.upload_attachment(
                     module,
@@ -512,7 +514,7 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
             except ZohoCRMError as error:
                 self.log.error("Upload of %s failed: %s", path, error)
                 failed.append({"source": str(path), "status": "failed", "error": error.to_dict()})
-                progress.file_done(failed=True)
+                progress.file_done(outcome="failed")
                 continue
             known_ids.add(result["attachment_id"])
             existing.setdefault((result["file_name"], result["size"]), []).append(result["attachment_id"])
@@ -521,7 +523,7 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
             progress.file_done()
         progress.finish()
         if failed:
-            raise _summary_error("upload", failed, len(files))
+            raise _summary_error("upload", failed, len(files), done=_tally(results))
         return results
 
     def _same_file(
@@ -610,10 +612,17 @@ class ZohoCRMDeleteAttachmentOperator(ZohoCRMBaseOperator):
                 result.pop("message", None)
             if result["status"] in ("error", "unknown"):
                 failed.append(result)
-        done = sum(1 for r in results if r["status"] == "deleted")
-        self.log.info("Deleted %d of %d attachment(s) of %s/%s", done, len(ids), module, record_id)
+        tally = _tally(results)
+        self.log.info(
+            "%d/%d attachment(s) of %s/%s finished: %s",
+            len(results),
+            len(ids),
+            module,
+            record_id,
+            ", ".join(f"{count} {status}" for status, count in tally.items()) or "none",
+        )
         if failed:
-            raise _summary_error("delete", failed, len(ids))
+            raise _summary_error("delete", failed, len(ids), done=tally)
         return results
 
 
@@ -635,18 +644,74 @@ def _render_placeholders(destination: Any, *, module: str, record_id: str) -> An
     return destination
 
 
-def _summary_error(verb: str, failed: Sequence[Mapping[str, Any]], total: int) -> Exception:
-    from airflow_provider_zoho_attach.exceptions import ZohoCRMError
+def _tally(results: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """How many results have each status, failures left out (``{"downloaded": 1, "unchanged": 3}``)."""
+    tally: dict[str, int] = {}
+    for result in results:
+        status = str(result.get("status"))
+        if status not in ("failed", "error", "unknown"):
+            tally[status] = tally.get(status, 0) + 1
+    return tally
 
+
+def _summary_error(
+    verb: str, failed: Sequence[Mapping[str, Any]], total: int, *, done: Mapping[str, int] | None = None
+) -> Exception:
+    """
+    The error that fails a bulk task after every item was tried.
+
+    One item that failed alone is re-raised as itself (its class, code and hint). Several that all
+    failed are ``ALL_FAILED``; with some that succeeded it is ``PARTIAL_FAILURE``, and the hint says
+    what was kept. Neither claims anything that did not happen.
+
+    :param verb: what each item was ("download", "upload", "delete").
+    :param failed: the failed items (with ``error``, or Zoho's ``code``/``message`` for deletes).
+    :param total: how many items the task had.
+    :param done: how many items ended with each other status (``{"downloaded": 2, "unchanged": 1}``).
+    """
+    from airflow_provider_zoho_attach.exceptions import ZohoCRMError, make_error
+
+    def error_of(item: Mapping[str, Any]) -> ZohoCRMError:
+        error = item.get("error")
+        if isinstance(error, Mapping):
+            return ZohoCRMError.from_dict(error)
+        # A delete's per-id result carries Zoho's code and message only.
+        return make_error(
+            str(item.get("message") or f"{verb} failed"),
+            code=item.get("code"),
+            status_code=None,
+            operation=f"{verb} attachment {item.get('attachment_id')}",
+        )
+
+    if len(failed) == total == 1:
+        return error_of(failed[0])
     lines = []
     for item in failed[:10]:
         error = item.get("error") or item
         what = item.get("source") or item.get("file_name") or item.get("attachment_id")
         lines.append(f"{what}: {error.get('code')} {error.get('message')}")
     more = f" (and {len(failed) - 10} more)" if len(failed) > 10 else ""
+    listed = "; ".join(lines) + more
+    codes = {error_of(item).code for item in failed}
+    if len(failed) >= total:
+        # Nothing succeeded: a shared cause gets its own hint, which says more than "fix them".
+        common = error_of(failed[0]).hint if len(codes) == 1 else None
+        return ZohoCRMError(
+            f"all {total} {verb}s failed: {listed}",
+            code="ALL_FAILED",
+            details={"failed": len(failed), "total": total},
+            hint=(
+                f"Nothing succeeded{f' (every {verb} failed with {next(iter(codes))})' if common else ''}. "
+                + (common or "Fix the failures listed and re-run.")
+            ),
+        )
+    kept = ", ".join(f"{count} {status}" for status, count in (done or {}).items())
     return ZohoCRMError(
-        f"{len(failed)} of {total} {verb}(s) failed: " + "; ".join(lines) + more,
+        f"{len(failed)} of {total} {verb}s failed: {listed}",
         code="PARTIAL_FAILURE",
-        details={"failed": len(failed), "total": total},
-        hint="The others succeeded and are kept; fix the failures and re-run (finished files are skipped).",
+        details={"failed": len(failed), "total": total, **dict(done or {})},
+        hint=(
+            f"The other {total - len(failed)} succeeded{f' ({kept})' if kept else ''}; fix the failures "
+            "and re-run (what succeeded is not done twice)."
+        ),
     )

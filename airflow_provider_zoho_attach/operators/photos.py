@@ -67,7 +67,11 @@ class ZohoCRMDownloadPhotoOperator(ZohoCRMBaseOperator):
                 raise
             self.log.info("%s/%s has no photo", module, record_id)
             return None
-        self.log.info("Photo of %s/%s: %s (%d bytes)", module, record_id, result["path"], result["size"])
+        # A re-run finds the same photo in place: say so, rather than claim it was downloaded again.
+        done = "is unchanged at" if result.get("status") == "unchanged" else "downloaded to"
+        self.log.info(
+            "Photo of %s/%s %s %s (%d bytes)", module, record_id, done, result["path"], result["size"]
+        )
         return result
 
 

@@ -2,8 +2,9 @@
 
 A module may be given by its API name (``Leads``, ``Sales_Orders``) or by the lower-case name of
 Zoho's docs and OAuth scopes (``leads``, ``salesorders``); standard names are normalised to API
-names and anything else that looks like an API name is passed through as a custom module. Record
-and attachment ids are strings of digits.
+names and anything else that looks like an API name is passed through as a custom module, unless it is
+a singular or a slip of a standard name (``Lead``, ``Contcts``), which is refused with the
+name that was probably meant. Record and attachment ids are strings of digits.
 """
 
 from __future__ import annotations
@@ -71,7 +72,58 @@ def normalize_module(module: Any, *, argument: str = "module") -> str:
             "a module API name (letters, digits and underscores, starting with a letter, no spaces), "
             "e.g. 'Sales_Orders' rather than 'Sales Orders'",
         )
-    return _BY_KEY.get(name.lower().replace("_", ""), name)
+    key = name.lower().replace("_", "")
+    if key in _BY_KEY:
+        return _BY_KEY[key]
+    suggestion = _close_standard_module(key)
+    if suggestion is not None:
+        # A typo or a singular would pass as a custom module and fail only at Zoho, as an
+        # INVALID_MODULE that does not say which name was meant.
+        raise ZohoCRMInvalidRequestError.for_argument(
+            argument,
+            module,
+            f"a module API name; did you mean {suggestion!r}?",
+            hint=(
+                f"Use {argument}={suggestion!r} (standard module API names are plural). Names this "
+                "close to a standard module are not taken for custom modules. Nothing was sent to Zoho."
+            ),
+        )
+    return name
+
+
+def _close_standard_module(key: str) -> str | None:
+    """
+    The standard module that ``key`` (lower case, no underscores) misspells, if any.
+
+    Only the shapes of a slip are taken: a singular (``lead``), one or two letters left out
+    (``contcts``, ``accnts``), two neighbours swapped (``laeds``). A different word that is merely
+    similar (``contracts``, ``dealers``, ``quotas``) may well be a custom module, and passes.
+    """
+    import difflib
+
+    for plural in (f"{key}s", f"{key}es"):
+        if plural in _BY_KEY:
+            return _BY_KEY[plural]
+    for candidate in difflib.get_close_matches(key, list(_BY_KEY), n=3, cutoff=0.75):
+        if _left_out(key, candidate) or _swapped(key, candidate):
+            return _BY_KEY[candidate]
+    return None
+
+
+def _left_out(typed: str, meant: str) -> bool:
+    """Whether ``typed`` is ``meant`` with one or two letters left out (and at least four kept)."""
+    if len(typed) < 4 or not 1 <= len(meant) - len(typed) <= 2:
+        return False
+    letters = iter(meant)
+    return all(letter in letters for letter in typed)  # a subsequence, in order
+
+
+def _swapped(typed: str, meant: str) -> bool:
+    """Whether ``typed`` is ``meant`` with two neighbouring letters swapped."""
+    if len(typed) != len(meant):
+        return False
+    diffs = [i for i, (a, b) in enumerate(zip(typed, meant, strict=True)) if a != b]
+    return len(diffs) == 2 and diffs[1] == diffs[0] + 1 and typed[diffs[0]] == meant[diffs[1]]
 
 
 def validate_id(value: Any, *, argument: str = "record_id") -> str:

@@ -377,6 +377,34 @@ def test_emulator_command_lines_parse():
     assert seen
 
 
+#: The widest line a shell block may have: wider ones scroll sideways in the rendered docs and on
+#: GitHub, hiding the end of a command. Break them with ``\`` continuations.
+MAX_SHELL_LINE = 90
+#: Python blocks follow the code's own limit, less room for the page's margin.
+MAX_PYTHON_LINE = 100
+_FENCE = re.compile(r"^```(?P<language>\w*)\n(?P<body>.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def test_command_lines_in_the_docs_wrap():
+    too_long = []
+    for block in code_blocks():
+        limit = MAX_SHELL_LINE if block.argument in SHELL_LANGUAGES else MAX_PYTHON_LINE
+        for offset, line in enumerate(block.content.splitlines(), start=1):
+            if len(line) > limit:
+                too_long.append(f"{block.where}+{offset}: {len(line)} > {limit}: {line[:60]}...")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    fences = list(_FENCE.finditer(readme))
+    assert fences, "README has no fenced block: the pattern is broken"
+    for fence in fences:
+        if fence["language"] not in SHELL_LANGUAGES:
+            continue
+        first = readme.count("\n", 0, fence.start()) + 2
+        for number, line in enumerate(fence["body"].splitlines(), start=first):
+            if len(line) > MAX_SHELL_LINE:
+                too_long.append(f"README.md:{number}: {len(line)} > {MAX_SHELL_LINE}: {line[:60]}...")
+    assert not too_long, "\n".join(too_long)
+
+
 @pytest.fixture
 def docs_emulator(monkeypatch, tmp_path):
     """The demo data set on a running emulator, ``zoho_crm_default`` pointing at it, cwd in tmp."""
@@ -536,3 +564,15 @@ def test_requirements_table_matches_pyproject():
         assert re.search(rf"^``{re.escape(name)}``\s+{re.escape(version)} or newer", text, re.MULTILINE), (
             f"index.rst: {requirement} is not in the requirements table"
         )
+
+
+def test_trigger_example_handles_an_error_event(docs_emulator):
+    """The triggers page's example, pointed at a module the org does not have, fails with the error."""
+    from airflow_provider_zoho_attach.exceptions import ZohoCRMError
+
+    (block,) = [b for b in python_blocks() if b.path.name == "triggers.rst" and "trigger.run()" in b.content]
+    assert 'module="Deals"' in block.content
+    code = compile(block.content.replace('module="Deals"', 'module="No_Such_Module"'), block.where, "exec")
+    with pytest.raises(ZohoCRMError) as failure:
+        exec(code, {"__name__": "__docs_example__"})  # noqa: S102 - the docs' own example
+    assert failure.value.code == "INVALID_MODULE"

@@ -51,9 +51,13 @@ def test_module_tabs(module, tab):
 
 
 def test_operator_persists_and_the_link_renders(monkeypatch):
+    from types import SimpleNamespace
+
     pushed = {}
 
     class TI:
+        dag_id, task_id, run_id, map_index = "d", "t", "r", -1
+
         def xcom_push(self, key, value):
             pushed[key] = value
 
@@ -75,12 +79,20 @@ def test_operator_persists_and_the_link_renders(monkeypatch):
 
     from airflow.sdk.execution_time import xcom
 
+    def no_lookup(key, ti_key):
+        raise AssertionError("the link was persisted in this process: no XCom lookup")
+
+    # In the process that persisted it (where Airflow asks when the task ends): no XCom read.
+    monkeypatch.setattr(xcom.XCom, "get_value", staticmethod(no_lookup))
+    assert ZohoCRMRecordLink().get_link(op, ti_key=TI()) == "https://crm.zoho.jp/crm/tab/Potentials/42"
+    # Asked about another task instance from elsewhere: the XCom answers.
+    other = SimpleNamespace(dag_id="d", task_id="t", run_id="r2", map_index=-1)
     monkeypatch.setattr(
         xcom.XCom, "get_value", staticmethod(lambda key, ti_key: value if key == "zoho_crm_record" else None)
     )
-    assert ZohoCRMRecordLink().get_link(op, ti_key=None) == "https://crm.zoho.jp/crm/tab/Potentials/42"
+    assert ZohoCRMRecordLink().get_link(op, ti_key=other) == "https://crm.zoho.jp/crm/tab/Potentials/42"
     monkeypatch.setattr(xcom.XCom, "get_value", staticmethod(lambda key, ti_key: None))
-    assert ZohoCRMRecordLink().get_link(op, ti_key=None) == ""
+    assert ZohoCRMRecordLink().get_link(op, ti_key=other) == ""
 
 
 def test_link_is_registered_in_provider_info():
