@@ -171,6 +171,7 @@ class FlakyMemoryFileSystem(MemoryFileSystem):
     # The shared state, under the names fsspec's MemoryFileSystem uses (its __init__ assigns them).
     @property
     def store(self) -> dict[str, MemoryFile]:
+        """The objects: path -> file (shared by every instance of the class)."""
         return type(self)._state.store
 
     @store.setter
@@ -179,6 +180,7 @@ class FlakyMemoryFileSystem(MemoryFileSystem):
 
     @property
     def pseudo_dirs(self) -> list[str]:
+        """Directories made with ``mkdir`` (shared by every instance of the class)."""
         return type(self)._state.pseudo_dirs
 
     @pseudo_dirs.setter
