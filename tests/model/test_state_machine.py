@@ -80,10 +80,14 @@ from airflow_provider_zoho_attach.operators.attachments import (
     ZohoCRMUploadAttachmentOperator,
 )
 from airflow_provider_zoho_attach.testing.object_store import FlakyMemoryFileSystem, attach_flaky_store
+from airflow_provider_zoho_attach.utils import tokens
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.timeout(3600),
+    # Thousands of sequences refresh tokens far more often than Zoho's 10 per 10 minutes allows;
+    # the token_throttle fault is the throttling under test, not the leftovers of earlier sequences.
+    pytest.mark.zoho_emulator(token_creation_limit=1_000_000),
     # TEMPORARY (branch wip/model): the machine finds the known integrity bugs of today's hook and
     # transfer code, which are being fixed on other branches. Remove this mark once they are merged.
     pytest.mark.xfail(
@@ -186,6 +190,7 @@ class AttachmentsMachine(RuleBasedStateMachine):
         env = self.env
         self.emu = env.emu
         self.emu.clear_faults()
+        tokens.clear_memory_cache()  # no token of an earlier sequence (perhaps revoked) is reused
         self.store = env.store
         self.store.clear_faults()
         self.record = self.emu.add_record(MODULE)
@@ -461,6 +466,10 @@ class AttachmentsMachine(RuleBasedStateMachine):
         self.arm(fault, count)
         try:
             results = op.execute(_context())
+        except ZohoCRMError as error:
+            self.fail_unless_unsurvivable(fault, count, error)
+            assert self.dest_now(dest) == before, "I6: a download task that failed changed the destination"
+            return
         finally:
             self.disarm()
         now = self.dest_now(dest)
@@ -532,12 +541,17 @@ class AttachmentsMachine(RuleBasedStateMachine):
         try:
             results = op.execute(_context())
         except ZohoCRMError as error:
-            raise AssertionError(
-                f"I8: deleting {ids} ({sorted(set(ids) - existed)} already gone) raised "
-                f"{type(error).__name__} {error.code}: {error}"
-            ) from None
-        finally:
             self.disarm()
+            if survivable(fault, count):
+                raise AssertionError(
+                    f"I8: deleting {ids} ({sorted(set(ids) - existed)} already gone) raised "
+                    f"{type(error).__name__} {error.code}: {error}"
+                ) from None
+            # A rejected token, twice: nothing may have been deleted but what the model knows of.
+            for ident in existed - set(self.zoho_now()):
+                del self.zoho[ident]
+            return
+        self.disarm()
         statuses = {r["attachment_id"]: r["status"] for r in results}
         expected = {ident: "deleted" if ident in existed else "missing" for ident in ids}
         assert statuses == expected, f"I8: delete results {statuses}, expected {expected}"
