@@ -479,7 +479,11 @@ class AttachmentsMachine(RuleBasedStateMachine):
             assert ident not in by_id, f"I5: two results for attachment {ident}"
             by_id[ident] = result
         assert sorted(by_id) == chosen, f"I5: asked for {chosen}, results for {sorted(by_id)}"
-        written: dict[str, str] = {}  # path key -> the attachment id that put it there
+        # path key -> the attachments reported there (several only if their bytes are the same)
+        written: dict[str, list[str]] = {}
+        for ident in chosen:
+            if by_id[ident]["status"] != "failed":
+                written.setdefault(self.key_of(dest, by_id[ident]["path"]), []).append(ident)
         for ident in chosen:
             result, (name, content) = by_id[ident], self.zoho[ident]
             if result["status"] == "failed":
@@ -497,7 +501,9 @@ class AttachmentsMachine(RuleBasedStateMachine):
                 "two attachments collapsed into one file"
             )
             if result["status"] == "unchanged":
-                assert before.get(key) == content or key in written, (
+                # Its bytes were there before the task, or another attachment of this task (with
+                # the same bytes, I4) put them there.
+                assert before.get(key) == content or len(written[key]) > 1, (
                     f"I5: {ident} reported unchanged at {key!r}, which did not hold its bytes before"
                 )
             elif key in before and before[key] != content:
@@ -505,7 +511,6 @@ class AttachmentsMachine(RuleBasedStateMachine):
                 assert op.overwrite or own_alternate, (
                     f"I6: {key!r} held other bytes before and was replaced by {ident} without overwrite"
                 )
-            written[key] = ident
         for key, content in before.items():
             if key in written:
                 continue
@@ -554,6 +559,10 @@ class AttachmentsMachine(RuleBasedStateMachine):
         self.disarm()
         statuses = {r["attachment_id"]: r["status"] for r in results}
         expected = {ident: "deleted" if ident in existed else "missing" for ident in ids}
+        if fault.partition("@")[0] in ("reset", "commit_then_reset"):
+            # After a lost answer the hook cannot tell "gone before the task" from "deleted by the
+            # attempt whose answer was lost": either is true to Zoho's state.
+            expected |= {i: statuses.get(i) for i in ids if i not in existed and statuses.get(i) == "deleted"}
         assert statuses == expected, f"I8: delete results {statuses}, expected {expected}"
         for ident in existed:
             del self.zoho[ident]
