@@ -602,7 +602,7 @@ class AttachmentsMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------------ helpers
 
     def fail_unless_unsurvivable(self, fault: str, count: int, error: ZohoCRMError) -> None:
-        assert fault in UNSURVIVABLE, (
+        assert not survivable(fault, count), (
             f"I9: failed under fault {fault} x{count}: {type(error).__name__} {error}"
         )
 
