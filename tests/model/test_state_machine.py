@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -214,6 +215,16 @@ class AttachmentsMachine(RuleBasedStateMachine):
         self.store.clear_faults()
         if self._hook is not None:
             self._hook.close()
+        # Thousands of sequences: free what this one stored (the emulator's blobs, files, objects).
+        store = self.emu._store  # the emulator has no public delete; the test owns this record
+        record = store.get_record(MODULE, self.record)
+        for attachment in self.emu.attachments(MODULE, self.record):
+            store.delete_attachment(record, str(attachment["id"]))
+        shutil.rmtree(self.local_dir, ignore_errors=True)
+        shutil.rmtree(self.sources, ignore_errors=True)
+        for key in list(self.store.files()):
+            if key.startswith(self.store_prefix + "/"):
+                self.store.store.pop(key, None)
 
     # ------------------------------------------------------------------ observing the world
 
