@@ -164,7 +164,8 @@ SEQUENCES: list[Any] = [
             ("download", {"dest": "local", "overwrite": False, "which": None, "fault": "none"}),
             ("rerun_last_task", {"fault": "none"}),
             ("put_in_destination", {"dest": "store", "name": "notes.txt", "content": "hello"}),
-            ("download", {"dest": "store", "overwrite": False, "which": None, "fault": "none"}),
+            # One file: same-name downloads into object storage race today (see above).
+            ("download", {"dest": "store", "overwrite": False, "which": ["@1"], "fault": "none"}),
             ("upload", {"files": [("notes.txt", "hello")], "skip_if_exists": True, "fault": "reset@list"}),
             ("rerun_last_task", {"fault": "commit_then_reset@upload"}),
             ("delete", {"ids": ["@0", "@1"], "fault": "commit_then_reset@delete"}),
@@ -192,8 +193,9 @@ def test_sequence(steps: list[Step], zoho_emulator_connection, make_hook, tmp_pa
         for method, arguments in steps:
             accepted = inspect.signature(getattr(machine, method)).parameters
             kwargs = {k: v for k, v in {"fault": "none", "count": 1}.items() if k in accepted} | arguments
-            if "ids" in kwargs:
-                kwargs["ids"] = [returned[int(i[1:])] if i.startswith("@") else i for i in kwargs["ids"]]
+            for key in ("ids", "which"):
+                if kwargs.get(key) is not None:
+                    kwargs[key] = [returned[int(i[1:])] if i.startswith("@") else i for i in kwargs[key]]
             returned.append(getattr(machine, method)(**kwargs))
             machine.zoho_matches_the_model()
             machine.destinations_match_the_model()
