@@ -378,6 +378,7 @@ class FlakyMemoryFileSystem(MemoryFileSystem):
     # ------------------------------------------------------------------ fsspec API
 
     def exists(self, path: Any, **kwargs: Any) -> bool:
+        """Whether an object or directory is at ``path`` (operation ``exists``; a failure raises)."""
         path = self._strip_protocol(path)
         with self._op("exists", path):
             try:
@@ -387,26 +388,31 @@ class FlakyMemoryFileSystem(MemoryFileSystem):
             return True
 
     def info(self, path: Any, **kwargs: Any) -> dict[str, Any]:
+        """``name``, ``size`` and ``type`` of ``path`` (operation ``info``)."""
         path = self._strip_protocol(path)
         with self._op("info", path):
             return dict(super().info(path, **kwargs))
 
     def ls(self, path: Any, detail: bool = True, **kwargs: Any) -> Any:
+        """The entries under ``path`` (operation ``list``)."""
         path = self._strip_protocol(path)
         with self._op("list", path):
             return super().ls(path, detail=detail, **kwargs)
 
     def mkdir(self, path: Any, create_parents: bool = True, **kwargs: Any) -> None:
+        """Make a directory (operation ``mkdir``)."""
         path = self._strip_protocol(path)
         with self._op("mkdir", path):
             super().mkdir(path, create_parents=create_parents, **kwargs)
 
     def makedirs(self, path: Any, exist_ok: bool = False) -> None:
+        """Make a directory and its parents (operation ``mkdir``)."""
         path = self._strip_protocol(path)
         with self._op("mkdir", path):
             super().makedirs(path, exist_ok=exist_ok)
 
     def cat_file(self, path: Any, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
+        """The bytes of an object, or a range of them (operation ``open_read``)."""
         path = self._strip_protocol(path)
         with self._op("open_read", path):
             return bytes(super().cat_file(path, start=start, end=end, **kwargs))
@@ -443,11 +449,13 @@ class FlakyMemoryFileSystem(MemoryFileSystem):
         raise ValueError(f"unsupported file mode for {type(self).__name__}: {mode!r}")
 
     def pipe_file(self, path: Any, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
+        """Write an object at once (operations ``open_write`` and ``commit``)."""
         handle = self._open(path, "xb" if mode == "create" else "wb")
         handle.write(value)
         handle.close()
 
     def cp_file(self, path1: Any, path2: Any, **kwargs: Any) -> None:
+        """Copy an object: a read of ``path1`` and a write of ``path2`` (both can be made to fail)."""
         path1 = self._strip_protocol(path1)
         path2 = self._strip_protocol(path2)
         if self.isfile(path1):
@@ -457,6 +465,7 @@ class FlakyMemoryFileSystem(MemoryFileSystem):
             super().cp_file(path1, path2, **kwargs)
 
     def rm_file(self, path: Any) -> None:
+        """Delete an object (operation ``delete``)."""
         path = self._strip_protocol(path)
         with self._op("delete", path), self._lock:
             if path not in self.store:
@@ -467,6 +476,7 @@ class FlakyMemoryFileSystem(MemoryFileSystem):
         self.rm_file(path)
 
     def rm(self, path: Any, recursive: bool = False, maxdepth: int | None = None) -> None:
+        """Delete objects, or a directory with ``recursive=True`` (operation ``delete``)."""
         paths = path if isinstance(path, list) else [path]
         for raw in paths:
             item = self._strip_protocol(raw)
