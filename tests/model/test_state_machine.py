@@ -432,12 +432,15 @@ class AttachmentsMachine(RuleBasedStateMachine):
         new = set(now) - set(before)
         assert set(before) <= set(now), "I1: a failed upload removed attachments"
         budget = list(files)
-        for ident in new:
-            assert now[ident] in budget, (
-                f"I2: a failed upload left {ident} = {describe(now[ident])}, not one of the files "
-                "(or a duplicate)"
+        for ident in sorted(new):
+            name, data = now[ident]
+            same_bytes = [f for f in budget if f[1] == data]
+            assert same_bytes, (
+                f"I2: a failed upload left {ident} = {describe(now[ident])}, "
+                "not one of the files (or a duplicate)"
             )
-            budget.remove(now[ident])
+            assert (name, data) in same_bytes, f"I3: {describe(same_bytes[0])} was stored as {name!r}"
+            budget.remove((name, data))
             self.zoho[ident] = now[ident]
 
     # ------------------------------------------------------------------ downloads
