@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.errors import InvalidArgument
 
 from tests.hardening.conftest import (  # noqa: F401 - fixtures, used by name
     _fresh_secrets_masker,
@@ -46,6 +47,13 @@ MODEL_FUZZ = settings(
 )
 
 _BY_PROFILE = {"fuzz": MODEL_FUZZ}
+
+# ``pytest tests/model --hypothesis-profile=fuzz`` without tests/fuzz: the profile must exist. The
+# one tests/fuzz/conftest.py registers (loaded first by ``make fuzz``) is left alone.
+try:
+    settings.get_profile("fuzz")
+except InvalidArgument:
+    settings.register_profile("fuzz", deadline=None, suppress_health_check=list(HealthCheck))
 
 
 @pytest.fixture
