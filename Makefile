@@ -68,8 +68,8 @@ bench: venv  ## run every benchmark and regenerate docs/benchmarks.rst (and its 
 bench-quick: venv  ## the benchmarks' quick mode (under a minute; no docs written)
 	$(PY) bench/run.py --quick
 
-fuzz: venv  ## property tests with 10,000+ examples each
-	$(PY) -m pytest tests/fuzz -q --hypothesis-profile=fuzz
+fuzz: venv  ## property tests with 10,000+ examples each, and 2,000+ model-based sequences
+	$(PY) -m pytest tests/fuzz tests/model -q --hypothesis-profile=fuzz
 
 test-e2e: venv  ## a real Airflow deployment on loopback, and the connection form in headless Chromium
 	bash scripts/ensure-chromium.sh

@@ -5,6 +5,10 @@ pytest plugin (entry point ``pytest11``): fixtures that run the Zoho CRM emulato
   stopped (and its stored files deleted) after the test.
 * ``zoho_emulator_connection``: the same emulator, with ``AIRFLOW_CONN_ZOHO_CRM_DEFAULT`` set to it
   for the duration of the test.
+* ``flaky_object_store``: a fresh, empty
+  :class:`~airflow_provider_zoho_attach.testing.object_store.FlakyMemoryFileSystem` attached to
+  Airflow's object storage as ``flakymem://``, whose writes, reads and checks fail, wait or race
+  on request.
 
 Mark a test ``@pytest.mark.zoho_emulator(seed="demo", latency=0.01, ...)`` to seed the emulator
 or set :class:`~airflow_provider_zoho_attach.testing.EmulatorConfig` fields.
@@ -21,8 +25,9 @@ import pytest
 
 if TYPE_CHECKING:
     from airflow_provider_zoho_attach.testing.emulator import ZohoCRMEmulator
+    from airflow_provider_zoho_attach.testing.object_store import FlakyMemoryFileSystem
 
-__all__ = ["zoho_emulator", "zoho_emulator_connection"]
+__all__ = ["flaky_object_store", "zoho_emulator", "zoho_emulator_connection"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -59,3 +64,15 @@ def zoho_emulator_connection(
     for name, value in zoho_emulator.airflow_env().items():
         monkeypatch.setenv(name, value)
     return zoho_emulator
+
+
+@pytest.fixture
+def flaky_object_store() -> Iterator[FlakyMemoryFileSystem]:
+    """A fresh in-memory object store behind ``flakymem://``, emptied (rules dropped) after the test."""
+    from airflow_provider_zoho_attach.testing.object_store import attach_flaky_store
+
+    fs = attach_flaky_store()
+    try:
+        yield fs
+    finally:
+        fs.reset()

@@ -42,6 +42,7 @@ PUBLIC_MODULES = (
     "airflow_provider_zoho_attach.exceptions",
     "airflow_provider_zoho_attach.testing.emulator",
     "airflow_provider_zoho_attach.testing.pytest_plugin",
+    "airflow_provider_zoho_attach.testing.object_store",
 )
 #: Languages a code block may have: shell (shown, not run) or Python (run by this module).
 SHELL_LANGUAGES = {"bash", "console", "shell", "sh"}
