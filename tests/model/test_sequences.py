@@ -26,11 +26,6 @@ pytestmark = [
 Step = tuple[str, dict[str, Any]]
 
 
-def _xfail(reason: str) -> pytest.MarkDecorator:
-    # TEMPORARY (branch wip/model): the fixes are on other branches; remove once they are merged.
-    return pytest.mark.xfail(strict=False, raises=AssertionError, reason=reason)
-
-
 SEQUENCES: list[Any] = [
     pytest.param(
         [
@@ -41,7 +36,6 @@ SEQUENCES: list[Any] = [
             ),
         ],
         id="upload-retry-after-429-adopts-another-file",
-        marks=_xfail("I3: the retry adopts another attachment of the same name and size"),
     ),
     pytest.param(
         [
@@ -57,7 +51,6 @@ SEQUENCES: list[Any] = [
             ),
         ],
         id="upload-operator-retry-after-500-adopts-another-file",
-        marks=_xfail("I3: the retry adopts another attachment of the same name and size"),
     ),
     pytest.param(
         [
@@ -68,7 +61,6 @@ SEQUENCES: list[Any] = [
             ),
         ],
         id="lost-answer-of-a-0-byte-upload-stores-it-twice",
-        marks=_xfail("I2: a 0-byte upload whose answer is lost is sent again"),
     ),
     pytest.param(
         [
@@ -77,7 +69,6 @@ SEQUENCES: list[Any] = [
             ("download", {"dest": "store", "overwrite": False, "which": None, "fault": "race_exists@store"}),
         ],
         id="same-name-downloads-collapse-in-object-storage",
-        marks=_xfail("I4: two same-name downloads both see the key missing and write it"),
     ),
     pytest.param(
         [
@@ -86,7 +77,6 @@ SEQUENCES: list[Any] = [
             ("download", {"dest": "store", "overwrite": True, "which": None, "fault": "none"}),
         ],
         id="same-name-downloads-collapse-in-object-storage-with-overwrite",
-        marks=_xfail("I4: with overwrite=True the second download replaces the first"),
     ),
     pytest.param(
         [
@@ -95,7 +85,6 @@ SEQUENCES: list[Any] = [
             ("download", {"dest": "local", "overwrite": True, "which": None, "fault": "none"}),
         ],
         id="same-name-downloads-collapse-locally-with-overwrite",
-        marks=_xfail("I4: with overwrite=True the second download replaces the first"),
     ),
     pytest.param(
         [
@@ -104,7 +93,6 @@ SEQUENCES: list[Any] = [
             ("download", {"dest": "store", "overwrite": True, "which": None, "fault": "fail_commit@store"}),
         ],
         id="failed-object-storage-overwrite-deletes-the-good-file",
-        marks=_xfail("I6: the failed write's clean-up deletes the object that was there"),
     ),
     pytest.param(
         [
@@ -113,7 +101,6 @@ SEQUENCES: list[Any] = [
             ("delete", {"ids": ["@0"]}),
         ],
         id="deleting-ids-that-are-all-gone-raises",
-        marks=_xfail("I8: Zoho's all-failed answer raises before ignore_missing is applied"),
     ),
     pytest.param(
         [
@@ -122,7 +109,6 @@ SEQUENCES: list[Any] = [
             ("download", {"dest": "local", "overwrite": True, "which": None, "fault": "none"}),
         ],
         id="nfkc-folded-names-collide-on-download",
-        marks=_xfail("I4: both names become '2 budget.xlsx'"),
     ),
     pytest.param(
         [
@@ -130,7 +116,6 @@ SEQUENCES: list[Any] = [
             ("upload", {"files": [("Q1 ½ budget.xlsx", "AAAA")], "skip_if_exists": True, "fault": "none"}),
         ],
         id="nfkc-folding-renames-an-upload",
-        marks=_xfail("I3: 'Q1 ½ budget.xlsx' is stored in Zoho as '2 budget.xlsx'"),
     ),
     pytest.param(
         [
@@ -145,7 +130,6 @@ SEQUENCES: list[Any] = [
             ),
         ],
         id="skip-if-exists-false-still-skips-a-same-name-same-size-file",
-        marks=_xfail("I3: the second file is never uploaded and reported 'skipped' as the first's id"),
     ),
     pytest.param(
         [
@@ -154,7 +138,6 @@ SEQUENCES: list[Any] = [
             ("download", {"dest": "store", "overwrite": False, "which": None, "fault": "fail_exists@store"}),
         ],
         id="failing-existence-check-overwrites-without-overwrite",
-        marks=_xfail("I6: an exists() that raises is read as 'missing' and the object is replaced"),
     ),
     pytest.param(
         [
