@@ -183,14 +183,14 @@ def _tmpfs(path: Path, options: str):
 
 def _fail_writes(monkeypatch, code):
     """Simulate a disk that refuses data (ENOSPC) or any new file (EROFS) in the download path."""
-    from airflow_provider_zoho_attach.utils import transfer
+    from airflow_provider_zoho_attach.utils import downloads, tempfiles
 
     if code == errno.EROFS:
 
         def mkstemp(*args, **kwargs):
             raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
-        monkeypatch.setattr(transfer.tempfile, "mkstemp", mkstemp)
+        monkeypatch.setattr(tempfiles.tempfile, "mkstemp", mkstemp)
         return
     real_fdopen = os.fdopen
 
@@ -204,7 +204,7 @@ def _fail_writes(monkeypatch, code):
         def __getattr__(self, name):
             return getattr(self._handle, name)
 
-    monkeypatch.setattr(transfer.os, "fdopen", lambda fd, mode: Full(real_fdopen(fd, mode)))
+    monkeypatch.setattr(downloads.os, "fdopen", lambda fd, mode: Full(real_fdopen(fd, mode)))
 
 
 BIG = hashlib.sha256(b"big").digest() * (2 * 1024 * 1024 // 32)  # 2 MiB: more than the 1 MiB disk

@@ -233,7 +233,7 @@ def test_downloaded_files_follow_the_umask(
 def test_the_umask_is_read_once_where_proc_does_not_tell_it(umask, monkeypatch):
     import builtins
 
-    from airflow_provider_zoho_attach.utils import transfer
+    from airflow_provider_zoho_attach.utils import tempfiles, transfer
 
     real_open = builtins.open
 
@@ -243,7 +243,7 @@ def test_the_umask_is_read_once_where_proc_does_not_tell_it(umask, monkeypatch):
         return real_open(file, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "open", no_proc)
-    monkeypatch.setattr(transfer, "_FALLBACK_UMASK", [])
+    monkeypatch.setattr(tempfiles, "_FALLBACK_UMASK", [])  # where it is looked up
     umask(0o027)
     assert oct(transfer.new_file_mode()) == oct(0o640)
     assert oct(transfer.new_file_mode()) == oct(0o640)  # cached: the umask was set only once
@@ -512,9 +512,9 @@ def test_uploads_never_pick_up_temporary_files(tmp_path, memory_storage):
 def test_only_old_unlocked_temp_files_count_as_leftovers(tmp_path, monkeypatch):
     import time
 
-    from airflow_provider_zoho_attach.utils import transfer
+    from airflow_provider_zoho_attach.utils import tempfiles, transfer
 
-    monkeypatch.setattr(transfer, "_SWEPT", {})
+    monkeypatch.setattr(tempfiles, "_SWEPT", {})  # where it is looked up
     old, fresh, other = (tmp_path / f".zoho-download-{n}.part" for n in ("old", "fresh", "x"))
     for path in (old, fresh):
         path.write_bytes(b"half")
