@@ -336,3 +336,68 @@ def _source_sha256(upload: UploadSource, operation: str) -> str:
     if not upload.replayable:
         raise _not_replayable(operation)
     return upload.sha256()
+
+
+_CALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _call_arguments(
+    method: Any, path: Any, *, json: Any, data: Any, headers: Mapping[str, str] | None
+) -> tuple[str, str, bytes | None, dict[str, str]]:
+    """Check ``call``'s arguments: (method, path, body, headers), or raise before anything is sent."""
+    verb = method.upper() if isinstance(method, str) else None
+    if verb not in _CALL_METHODS:
+        raise ZohoCRMInvalidRequestError.for_argument("method", method, "one of " + ", ".join(_CALL_METHODS))
+    if not _is_api_path(path):
+        raise ZohoCRMInvalidRequestError.for_argument(
+            "path",
+            path,
+            "a path relative to /crm/<version>/ such as 'users' or 'Deals/123/Notes' "
+            "(no scheme, host, leading '/', query, '.' or '..'; pass the query as params)",
+        )
+    if json is not None and data is not None:
+        raise ZohoCRMInvalidRequestError.for_argument("data", "...", "json or data, not both")
+    request_headers = {str(name): str(value) for name, value in (headers or {}).items()}
+    if any(name.lower() == "authorization" for name in request_headers):
+        raise ZohoCRMInvalidRequestError.for_argument(
+            "headers", "Authorization", "no Authorization header (the hook sends its access token)"
+        )
+    has_type = any(name.lower() == "content-type" for name in request_headers)
+    body: bytes | None = None
+    if json is not None:
+        import json as json_module
+
+        body = json_module.dumps(json).encode("utf-8")
+        if not has_type:
+            request_headers["Content-Type"] = "application/json"
+    elif isinstance(data, Mapping):
+        from urllib.parse import urlencode
+
+        body = urlencode(data, doseq=True).encode("utf-8")
+        if not has_type:
+            request_headers["Content-Type"] = "application/x-www-form-urlencoded"
+    elif isinstance(data, str):
+        body = data.encode("utf-8")
+    elif isinstance(data, (bytes, bytearray)):
+        body = bytes(data)
+    elif data is not None:
+        raise ZohoCRMInvalidRequestError.for_argument("data", data, "a mapping of form fields, str or bytes")
+    return verb, path, body, request_headers
+
+
+def _is_api_path(path: Any) -> bool:
+    """Whether ``path`` stays under ``/crm/<version>/``: relative, no scheme or host, no dot segments."""
+    from urllib.parse import unquote
+
+    if not isinstance(path, str) or not path or len(path) > 2000 or path.startswith("/"):
+        return False
+    if any(char in path for char in "?#\\") or any(ord(char) < 0x21 or ord(char) == 0x7F for char in path):
+        return False
+    segments = path.split("/")
+    if ":" in segments[0]:
+        return False  # a scheme (https:) or a host with a port
+    for segment in segments:
+        decoded = unquote(segment)
+        if decoded in ("", ".", "..") or "/" in decoded or "\\" in decoded:
+            return False
+    return True

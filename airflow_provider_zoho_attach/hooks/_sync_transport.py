@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from airflow_provider_zoho_attach.exceptions import ZohoCRMError
 from airflow_provider_zoho_attach.hooks._base import (
     _SHARED_AFTER_THROTTLE,
     _THROTTLE_WARNING,
+    TEST_CONNECTION_TIMEOUT,
     T,
     _check,
     _describe,
@@ -185,7 +186,7 @@ class _SyncTransport(_ZohoCRMHookBase):
         path: str,
         *,
         operation: str,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
         body: Any = None,
         headers: Mapping[str, str] | None = None,
         stream: bool = False,
@@ -246,13 +247,38 @@ class _SyncTransport(_ZohoCRMHookBase):
         path: str,
         *,
         operation: str,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
         empty_ok: bool = False,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """One JSON call with retries: the decoded body (``None`` for 204 when ``empty_ok``)."""
 
         def attempt() -> Any:
-            with self._exchange(method, path, operation=operation, params=params) as response:
+            with self._exchange(
+                method, path, operation=operation, params=params, body=body, headers=headers
+            ) as response:
                 return _check(response, operation=operation, empty_ok=empty_ok)
 
         return self._retry(attempt, operation=operation)
+
+    def _quick_probe(self) -> Self:
+        """A hook on the same connection with ``test_connection``'s short timeout and retries."""
+        from dataclasses import replace
+
+        settings = self.settings
+        probe = type(self)(
+            self.zoho_conn_id,
+            retry_base_delay=min(self._retry_base_delay, 1.0),
+            retry_max_delay=1.0,
+            token_throttle_timeout=0.0,
+        )
+        # The settings are this hook's (a connection tested from the UI form may exist nowhere
+        # else), with the probe's bounds.
+        probe.__dict__["settings"] = replace(
+            settings,
+            timeout=min(settings.timeout, TEST_CONNECTION_TIMEOUT),
+            max_retries=min(settings.max_retries, 1),
+        )
+        probe._sleep = self._sleep
+        return probe

@@ -27,8 +27,9 @@ from airflow_provider_zoho_attach.hooks._base import (
     _BULK_DELETE_LIMIT,
     MAX_ATTACHMENT_SIZE,
     MAX_PHOTO_SIZE,
-    TEST_CONNECTION_TIMEOUT,
+    TEST_CONNECTION_TIMEOUT,  # noqa: F401
     _bulk_results,
+    _call_arguments,
     _check,
     _check_size,
     _known_size,
@@ -617,6 +618,51 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
 
     # ------------------------------------------------------------------ misc
 
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """
+        Call any other Zoho CRM endpoint with the hook's auth, token sharing, retries and concurrency.
+
+        The escape hatch for what the hook has no method for (notes, related lists, records...):
+        errors are the same :class:`~airflow_provider_zoho_attach.exceptions.ZohoCRMError` as for
+        every other call, and network errors, 5xx and 429 are retried. A request whose answer was
+        lost is sent again, so make a non-idempotent call safe to repeat, or pass ``max_retries=0``
+        to the hook.
+
+        :param method: ``GET``, ``POST``, ``PUT``, ``PATCH`` or ``DELETE``.
+        :param path: the endpoint relative to ``/crm/<version>/``, such as ``users`` or
+            ``Deals/123/Notes``: no scheme, host, leading ``/``, query, ``.`` or ``..`` segment (the
+            host is always the connection's API domain).
+        :param params: the query parameters.
+        :param json: a body sent as JSON (``Content-Type: application/json``).
+        :param data: a body sent as is (``str`` or ``bytes``) or, for a mapping, form-encoded; not with
+            ``json``.
+        :param headers: extra request headers (not ``Authorization``: the hook sends its token).
+        :return: Zoho's decoded JSON answer, or ``None`` for ``204 No Content``.
+        :raises ZohoCRMInvalidRequestError: for a bad argument, before anything is sent.
+        :raises ZohoCRMError: Zoho's error, mapped as for every other call (after the retries).
+        """
+        method, path, body, request_headers = _call_arguments(
+            method, path, json=json, data=data, headers=headers
+        )
+        return self._call_json(
+            method,
+            path,
+            operation=f"{method} {path}",
+            params=params,
+            empty_ok=True,
+            body=body,
+            headers=request_headers,
+        )
+
     def get_current_user(self) -> dict[str, Any]:
         """Return the Zoho user behind the refresh token (``GET /users?type=CurrentUser``)."""
         payload = self._call_json(
@@ -650,24 +696,3 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
             True,
             f"Connected to Zoho CRM ({self.settings.data_center}, {self.settings.environment}) as {who}",
         )
-
-    def _quick_probe(self) -> ZohoCRMHook:
-        """A hook on the same connection with :meth:`test_connection`'s short timeout and retries."""
-        from dataclasses import replace
-
-        settings = self.settings
-        probe = type(self)(
-            self.zoho_conn_id,
-            retry_base_delay=min(self._retry_base_delay, 1.0),
-            retry_max_delay=1.0,
-            token_throttle_timeout=0.0,
-        )
-        # The settings are this hook's (a connection tested from the UI form may exist nowhere
-        # else), with the probe's bounds.
-        probe.__dict__["settings"] = replace(
-            settings,
-            timeout=min(settings.timeout, TEST_CONNECTION_TIMEOUT),
-            max_retries=min(settings.max_retries, 1),
-        )
-        probe._sleep = self._sleep
-        return probe

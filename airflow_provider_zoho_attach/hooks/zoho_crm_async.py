@@ -13,6 +13,7 @@ from airflow_provider_zoho_attach.hooks._base import (
     _SHARED_AFTER_THROTTLE,
     _THROTTLE_WARNING,
     _body_is_invalid_token,
+    _call_arguments,
     _describe,
     _user_agent,
     _ZohoCRMHookBase,
@@ -224,8 +225,10 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
         path: str,
         *,
         operation: str,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
         empty_ok: bool = False,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         import httpx
 
@@ -244,7 +247,8 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
                             method,
                             url,
                             params=params,
-                            headers={"Authorization": f"Zoho-oauthtoken {token.value}"},
+                            content=body,
+                            headers={"Authorization": f"Zoho-oauthtoken {token.value}", **(headers or {})},
                         )
                     except httpx.HTTPError as error:
                         raise connection_error(
@@ -312,6 +316,45 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
             record
             async for record in self.iter_attachments(module, record_id, fields=fields, per_page=per_page)
         ]
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """
+        Call any other Zoho CRM endpoint (see :meth:`ZohoCRMHook.call`): same auth, shared tokens and slots.
+
+        :param method: ``GET``, ``POST``, ``PUT``, ``PATCH`` or ``DELETE``.
+        :param path: the endpoint relative to ``/crm/<version>/``, such as ``users`` or
+            ``Deals/123/Notes``: no scheme, host, leading ``/``, query, ``.`` or ``..`` segment (the
+            host is always the connection's API domain).
+        :param params: the query parameters.
+        :param json: a body sent as JSON (``Content-Type: application/json``).
+        :param data: a body sent as is (``str`` or ``bytes``) or, for a mapping, form-encoded; not with
+            ``json``.
+        :param headers: extra request headers (not ``Authorization``: the hook sends its token).
+        :return: Zoho's decoded JSON answer, or ``None`` for ``204 No Content``.
+        :raises ZohoCRMInvalidRequestError: for a bad argument, before anything is sent.
+        :raises ZohoCRMError: Zoho's error, mapped as for every other call (after the retries).
+        """
+        method, path, body, request_headers = _call_arguments(
+            method, path, json=json, data=data, headers=headers
+        )
+        return await self._call_json(
+            method,
+            path,
+            operation=f"{method} {path}",
+            params=params,
+            empty_ok=True,
+            body=body,
+            headers=request_headers,
+        )
 
 
 # ---------------------------------------------------------------------- shared per event loop
