@@ -160,3 +160,21 @@ def test_async_hook_uses_a_token_another_host_shared_while_it_waited_out_the_thr
     assert run(_list(hook, "Deals", record)) == []
     assert len(waits) == 1
     assert emu.token_calls == 1  # the throttled request only
+
+
+def test_call_is_the_sync_hooks_twin(zoho_emulator_connection, make_async_hook, hook):
+    emu = zoho_emulator_connection
+    emu.inject_fault("429", count=1, method="GET", path="/users")
+
+    async def call():
+        async_hook = make_async_hook()
+        try:
+            return await async_hook.call("GET", "users", params={"type": "CurrentUser"})
+        finally:
+            await async_hook.aclose()
+
+    payload = run(call())
+    assert payload == hook.call("GET", "users", params={"type": "CurrentUser"})
+    assert payload["users"]
+    with pytest.raises(ZohoCRMInvalidRequestError):
+        run(make_async_hook().call("GET", "https://evil.example/users"))

@@ -361,3 +361,13 @@ def test_test_connection(zoho_emulator_connection, hook, zoho_emulator, monkeypa
     assert not ok
     assert "invalid_code" in message
     assert "1000.revoked" not in message
+
+
+def test_call_reaches_any_endpoint_with_the_hooks_auth_and_retries(zoho_emulator_connection, hook):
+    emu = zoho_emulator_connection
+    emu.inject_fault("status", count=1, method="GET", path="/users", status=500)
+    payload = hook.call("GET", "users", params={"type": "CurrentUser"})
+    (user,) = payload["users"]
+    assert user == hook.get_current_user()
+    assert emu.count(method="GET", path_contains="/users") == 3  # the 500, its retry, get_current_user
+    assert emu.token_calls == 1

@@ -1,0 +1,403 @@
+"""
+What both hooks share: the base class (connection, settings, retry policy), the limits, and the
+helpers that read, check and describe Zoho's answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_zoho_attach import __version__
+from airflow_provider_zoho_attach.exceptions import (
+    ZohoCRMConnectionError,
+    ZohoCRMError,
+    ZohoCRMInvalidRequestError,
+    ZohoCRMServerError,
+    ZohoCRMTransferError,
+)
+from airflow_provider_zoho_attach.utils.filenames import filename_from_content_disposition
+from airflow_provider_zoho_attach.utils.protocol import (
+    AccessToken,
+    RetryPolicy,
+    check_json_response,
+    is_unreachable,
+)
+from airflow_provider_zoho_attach.utils.settings import CONN_TYPE, DEFAULT_CONN_ID, ZohoCRMSettings
+from airflow_provider_zoho_attach.utils.validation import redact_url
+
+if TYPE_CHECKING:
+    import requests
+
+    from airflow_provider_zoho_attach.utils.transfer import MultipartBody, UploadSource
+
+T = TypeVar("T")
+
+#: Zoho's documented limit for one attachment (100 MB) and for a record photo (10 MB).
+MAX_ATTACHMENT_SIZE = 100 * 1024 * 1024
+MAX_PHOTO_SIZE = 10 * 1024 * 1024
+_ERROR_BODY_LIMIT = 64 * 1024
+_BULK_DELETE_LIMIT = 100
+#: Seconds per request of :meth:`ZohoCRMHook.test_connection` (at most two requests time out).
+TEST_CONNECTION_TIMEOUT = 4.0
+# Zoho allows 10 new tokens per refresh token in 10 minutes.
+_THROTTLE_WARNING = "Zoho throttles token creation for this refresh token; waiting %.0f s to ask again"
+_SHARED_AFTER_THROTTLE = "Another task shared a fresh access token while Zoho throttled ours; using it"
+
+
+def _user_agent() -> str:
+    try:
+        from airflow import __version__ as airflow_version
+    except ImportError:  # pragma: no cover
+        airflow_version = "unknown"
+    return f"airflow-provider-zoho-attach/{__version__} (apache-airflow/{airflow_version})"
+
+
+class _ZohoCRMHookBase(BaseHook):
+    """What the sync and async hooks share: connection, settings, retry policy, token cache."""
+
+    conn_name_attr = "zoho_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
+    hook_name = "Zoho CRM"
+
+    def __init__(
+        self,
+        zoho_conn_id: str = DEFAULT_CONN_ID,
+        *,
+        timeout: float | None = None,
+        max_concurrency: int | None = None,
+        max_retries: int | None = None,
+        retry_base_delay: float = 1.0,
+        retry_max_delay: float = 60.0,
+        token_throttle_timeout: float = 120.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.zoho_conn_id = zoho_conn_id
+        self._timeout_override = timeout
+        self._max_concurrency_override = max_concurrency
+        self._max_retries_override = max_retries
+        self._retry_base_delay = retry_base_delay
+        self._retry_max_delay = retry_max_delay
+        self._token_throttle_timeout = token_throttle_timeout
+        self._access_token: AccessToken | None = None
+        self._masked: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(zoho_conn_id={self.zoho_conn_id!r})"
+
+    def _apply_overrides(self, settings: ZohoCRMSettings) -> ZohoCRMSettings:
+        from dataclasses import replace
+
+        from airflow_provider_zoho_attach.utils.settings import MAX_CONCURRENCY_LIMIT, MAX_RETRIES_LIMIT
+
+        changes: dict[str, Any] = {}
+        # Checked like the connection's fields: max_concurrency=0 would wait forever for a slot.
+        for name, value, low, high, integer in (
+            ("timeout", self._timeout_override, 0.001, 3600, False),
+            ("max_concurrency", self._max_concurrency_override, 1, MAX_CONCURRENCY_LIMIT, True),
+            ("max_retries", self._max_retries_override, 0, MAX_RETRIES_LIMIT, True),
+        ):
+            if value is None:
+                continue
+            try:
+                number = None if isinstance(value, bool) else float(value)
+            except (TypeError, ValueError, OverflowError):
+                number = None
+            if number is None or (integer and not number.is_integer()) or not low <= number <= high:
+                kind = "a whole number" if integer else "a number of seconds"
+                raise ZohoCRMInvalidRequestError.for_argument(name, value, f"{kind} from {low:g} to {high:g}")
+            changes[name] = int(number) if integer else number
+        return replace(settings, **changes) if changes else settings
+
+    def _policy(self, settings: ZohoCRMSettings) -> RetryPolicy:
+        return RetryPolicy(
+            max_retries=settings.max_retries,
+            base_delay=self._retry_base_delay,
+            max_delay=self._retry_max_delay,
+            token_throttle_timeout=self._token_throttle_timeout,
+        )
+
+    def _api_domain(self, settings: ZohoCRMSettings) -> str:
+        # Always the configured host: a token's api_domain (from Zoho, or from a shared Variable that
+        # anyone with Variable access can write) is checked against it, never followed.
+        return settings.api_domain
+
+    def _needs_mask(self, token: AccessToken) -> bool:
+        if token.value in self._masked:
+            return False
+        self._masked.add(token.value)
+        return True
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _check(
+    response: requests.Response, *, operation: str, empty_ok: bool = False, per_item: bool = False
+) -> Any:
+    """Check a (possibly streamed) response and return its JSON; the body read is capped for errors."""
+    if response.status_code >= 400 or response.status_code in (204, 304):
+        body = _read_capped(response)
+    else:
+        body = response.content
+    return check_json_response(
+        response.status_code,
+        body,
+        operation=operation,
+        retry_after=response.headers.get("Retry-After"),
+        empty_ok=empty_ok,
+        per_item=per_item,
+    )
+
+
+def _read_capped(response: requests.Response) -> bytes:
+    import requests
+
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        for chunk in response.iter_content(8192):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total >= _ERROR_BODY_LIMIT:
+                break
+    except requests.RequestException:
+        pass
+    return b"".join(chunks)
+
+
+def _is_invalid_token(response: requests.Response) -> bool:
+    return _body_is_invalid_token(_read_capped(response))
+
+
+def _body_is_invalid_token(body: bytes) -> bool:
+    import json
+
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(payload, Mapping) and payload.get("code") in ("INVALID_TOKEN", "INVALID_OAUTHTOKEN")
+
+
+def _may_be_json_answer(response: requests.Response) -> bool:
+    """
+    Whether a 200 answer to a download may be Zoho's JSON rather than the file.
+
+    Zoho labels every JSON answer ``Content-Disposition: attachment; filename=response.json``, so a
+    JSON body without a name, or with that one, is looked at before it is accepted as the file.
+    """
+    kind = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if kind not in ("application/json", "text/json"):
+        return False
+    name = filename_from_content_disposition(response.headers.get("Content-Disposition"))
+    return name in (None, "response.json")
+
+
+def _check_json_file(body: bytes, *, operation: str) -> None:
+    """Raise the error a JSON download body carries, if it is Zoho's error envelope."""
+    import json
+
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return
+    if isinstance(payload, Mapping) and (
+        str(payload.get("status", "")).lower() == "error" or isinstance(payload.get("data"), list)
+    ):
+        check_json_response(200, body, operation=operation)
+
+
+def _content_length(response: requests.Response) -> int | None:
+    value = response.headers.get("Content-Length")
+    if value is None or response.headers.get("Content-Encoding"):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _known_size(upload: UploadSource) -> int:
+    if upload.size is None:
+        raise ZohoCRMInvalidRequestError(
+            "the size of the source cannot be known (a non-seekable stream)",
+            code="INVALID_ARGUMENT",
+            details={"argument": "source"},
+            hint="Upload from a path or a seekable file object; Zoho needs the length up front.",
+        )
+    return upload.size
+
+
+def check_link(url: Any, title: Any = None) -> None:
+    """Refuse a link attachment's URL or title before anything is sent."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 3000:
+        raise ZohoCRMInvalidRequestError.for_argument(
+            "link_url",
+            redact_url(url) if isinstance(url, str) else url,
+            "an http(s) URL of at most 3,000 characters",
+        )
+    if title is not None and (not isinstance(title, str) or not 1 <= len(title.strip()) <= 255):
+        raise ZohoCRMInvalidRequestError.for_argument("title", title, "1 to 255 characters")
+
+
+def _check_size(size: int, limit: int, what: str, name: str) -> None:
+    if size > limit:
+        raise ZohoCRMInvalidRequestError(
+            f"{name!r} has {size} bytes; Zoho accepts at most {limit} bytes for {what}",
+            code="FILE_SIZE_MORE_THAN_ALLOWED_SIZE",
+            details={"argument": "source", "size": size, "limit": limit},
+            hint="Split or compress the file, or store it elsewhere and attach a link; nothing was sent.",
+        )
+
+
+def _bulk_results(payload: Any, batch: Sequence[str], module: str, record_id: str) -> list[dict[str, Any]]:
+    items = payload.get("data") if isinstance(payload, Mapping) else None
+    by_id: dict[str, Mapping[str, Any]] = {}
+    if isinstance(items, list):
+        for index, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                continue
+            details = item.get("details") if isinstance(item.get("details"), Mapping) else {}
+            ident = str((details or {}).get("id") or (batch[index] if index < len(batch) else ""))
+            by_id[ident] = item
+    results = []
+    for ident in batch:
+        item = by_id.get(ident)
+        ok = item is not None and str(item.get("status", "")).lower() == "success"
+        result: dict[str, Any] = {
+            "attachment_id": ident,
+            "module": module,
+            "record_id": record_id,
+            "status": "deleted" if ok else "error",
+        }
+        if not ok:
+            result["code"] = item.get("code") if item is not None else "NO_RESULT"
+            result["message"] = (
+                item.get("message") if item is not None else "Zoho returned no result for this id"
+            )
+        results.append(result)
+    return results
+
+
+def _describe(error: BaseException | None) -> str:
+    if isinstance(error, ZohoCRMError):
+        return " ".join(
+            str(part) for part in (error.code, error.status_code and f"HTTP {error.status_code}") if part
+        )
+    return type(error).__name__ if error is not None else "unknown"
+
+
+@dataclass
+class _DeleteOutcome:
+    """What a DELETE with retries came to: Zoho's answer, whether an answer was lost, a refusal."""
+
+    payload: Any
+    lost: bool
+    refused: ZohoCRMError | None = None
+
+
+def _may_have_stored(error: ZohoCRMError, body: MultipartBody) -> bool:
+    """
+    Whether a failed upload attempt may have stored the file anyway (only its answer was lost).
+
+    A 429 or a 4xx stored nothing, and neither did a connection that failed before the whole body
+    went out (Zoho cannot store a file it did not receive). A connection lost or a read timeout
+    after the whole body was sent, or a 5xx, may have: those are the ambiguous failures.
+    """
+    if isinstance(error, ZohoCRMConnectionError):
+        # A host that was never reached (DNS, refused, connect timeout) received nothing.
+        return body.finished and not is_unreachable(error)
+    return isinstance(error, ZohoCRMServerError)
+
+
+def _not_replayable(operation: str) -> ZohoCRMTransferError:
+    return ZohoCRMTransferError(
+        "the upload failed and its source (a non-seekable stream) cannot be sent again",
+        code="NOT_REPLAYABLE",
+        operation=operation,
+        hint="Upload from a path or a seekable file object to get retries.",
+    )
+
+
+def _source_sha256(upload: UploadSource, operation: str) -> str:
+    """The SHA-256 of what is being uploaded, read again from its source."""
+    if not upload.replayable:
+        raise _not_replayable(operation)
+    return upload.sha256()
+
+
+_CALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _call_arguments(
+    method: Any, path: Any, *, json: Any, data: Any, headers: Mapping[str, str] | None
+) -> tuple[str, str, bytes | None, dict[str, str]]:
+    """Check ``call``'s arguments: (method, path, body, headers), or raise before anything is sent."""
+    verb = method.upper() if isinstance(method, str) else None
+    if verb not in _CALL_METHODS:
+        raise ZohoCRMInvalidRequestError.for_argument("method", method, "one of " + ", ".join(_CALL_METHODS))
+    if not _is_api_path(path):
+        raise ZohoCRMInvalidRequestError.for_argument(
+            "path",
+            path,
+            "a path relative to /crm/<version>/ such as 'users' or 'Deals/123/Notes' "
+            "(no scheme, host, leading '/', query, '.' or '..'; pass the query as params)",
+        )
+    if json is not None and data is not None:
+        raise ZohoCRMInvalidRequestError.for_argument("data", "...", "json or data, not both")
+    request_headers = {str(name): str(value) for name, value in (headers or {}).items()}
+    if any(name.lower() == "authorization" for name in request_headers):
+        raise ZohoCRMInvalidRequestError.for_argument(
+            "headers", "Authorization", "no Authorization header (the hook sends its access token)"
+        )
+    has_type = any(name.lower() == "content-type" for name in request_headers)
+    body: bytes | None = None
+    if json is not None:
+        import json as json_module
+
+        body = json_module.dumps(json).encode("utf-8")
+        if not has_type:
+            request_headers["Content-Type"] = "application/json"
+    elif isinstance(data, Mapping):
+        from urllib.parse import urlencode
+
+        body = urlencode(data, doseq=True).encode("utf-8")
+        if not has_type:
+            request_headers["Content-Type"] = "application/x-www-form-urlencoded"
+    elif isinstance(data, str):
+        body = data.encode("utf-8")
+    elif isinstance(data, (bytes, bytearray)):
+        body = bytes(data)
+    elif data is not None:
+        raise ZohoCRMInvalidRequestError.for_argument("data", data, "a mapping of form fields, str or bytes")
+    return verb, path, body, request_headers
+
+
+def _is_api_path(path: Any) -> bool:
+    """Whether ``path`` stays under ``/crm/<version>/``: relative, no scheme or host, no dot segments."""
+    from urllib.parse import unquote
+
+    if not isinstance(path, str) or not path or len(path) > 2000 or path.startswith("/"):
+        return False
+    if any(char in path for char in "?#\\") or any(ord(char) < 0x21 or ord(char) == 0x7F for char in path):
+        return False
+    segments = path.split("/")
+    if ":" in segments[0]:
+        return False  # a scheme (https:) or a host with a port
+    for segment in segments:
+        decoded = unquote(segment)
+        if decoded in ("", ".", "..") or "/" in decoded or "\\" in decoded:
+            return False
+    return True

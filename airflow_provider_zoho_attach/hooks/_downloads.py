@@ -1,0 +1,195 @@
+"""The sync hook's download core: one streamed, verified GET, retried from the start."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from airflow_provider_zoho_attach.exceptions import ZohoCRMNotFoundError, ZohoCRMTransferError
+from airflow_provider_zoho_attach.hooks._base import (
+    _ERROR_BODY_LIMIT,
+    _check,
+    _check_json_file,
+    _content_length,
+    _may_be_json_answer,
+)
+from airflow_provider_zoho_attach.hooks._sync_transport import _SyncTransport
+from airflow_provider_zoho_attach.utils.filenames import filename_from_content_disposition
+from airflow_provider_zoho_attach.utils.protocol import attachment_path
+from airflow_provider_zoho_attach.utils.transfer import CHUNK_SIZE, DownloadTarget
+
+
+class _DownloadCore(_SyncTransport):
+    """Streams a file into a :class:`~airflow_provider_zoho_attach.utils.transfer.DownloadTarget`."""
+
+    def _download(
+        self,
+        path: str,
+        target: DownloadTarget,
+        *,
+        operation: str,
+        module: str,
+        record_id: str,
+        tag: str,
+        name_for: Callable[[str | None, str], str],
+        on_progress: Callable[[int], None] | None = None,
+        not_found: str = "no such attachment",
+    ) -> dict[str, Any]:
+        """
+        Download ``path`` into ``target``, retried from the start until verified and in place.
+
+        :param name_for: the safe file name, from the header's name (if any) and the content type.
+        :param tag: what makes a clashing name unique (the attachment or record id).
+        :return: ``{"file_name", "path", "size", "sha256", "content_type", "module", "record_id",
+            "status"}``.
+        """
+
+        def attempt() -> dict[str, Any]:
+            header_name, size, sha256, content_type = self._download_once(
+                path, target, operation=operation, on_progress=on_progress, not_found=not_found
+            )
+            final = target.commit(name_for(header_name, content_type), size=size, sha256=sha256, tag=tag)
+            return {
+                "file_name": final.file_name,
+                "path": final.path,
+                "size": size,
+                "sha256": sha256,
+                "content_type": content_type,
+                "module": module,
+                "record_id": record_id,
+                "status": "unchanged" if final.unchanged else "downloaded",
+            }
+
+        try:
+            result = self._retry(attempt, operation=operation)
+        finally:
+            target.discard()
+        if result["status"] == "unchanged":
+            self.log.info("%s is already at %s (same size and SHA-256); kept it", operation, result["path"])
+        return result
+
+    def _file_name_of(self, module: str, record_id: str, attachment_id: str) -> str | None:
+        try:
+            return str(self.get_attachment(module, record_id, attachment_id).get("File_Name") or "") or None
+        except ZohoCRMNotFoundError:
+            return None
+
+    def _download_once(
+        self,
+        path: str,
+        target: DownloadTarget,
+        *,
+        operation: str,
+        on_progress: Callable[[int], None] | None,
+        not_found: str = "no such attachment",
+    ) -> tuple[str | None, int, str, str]:
+        """One streamed GET into the target's temp file: (header name, size, sha256, content type)."""
+        import requests
+
+        target.discard()
+        handle = target.open_temp()
+        try:
+            with self._exchange("GET", path, operation=operation, stream=True) as response:
+                if response.status_code == 204:
+                    raise ZohoCRMNotFoundError(
+                        f"Zoho CRM answered 204 No Content: {not_found}",
+                        code="NO_CONTENT",
+                        status_code=204,
+                        operation=operation,
+                    )
+                if response.status_code != 200:
+                    _check(response, operation=operation)
+                    raise ZohoCRMTransferError(
+                        f"unexpected HTTP {response.status_code} for a download",
+                        code="UNEXPECTED_STATUS",
+                        status_code=response.status_code,
+                        operation=operation,
+                    )
+                # Zoho sends some errors as JSON with HTTP 200: keep the start of a JSON body to tell.
+                sniff = bytearray() if _may_be_json_answer(response) else None
+                expected = _content_length(response)
+                digest = hashlib.sha256()
+                size = 0
+                try:
+                    for chunk in response.iter_content(CHUNK_SIZE):
+                        handle.write(chunk)
+                        digest.update(chunk)
+                        size += len(chunk)
+                        if sniff is not None and len(sniff) <= _ERROR_BODY_LIMIT:
+                            sniff += chunk[: _ERROR_BODY_LIMIT + 1 - len(sniff)]
+                        if on_progress is not None:
+                            on_progress(len(chunk))
+                except requests.RequestException as error:
+                    raise ZohoCRMTransferError(
+                        f"the connection broke after {size} bytes ({type(error).__name__})",
+                        code="CONNECTION_LOST",
+                        status_code=200,
+                        operation=operation,
+                        hint="The download is retried from the start; nothing partial is kept.",
+                    ) from None
+                except OSError as error:
+                    raise ZohoCRMTransferError(
+                        f"cannot write the download: {error.strerror or error}",
+                        code="DESTINATION_ERROR",
+                        operation=operation,
+                        hint="Check free space and permissions of the destination; nothing partial was kept.",
+                    ) from None
+                if expected is not None and size != expected:
+                    raise ZohoCRMTransferError(
+                        f"the body ended after {size} of {expected} bytes",
+                        code="INCOMPLETE_BODY",
+                        status_code=200,
+                        operation=operation,
+                        hint="The download is retried from the start; nothing partial is kept.",
+                    )
+                if sniff is not None and len(sniff) <= _ERROR_BODY_LIMIT:
+                    # Raises Zoho's error if the body is one; a JSON file that is not one is kept.
+                    _check_json_file(bytes(sniff), operation=operation)
+                header_name = filename_from_content_disposition(response.headers.get("Content-Disposition"))
+                content_type = (response.headers.get("Content-Type") or "application/octet-stream").split(
+                    ";"
+                )[0]
+            try:
+                handle.flush()
+            except OSError as error:
+                raise ZohoCRMTransferError(
+                    f"cannot write the download: {error.strerror or error}",
+                    code="DESTINATION_ERROR",
+                    operation=operation,
+                    hint="Check free space and permissions of the destination; nothing partial was kept.",
+                ) from None
+            return header_name, size, digest.hexdigest(), content_type.strip()
+        except BaseException:
+            handle.close()
+            target.discard()
+            raise
+        finally:
+            if not handle.closed:
+                handle.close()
+
+    def _attachment_sha256(
+        self, module: str, record_id: str, attachment_id: str, operation: str
+    ) -> str | None:
+        """The SHA-256 of a stored attachment's bytes, streamed and discarded (``None`` if it is gone)."""
+        digest = hashlib.sha256()
+        with self._exchange(
+            "GET", attachment_path(module, record_id, attachment_id), operation=operation, stream=True
+        ) as response:
+            if response.status_code == 204:
+                return None
+            if response.status_code != 200:
+                _check(response, operation=operation)
+                return None
+            try:
+                for chunk in response.iter_content(CHUNK_SIZE):
+                    digest.update(chunk)
+            except Exception as error:
+                raise ZohoCRMTransferError(
+                    f"the connection broke while checking attachment {attachment_id} "
+                    f"({type(error).__name__})",
+                    code="CONNECTION_LOST",
+                    status_code=200,
+                    operation=operation,
+                ) from None
+        return digest.hexdigest()

@@ -1,0 +1,196 @@
+"""The sync hook's upload core and its recovery from lost answers (uploads and links)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from airflow_provider_zoho_attach.exceptions import ZohoCRMError, ZohoCRMTransferError
+from airflow_provider_zoho_attach.hooks._base import (
+    _check,
+    _may_have_stored,
+    _not_replayable,
+    _source_sha256,
+)
+from airflow_provider_zoho_attach.hooks._downloads import _DownloadCore
+from airflow_provider_zoho_attach.utils.protocol import attachment_size, attachments_path, first_item
+from airflow_provider_zoho_attach.utils.transfer import MultipartBody, UploadSource
+
+
+class _UploadCore(_DownloadCore):
+    """Sends a file once, and looks for a stored copy before sending it again after a lost answer."""
+
+    def _upload(
+        self,
+        module: str,
+        record_id: str,
+        upload: UploadSource,
+        *,
+        size: int,
+        kind: str,
+        known_ids: Iterable[str] | None,
+        on_progress: Callable[[int], None] | None,
+    ) -> dict[str, Any]:
+        """Upload a checked source with retries (see ``upload_attachment``)."""
+        operation = f"upload {upload.file_name!r} to {module}/{record_id}"
+        path = attachments_path(module, record_id)
+        # What was on the record before the first attempt can never be this upload's lost copy.
+        before = {str(ident) for ident in known_ids} if known_ids is not None else None
+        maybe_stored = False
+        started_before = False
+        source_sha256: str | None = None
+
+        def attempt() -> dict[str, Any]:
+            nonlocal before, maybe_stored, started_before, source_sha256
+            if before is None:
+                before = {
+                    str(record["id"])
+                    for record in self.iter_attachments(module, record_id, fields=("File_Name",))
+                }
+            if maybe_stored:
+                # An earlier attempt failed after Zoho may have stored the file (only the answer was
+                # lost). Look before sending it a second time.
+                if source_sha256 is None:
+                    source_sha256 = _source_sha256(upload, operation)
+                recovered = self._find_lost_upload(
+                    module,
+                    record_id,
+                    file_name=upload.file_name,
+                    size=size,
+                    sha256=source_sha256,
+                    excluded=before,
+                    operation=operation,
+                )
+                if recovered is not None:
+                    self.log.warning(
+                        "%s: the answer was lost but Zoho stored the file as %s (same name, size and "
+                        "SHA-256, not on the record before); not sending it again",
+                        operation,
+                        recovered["id"],
+                    )
+                    return self._upload_result(
+                        module,
+                        record_id,
+                        file_name=upload.file_name,
+                        size=size,
+                        details=recovered,
+                        sha256=source_sha256,
+                    )
+            if started_before and not upload.replayable:
+                raise _not_replayable(operation)
+            body = MultipartBody(
+                field="file",
+                file_name=upload.file_name,
+                content_type=kind,
+                opener=upload.open,
+                size=size,
+                on_progress=on_progress,
+            )
+            try:
+                with self._exchange(
+                    "POST", path, operation=operation, body=body, headers={"Content-Type": body.content_type}
+                ) as response:
+                    payload = _check(response, operation=operation)
+            except ZohoCRMError as error:
+                started_before = started_before or body.started
+                if _may_have_stored(error, body):
+                    maybe_stored = True
+                    source_sha256 = source_sha256 or body.sha256
+                raise
+            item = first_item(payload, operation=operation)
+            details = item.get("details") if isinstance(item.get("details"), Mapping) else {}
+            return self._upload_result(
+                module,
+                record_id,
+                file_name=upload.file_name,
+                size=size,
+                details=details or {},
+                sha256=body.sha256,
+            )
+
+        result = self._retry(attempt, operation=operation)
+        self.log.info(
+            "Uploaded %r (%d bytes) to %s/%s as %s",
+            upload.file_name,
+            size,
+            module,
+            record_id,
+            result["attachment_id"],
+        )
+        return result
+
+    @staticmethod
+    def _upload_result(
+        module: str,
+        record_id: str,
+        *,
+        file_name: str,
+        size: int,
+        details: Mapping[str, Any],
+        sha256: str | None,
+    ) -> dict[str, Any]:
+        attachment_id = details.get("id")
+        if not attachment_id:
+            raise ZohoCRMTransferError(
+                "Zoho CRM accepted the upload but returned no attachment id",
+                code="INVALID_RESPONSE",
+                operation=f"upload {file_name!r} to {module}/{record_id}",
+            )
+        return {
+            "attachment_id": str(attachment_id),
+            "file_name": file_name,
+            "size": size,
+            "sha256": sha256,
+            "module": module,
+            "record_id": record_id,
+            "created_time": details.get("Created_Time"),
+        }
+
+    def _find_lost_upload(
+        self,
+        module: str,
+        record_id: str,
+        *,
+        file_name: str,
+        size: int,
+        sha256: str,
+        excluded: set[str],
+        operation: str,
+    ) -> Mapping[str, Any] | None:
+        """
+        The attachment a previous attempt stored before its answer was lost, if there is one.
+
+        Only an attachment that was not on the record before the first attempt, with the same name
+        and size, and whose bytes have the same SHA-256 (downloaded to check) counts: another
+        user's file of the same name is never taken for ours.
+        """
+        try:
+            records = self.list_attachments(module, record_id, fields=("File_Name", "Size", "Created_Time"))
+            for record in records:
+                ident = str(record.get("id"))
+                if ident in excluded:
+                    continue
+                if record.get("File_Name") != file_name or attachment_size(record) != size:
+                    continue
+                if size and self._attachment_sha256(module, record_id, ident, operation) != sha256:
+                    continue
+                return {"id": ident, "Created_Time": record.get("Created_Time")}
+        except ZohoCRMError as error:
+            # Sending again without knowing could store the file twice: fail (or retry the check).
+            self.log.warning("Could not check for a stored copy before retrying the upload (%s)", error.code)
+            error.extend_message(" (while checking whether Zoho stored the upload; it was not sent again)")
+            raise
+        return None
+
+    def _find_link(self, module: str, record_id: str, url: str) -> Mapping[str, Any] | None:
+        """The link attachment of ``url`` on the record, if there is one (``None`` if the check fails)."""
+        try:
+            records = self.list_attachments(module, record_id, fields=("$link_url", "File_Name"))
+        except ZohoCRMError as error:
+            self.log.warning("Could not check for the link before retrying (%s)", error.code)
+            return None
+        for record in records:
+            if record.get("$link_url") == url:
+                self.log.warning("The answer was lost but Zoho attached the link as %s", record.get("id"))
+                return record
+        return None
