@@ -15,15 +15,18 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from airflow_provider_zoho_attach.testing._emulator_attachments import list_attachments, upload_attachment
+from airflow_provider_zoho_attach.testing._emulator_engine import EmulatorEngine
 from airflow_provider_zoho_attach.testing._emulator_http import (
+    ADMIN_PREFIX,
     FIELD_LIMIT,
     FORM_LIMIT,
     HTML_502,
@@ -31,6 +34,7 @@ from airflow_provider_zoho_attach.testing._emulator_http import (
     STATUS_CODES,
     Response,
     api_error,
+    base_url,
     content_disposition,
     error_response,
     json_response,
@@ -49,7 +53,13 @@ from airflow_provider_zoho_attach.testing._emulator_io import (
     parse_header_value,
     parse_multipart,
 )
-from airflow_provider_zoho_attach.testing._emulator_model import Fault, RequestRecord, format_time, redact
+from airflow_provider_zoho_attach.testing._emulator_model import (
+    EmulatorConfig,
+    Fault,
+    RequestRecord,
+    format_time,
+    redact,
+)
 from airflow_provider_zoho_attach.testing._emulator_store import (
     ORG_ID,
     ORG_ZGID,
@@ -61,10 +71,10 @@ from airflow_provider_zoho_attach.testing._emulator_store import (
     Store,
 )
 
-if TYPE_CHECKING:
-    from airflow_provider_zoho_attach.testing.emulator import ZohoCRMEmulator
+__all__ = ["AdminHandler", "EmulatorHTTPServer"]
 
-__all__ = ["EmulatorHTTPServer"]
+#: Serves the admin API: ``(method, path, query, body) -> response``.
+AdminHandler = Callable[[str, str, dict[str, str], BodyReader], Response]
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +142,12 @@ _OPERATIONS = {
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
     """
-    A threading HTTP server that knows its emulator and can cut all its connections on stop.
+    A threading HTTP server that serves one emulator's state and can cut all its connections on stop.
 
     :param address: ``(host, port)``.
-    :param emulator: the emulator whose state it serves.
+    :param engine: the emulator's faults, admission, credits and request log.
+    :param store: the emulator's data.
+    :param admin: serves the admin API (``/__emulator__/...``).
     """
 
     daemon_threads = True
@@ -143,11 +155,21 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     # Bursts of concurrent clients must not overflow the accept backlog (SYN retries cost 1 s).
     request_queue_size = 256
 
-    def __init__(self, address: tuple[str, int], emulator: ZohoCRMEmulator) -> None:
-        self.emulator = emulator
+    def __init__(
+        self, address: tuple[str, int], *, engine: EmulatorEngine, store: Store, admin: AdminHandler
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.admin = admin
+        self._host = address[0]
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT`` with the host as given and the port bound."""
+        return base_url(self._host, self.server_address[1])
 
     def track(self, connection: socket.socket, active: bool) -> None:
         """Remember (or forget) an open connection."""
@@ -187,7 +209,7 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         # Idle kept-alive connections must not hold a thread forever.
-        self.connection.settimeout(self.server.emulator.config.idle_timeout)
+        self.connection.settimeout(self.config.idle_timeout)
         self.server.track(self.connection, True)
 
     def finish(self) -> None:
@@ -216,25 +238,28 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
 
     @property
-    def emulator(self) -> ZohoCRMEmulator:
-        return self.server.emulator
+    def engine(self) -> EmulatorEngine:
+        return self.server.engine
+
+    @property
+    def config(self) -> EmulatorConfig:
+        return self.server.engine.config
 
     @property
     def store(self) -> Store:
-        return self.server.emulator._store
+        return self.server.store
 
     # ------------------------------------------------------------------ request life cycle
 
     def _dispatch(self) -> None:
-        emulator = self.emulator
         split = urlsplit(self.path)
         path = split.path or "/"
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         self._expect_continue = getattr(self, "_expect_continue", False)
         self._continue_sent = False
-        admin = path == "/__emulator__" or path.startswith("/__emulator__/")
+        admin = path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
         exchange = _Exchange(
-            method=self.command, path=path, query=query, started=emulator.clock.now(), logged=admin
+            method=self.command, path=path, query=query, started=self.engine.clock.now(), logged=admin
         )
         try:
             try:
@@ -246,7 +271,7 @@ class _Handler(BaseHTTPRequestHandler):
                 )
                 return
             if admin:
-                self._send(exchange, emulator._admin(self.command, path, query, self._body))
+                self._send(exchange, self.server.admin(self.command, path, query, self._body))
                 return
             self._serve(exchange)
         except (ClientDisconnected, ConnectionError, TimeoutError):
@@ -284,14 +309,14 @@ class _Handler(BaseHTTPRequestHandler):
         if exchange.logged:
             return
         exchange.logged = True
-        self.emulator._record_request(
+        self.engine.record_request(
             RequestRecord(
                 method=exchange.method,
                 path=exchange.path,
                 query=redact(exchange.query),
                 status=exchange.status,
                 started=exchange.started,
-                finished=self.emulator.clock.now(),
+                finished=self.engine.clock.now(),
                 bytes_in=self._body.bytes_read if hasattr(self, "_body") else 0,
                 bytes_out=exchange.bytes_out,
                 fault=exchange.fault,
@@ -312,8 +337,8 @@ class _Handler(BaseHTTPRequestHandler):
         return BodyReader(self.rfile, length=length, chunked=chunked, before_first_read=self._send_continue)
 
     def _serve(self, exchange: _Exchange) -> None:
-        emulator = self.emulator
-        fault = emulator._take_fault(exchange.method, exchange.path)
+        engine = self.engine
+        fault = engine.take_fault(exchange.method, exchange.path)
         mode: Fault | None = None
         if fault is not None:
             exchange.fault = fault.kind
@@ -333,7 +358,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         try:
             if exchange.path.startswith("/crm/"):
-                if not emulator._enter_api():
+                if not engine.enter_api():
                     self._send(
                         exchange,
                         too_many(
@@ -342,13 +367,13 @@ class _Handler(BaseHTTPRequestHandler):
                     )
                     return
                 try:
-                    latency = emulator.config.latency
+                    latency = self.config.latency
                     if latency > 0:
                         time.sleep(latency)
-                    emulator._hold()
+                    engine.hold()
                     self._send(exchange, self._api(exchange), mode)
                 finally:
-                    emulator._leave_api()
+                    engine.leave_api()
             elif exchange.path in ("/oauth/v2/token", "/oauth/v2/token/revoke"):
                 self._send(exchange, self._oauth(exchange), mode)
             else:
@@ -412,7 +437,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return False
         remaining = body.length - body.bytes_read if body.length is not None else None
-        limit = self.emulator.config.drain_limit
+        limit = self.config.drain_limit
         if (remaining is None or remaining <= limit) and body.drain(limit):
             return True
         self.close_connection = True
@@ -427,7 +452,7 @@ class _Handler(BaseHTTPRequestHandler):
         ]
         lines.extend(f"{name}: {value}" for name, value in response.headers)
         if exchange.access is not None and exchange.path.startswith("/crm/"):
-            config = self.emulator.config
+            config = self.config
             if config.send_access_token_reset_header:
                 lines.append("X-ACCESSTOKEN-RESET: " + format_time(exchange.access.expires, config.tz()))
             if config.send_credits_header and exchange.credits_left is not None:
@@ -544,7 +569,7 @@ class _Handler(BaseHTTPRequestHandler):
             return json_response(
                 200, {"status": "failure", "error": "invalid_token"}, zoho=False, code="invalid_token"
             )
-        body = self.store.issue_access_token(params, self.emulator.url)
+        body = self.store.issue_access_token(params, self.server.url)
         return json_response(200, body, zoho=False, code=body.get("error"))
 
     # ------------------------------------------------------------------ CRM API
@@ -557,7 +582,7 @@ class _Handler(BaseHTTPRequestHandler):
             return error_response(
                 api_error(400, "INVALID_REQUEST_METHOD", "The http request method type is not a valid one")
             )
-        config = self.emulator.config
+        config = self.config
         header = self.headers.get("Authorization")
         if header is None:
             code = config.missing_token_code
@@ -568,7 +593,7 @@ class _Handler(BaseHTTPRequestHandler):
         if access is None:
             return error_response(api_error(401, "INVALID_TOKEN", "invalid oauth token"))
         exchange.access = access
-        allowed, left = self.emulator._consume_credit()
+        allowed, left = self.engine.consume_credit()
         exchange.credits_left = left
         if not allowed:
             return too_many("You have exceeded the API credits allowed for the day. Try again later.")
@@ -593,7 +618,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _scope_mismatch(self) -> ApiError:
         return api_error(
-            self.emulator.config.oauth_scope_mismatch_status,
+            self.config.oauth_scope_mismatch_status,
             "OAUTH_SCOPE_MISMATCH",
             "invalid oauth scope to access this URL",
         )
@@ -631,7 +656,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _record_api(self, exchange: _Exchange, route: _Route, access: AccessToken) -> Response:
         store = self.store
-        config = self.emulator.config
+        config = self.config
         module = store.resolve_module(route.segments[0])
         if module is None:
             raise api_error(
@@ -712,7 +737,7 @@ class _Handler(BaseHTTPRequestHandler):
             ("Content-Type", attachment.content_type),
             (
                 "Content-Disposition",
-                content_disposition(attachment.file_name, self.emulator.config.content_disposition_format),
+                content_disposition(attachment.file_name, self.config.content_disposition_format),
             ),
             ("Cache-Control", "no-store, no-cache, must-revalidate, private"),
         ]
@@ -736,7 +761,7 @@ class _Handler(BaseHTTPRequestHandler):
                 {"param_name": "ids"},
             )
         ids = [part.strip() for part in raw.split(",") if part.strip()]
-        limit = self.emulator.config.max_bulk_delete_ids
+        limit = self.config.max_bulk_delete_ids
         if len(ids) > limit:
             raise api_error(
                 400,
@@ -775,7 +800,7 @@ class _Handler(BaseHTTPRequestHandler):
                     ("Content-Type", photo.content_type),
                     (
                         "Content-Disposition",
-                        content_disposition(name, self.emulator.config.content_disposition_format),
+                        content_disposition(name, self.config.content_disposition_format),
                     ),
                 ],
                 body=photo.data,
@@ -789,7 +814,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self._photo_upload(exchange, record)
 
     def _photo_upload(self, exchange: _Exchange, record: Record) -> Response:
-        config = self.emulator.config
+        config = self.config
         content_type, params = parse_header_value(self.headers.get("Content-Type") or "")
         body = self._body
         too_big = api_error(
