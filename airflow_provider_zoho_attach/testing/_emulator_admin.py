@@ -9,15 +9,14 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import Any, Protocol
 
 from airflow_provider_zoho_attach.testing._emulator_http import ADMIN_PREFIX, Response, json_response
 from airflow_provider_zoho_attach.testing._emulator_io import BodyReader, TooLarge
 from airflow_provider_zoho_attach.testing._emulator_model import (
     ALL_SCOPES,
-    Clock,
     EmulatorConfig,
+    EmulatorData,
     RequestRecord,
 )
 from airflow_provider_zoho_attach.testing._emulator_store import Store
@@ -27,13 +26,12 @@ __all__ = ["AdminAPI", "AdminTarget"]
 _BODY_LIMIT = 256 * 1024 * 1024
 
 
-class AdminTarget(Protocol):
+class AdminTarget(EmulatorData, Protocol):
     """What the admin API reads and drives: the public side of the emulator facade."""
 
     client_id: str
     client_secret: str
     refresh_token: str
-    clock: Clock
 
     @property
     def url(self) -> str: ...
@@ -57,29 +55,6 @@ class AdminTarget(Protocol):
     def stats(self) -> dict[str, Any]: ...
 
     def reset_log(self) -> None: ...
-
-    def add_record(self, module: str, record_id: str | None = ..., *, name: str | None = ...) -> str: ...
-
-    def add_attachment(
-        self,
-        module: str,
-        record_id: str,
-        file_name: str,
-        content: bytes | str,
-        *,
-        created_time: datetime | str | float | None = ...,
-        content_type: str | None = ...,
-    ) -> str: ...
-
-    def add_link_attachment(
-        self,
-        module: str,
-        record_id: str,
-        url: str,
-        *,
-        title: str | None = ...,
-        created_time: datetime | str | float | None = ...,
-    ) -> str: ...
 
     def attachments(self, module: str, record_id: str) -> list[dict[str, Any]]: ...
 
