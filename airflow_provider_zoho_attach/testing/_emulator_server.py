@@ -30,15 +30,12 @@ from airflow_provider_zoho_attach.testing._emulator_http import (
     FIELD_LIMIT,
     FORM_LIMIT,
     HTML_502,
-    MULTIPART_SLACK,
     STATUS_CODES,
     Response,
     api_error,
     base_url,
-    content_disposition,
     error_response,
     json_response,
-    sniff_image,
     too_many,
 )
 from airflow_provider_zoho_attach.testing._emulator_io import (
@@ -60,11 +57,16 @@ from airflow_provider_zoho_attach.testing._emulator_model import (
     format_time,
     redact,
 )
+from airflow_provider_zoho_attach.testing._emulator_records import (
+    bulk_delete,
+    deleted,
+    download_attachment,
+    org_payload,
+    serve_photo,
+    users_payload,
+)
 from airflow_provider_zoho_attach.testing._emulator_store import (
-    ORG_ID,
-    ORG_ZGID,
     THROTTLE_BODY,
-    USER,
     AccessToken,
     ApiError,
     Record,
@@ -600,13 +602,13 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if route.kind == "users":
                 self._require(access, ("zohocrm.users.read", "zohocrm.users.all"))
-                return json_response(200, self._users_payload(exchange))
+                return json_response(200, users_payload())
             if route.kind == "org":
                 self._require(
                     access,
                     ("zohocrm.org.read", "zohocrm.org.all", "zohocrm.settings.read", "zohocrm.settings.all"),
                 )
-                return json_response(200, self._org_payload())
+                return json_response(200, org_payload())
             return self._record_api(exchange, route, access)
         except ApiError as error:
             return error_response(error)
@@ -622,37 +624,6 @@ class _Handler(BaseHTTPRequestHandler):
             "OAUTH_SCOPE_MISMATCH",
             "invalid oauth scope to access this URL",
         )
-
-    def _users_payload(self, exchange: _Exchange) -> dict[str, Any]:
-        user = {
-            "id": USER["id"],
-            "full_name": USER["name"],
-            "first_name": USER["name"].split()[0],
-            "last_name": USER["name"].split()[-1],
-            "email": USER["email"],
-            "status": "active",
-            "confirm": True,
-            "role": {"name": "CEO", "id": "5725767000000026005"},
-            "profile": {"name": "Administrator", "id": "5725767000000026011"},
-            "time_zone": "Etc/UTC",
-        }
-        return {"users": [user], "info": {"per_page": 200, "count": 1, "page": 1, "more_records": False}}
-
-    def _org_payload(self) -> dict[str, Any]:
-        return {
-            "org": [
-                {
-                    "id": ORG_ID,
-                    "zgid": ORG_ZGID,
-                    "company_name": "Emulated Org",
-                    "primary_email": USER["email"],
-                    "time_zone": "Etc/UTC",
-                    "currency": "US Dollar - USD",
-                    "iso_code": "USD",
-                    "domain_name": "org" + ORG_ZGID,
-                }
-            ]
-        }
 
     def _record_api(self, exchange: _Exchange, route: _Route, access: AccessToken) -> Response:
         store = self.store
@@ -688,7 +659,14 @@ class _Handler(BaseHTTPRequestHandler):
             )
 
         if route.kind == "photo":
-            return self._photo(exchange, record)
+            return serve_photo(
+                store,
+                config,
+                exchange.method,
+                record,
+                body=self._body,
+                content_type_header=self.headers.get("Content-Type") or "",
+            )
         if route.kind == "attachment":
             attachment_id = route.segments[3]
             if not attachment_id.isdigit():
@@ -696,20 +674,17 @@ class _Handler(BaseHTTPRequestHandler):
                     400, "INVALID_DATA", "the id given seems to be invalid", {"resource_path_index": 3}
                 )
             if exchange.method == "GET":
-                return self._download(record, attachment_id)
+                return download_attachment(store, config, record, attachment_id)
             if not store.delete_attachment(record, attachment_id):
                 raise api_error(400, "INVALID_DATA", "record not deleted", {"resource_path_index": 3})
-            return json_response(200, {"data": [_deleted(attachment_id)]})
+            return json_response(200, {"data": [deleted(attachment_id)]})
         if exchange.method == "GET":
-            return self._list(exchange, record)
+            return list_attachments(store, exchange.query, record)
         if exchange.method == "POST":
             return self._upload(exchange, record)
-        return self._bulk_delete(exchange, record)
+        return bulk_delete(store, config, exchange.query, record)
 
     # ------------------------------------------------------------------ attachments
-
-    def _list(self, exchange: _Exchange, record: Record) -> Response:
-        return list_attachments(self.store, exchange.query, record)
 
     def _upload(self, exchange: _Exchange, record: Record) -> Response:
         def remember(form: dict[str, str]) -> None:
@@ -723,149 +698,3 @@ class _Handler(BaseHTTPRequestHandler):
             query=exchange.query,
             remember_form=remember,
         )
-
-    def _download(self, record: Record, attachment_id: str) -> Response:
-        store = self.store
-        attachment = store.get_attachment(record, attachment_id)
-        if attachment is None:
-            return Response(status=204)
-        if attachment.kind != "File":
-            raise api_error(
-                400, "DOWNLOAD_NOT_ALLOWED", "As it is a linked attachment, you can not download it"
-            )
-        headers = [
-            ("Content-Type", attachment.content_type),
-            (
-                "Content-Disposition",
-                content_disposition(attachment.file_name, self.config.content_disposition_format),
-            ),
-            ("Cache-Control", "no-store, no-cache, must-revalidate, private"),
-        ]
-        if attachment.data is not None:
-            return Response(status=200, headers=headers, body=attachment.data)
-        assert attachment.path is not None
-        try:
-            handle = open(attachment.path, "rb")  # noqa: SIM115 - closed by _send
-        except FileNotFoundError:
-            # Deleted between the lookup and the open.
-            return Response(status=204)
-        return Response(status=200, headers=headers, file=handle, file_size=attachment.size)
-
-    def _bulk_delete(self, exchange: _Exchange, record: Record) -> Response:
-        raw = exchange.query.get("ids")
-        if raw is None or not raw.strip():
-            raise api_error(
-                400,
-                "REQUIRED_PARAM_MISSING",
-                "One of the expected parameter is missing",
-                {"param_name": "ids"},
-            )
-        ids = [part.strip() for part in raw.split(",") if part.strip()]
-        limit = self.config.max_bulk_delete_ids
-        if len(ids) > limit:
-            raise api_error(
-                400,
-                "LIMIT_EXCEEDED",
-                f"Only {limit} ids can be deleted at once",
-                {"param_name": "ids", "limit": limit},
-            )
-        data = []
-        for attachment_id in ids:
-            if attachment_id.isdigit() and self.store.delete_attachment(record, attachment_id):
-                data.append(_deleted(attachment_id))
-            else:
-                data.append(
-                    {
-                        "code": "INVALID_DATA",
-                        "details": {"id": attachment_id},
-                        "message": "record not deleted",
-                        "status": "error",
-                    }
-                )
-        return json_response(200, {"data": data})
-
-    # ------------------------------------------------------------------ photos
-
-    def _photo(self, exchange: _Exchange, record: Record) -> Response:
-        store = self.store
-        if exchange.method == "GET":
-            photo = record.photo
-            if photo is None:
-                return Response(status=204)
-            extension = photo.content_type.rsplit("/", 1)[-1].replace("jpeg", "jpg")
-            name = f"{record.id}.{extension}"
-            return Response(
-                status=200,
-                headers=[
-                    ("Content-Type", photo.content_type),
-                    (
-                        "Content-Disposition",
-                        content_disposition(name, self.config.content_disposition_format),
-                    ),
-                ],
-                body=photo.data,
-            )
-        if exchange.method == "DELETE":
-            with store.lock:
-                record.photo = None
-            return json_response(
-                200, {"code": "SUCCESS", "details": {}, "message": "Photo deleted", "status": "success"}
-            )
-        return self._photo_upload(exchange, record)
-
-    def _photo_upload(self, exchange: _Exchange, record: Record) -> Response:
-        config = self.config
-        content_type, params = parse_header_value(self.headers.get("Content-Type") or "")
-        body = self._body
-        too_big = api_error(
-            415,
-            "FILE_SIZE_MORE_THAN_ALLOWED_SIZE",
-            "Please check if the size of the file is in the correct range",
-        )
-        if content_type != "multipart/form-data":
-            raise api_error(
-                400,
-                "REQUIRED_PARAM_MISSING",
-                "One of the expected parameter is missing",
-                {"param_name": "file"},
-            )
-        if body.length is not None and body.length > config.max_photo_size + MULTIPART_SLACK:
-            raise too_big
-        photo: MemorySink | None = None
-
-        def open_sink(info: PartInfo) -> Sink:
-            nonlocal photo
-            if info.name == "file" and photo is None:
-                photo = MemorySink(limit=config.max_photo_size)
-                return photo
-            return DiscardSink()
-
-        try:
-            parse_multipart(body, params.get("boundary", ""), open_sink)
-        except TooLarge:
-            raise too_big from None
-        if photo is None:
-            raise api_error(
-                400,
-                "REQUIRED_PARAM_MISSING",
-                "One of the expected parameter is missing",
-                {"param_name": "file"},
-            )
-        data = bytes(photo.data)
-        image_type = sniff_image(data[:16])
-        if image_type is None:
-            raise api_error(400, "INVALID_DATA", "invalid file type", {"param_name": "file"})
-        self.store.set_photo(record, data, image_type)
-        return json_response(
-            200,
-            {"code": "SUCCESS", "details": {}, "message": "photo uploaded successfully", "status": "success"},
-        )
-
-
-def _deleted(attachment_id: str) -> dict[str, Any]:
-    return {
-        "code": "SUCCESS",
-        "details": {"id": attachment_id},
-        "message": "record deleted",
-        "status": "success",
-    }
