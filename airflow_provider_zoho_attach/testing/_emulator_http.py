@@ -11,8 +11,10 @@ from urllib.parse import quote
 from airflow_provider_zoho_attach.testing._emulator_store import ApiError
 
 __all__ = [
+    "ADMIN_PREFIX",
     "Response",
     "api_error",
+    "base_url",
     "content_disposition",
     "error_response",
     "guess_content_type",
@@ -20,6 +22,9 @@ __all__ = [
     "sniff_image",
     "too_many",
 ]
+
+#: Where the admin API lives (requests under it are not logged, not counted, never faulted).
+ADMIN_PREFIX = "/__emulator__"
 
 MULTIPART_SLACK = 64 * 1024
 FORM_LIMIT = 64 * 1024
@@ -83,6 +88,12 @@ HTML_502 = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>ZGS</center>\r\n</body>\r\n</html>\r\n"
 )
+
+
+def base_url(host: str, port: int) -> str:
+    """``http://HOST:PORT`` (an IPv6 host in brackets)."""
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}"
 
 
 def guess_content_type(file_name: str) -> str:

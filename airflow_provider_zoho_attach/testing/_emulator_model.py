@@ -7,7 +7,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "ALL_SCOPES",
@@ -15,6 +15,7 @@ __all__ = [
     "STANDARD_MODULES",
     "Clock",
     "EmulatorConfig",
+    "EmulatorData",
     "Fault",
     "RequestRecord",
 ]
@@ -340,3 +341,41 @@ class Fault:
             "status": self.status,
             "delay": self.delay,
         }
+
+
+class EmulatorData(Protocol):
+    """
+    The data side of the emulator facade, as its seeds and its admin API use it.
+
+    :class:`~airflow_provider_zoho_attach.testing.emulator.ZohoCRMEmulator` is one; the modules
+    that need it ask for this protocol instead of importing the facade (which imports them).
+    """
+
+    clock: Clock
+
+    def add_record(self, module: str, record_id: str | None = ..., *, name: str | None = ...) -> str: ...
+
+    def add_attachment(
+        self,
+        module: str,
+        record_id: str,
+        file_name: str,
+        content: bytes | str,
+        *,
+        created_time: datetime | str | float | None = ...,
+        content_type: str | None = ...,
+    ) -> str: ...
+
+    def add_link_attachment(
+        self,
+        module: str,
+        record_id: str,
+        url: str,
+        *,
+        title: str | None = ...,
+        created_time: datetime | str | float | None = ...,
+    ) -> str: ...
+
+    def set_photo(self, module: str, record_id: str, content: bytes, content_type: str = ...) -> None: ...
+
+    def records(self) -> list[dict[str, Any]]: ...

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from airflow_provider_zoho_attach.testing.emulator import ZohoCRMEmulator
+from airflow_provider_zoho_attach.testing._emulator_model import EmulatorData
 
 __all__ = ["DEMO_RECORDS", "SEEDS", "apply_seed", "tiny_png"]
 
@@ -81,7 +80,7 @@ _NOTES = (
 )
 
 
-def _demo(emulator: ZohoCRMEmulator) -> list[dict[str, Any]]:
+def _demo(emulator: EmulatorData) -> list[dict[str, Any]]:
     now = float(int(emulator.clock.now()))
     deal = emulator.add_record("Deals", DEMO_RECORDS["acme_deal"], name="Acme Corp - 500 widgets")
     emulator.add_attachment(
@@ -108,16 +107,16 @@ def _demo(emulator: ZohoCRMEmulator) -> list[dict[str, Any]]:
     contact = emulator.add_record("Contacts", DEMO_RECORDS["contact"], name="Grace Hopper")
     emulator.add_attachment("Contacts", contact, "call-notes.txt", _NOTES, created_time=now - 5 * 3600)
     emulator.set_photo("Contacts", contact, tiny_png(32, 32, (200, 80, 40)))
+    records = {(r["module"], r["record_id"]): r for r in emulator.records()}
     described = []
     for module, record_id in (("Deals", deal), ("Deals", renewal), ("Leads", lead), ("Contacts", contact)):
-        record = emulator._store.get_record(module, record_id)
-        assert record is not None
+        record = records[(module, record_id)]
         described.append(
             {
                 "module": module,
                 "record_id": record_id,
-                "name": record.name,
-                "attachments": len(record.keys),
+                "name": record["name"],
+                "attachments": record["attachments"],
             }
         )
     return described
@@ -126,7 +125,7 @@ def _demo(emulator: ZohoCRMEmulator) -> list[dict[str, Any]]:
 SEEDS = {"demo": _demo}
 
 
-def apply_seed(emulator: ZohoCRMEmulator, name: str) -> list[dict[str, Any]]:
+def apply_seed(emulator: EmulatorData, name: str) -> list[dict[str, Any]]:
     """
     Fill an emulator with a named data set.
 

@@ -15,26 +15,27 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from airflow_provider_zoho_attach.testing._emulator_attachments import list_attachments, upload_attachment
+from airflow_provider_zoho_attach.testing._emulator_engine import EmulatorEngine
 from airflow_provider_zoho_attach.testing._emulator_http import (
+    ADMIN_PREFIX,
     FIELD_LIMIT,
     FORM_LIMIT,
     HTML_502,
-    MULTIPART_SLACK,
     STATUS_CODES,
     Response,
     api_error,
-    content_disposition,
+    base_url,
     error_response,
     json_response,
-    sniff_image,
     too_many,
 )
 from airflow_provider_zoho_attach.testing._emulator_io import (
@@ -49,22 +50,33 @@ from airflow_provider_zoho_attach.testing._emulator_io import (
     parse_header_value,
     parse_multipart,
 )
-from airflow_provider_zoho_attach.testing._emulator_model import Fault, RequestRecord, format_time, redact
+from airflow_provider_zoho_attach.testing._emulator_model import (
+    EmulatorConfig,
+    Fault,
+    RequestRecord,
+    format_time,
+    redact,
+)
+from airflow_provider_zoho_attach.testing._emulator_records import (
+    bulk_delete,
+    deleted,
+    download_attachment,
+    org_payload,
+    serve_photo,
+    users_payload,
+)
 from airflow_provider_zoho_attach.testing._emulator_store import (
-    ORG_ID,
-    ORG_ZGID,
     THROTTLE_BODY,
-    USER,
     AccessToken,
     ApiError,
     Record,
     Store,
 )
 
-if TYPE_CHECKING:
-    from airflow_provider_zoho_attach.testing.emulator import ZohoCRMEmulator
+__all__ = ["AdminHandler", "EmulatorHTTPServer"]
 
-__all__ = ["EmulatorHTTPServer"]
+#: Serves the admin API: ``(method, path, query, body) -> response``.
+AdminHandler = Callable[[str, str, dict[str, str], BodyReader], Response]
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +144,12 @@ _OPERATIONS = {
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
     """
-    A threading HTTP server that knows its emulator and can cut all its connections on stop.
+    A threading HTTP server that serves one emulator's state and can cut all its connections on stop.
 
     :param address: ``(host, port)``.
-    :param emulator: the emulator whose state it serves.
+    :param engine: the emulator's faults, admission, credits and request log.
+    :param store: the emulator's data.
+    :param admin: serves the admin API (``/__emulator__/...``).
     """
 
     daemon_threads = True
@@ -143,11 +157,21 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     # Bursts of concurrent clients must not overflow the accept backlog (SYN retries cost 1 s).
     request_queue_size = 256
 
-    def __init__(self, address: tuple[str, int], emulator: ZohoCRMEmulator) -> None:
-        self.emulator = emulator
+    def __init__(
+        self, address: tuple[str, int], *, engine: EmulatorEngine, store: Store, admin: AdminHandler
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.admin = admin
+        self._host = address[0]
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT`` with the host as given and the port bound."""
+        return base_url(self._host, self.server_address[1])
 
     def track(self, connection: socket.socket, active: bool) -> None:
         """Remember (or forget) an open connection."""
@@ -187,7 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         # Idle kept-alive connections must not hold a thread forever.
-        self.connection.settimeout(self.server.emulator.config.idle_timeout)
+        self.connection.settimeout(self.config.idle_timeout)
         self.server.track(self.connection, True)
 
     def finish(self) -> None:
@@ -216,25 +240,28 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
 
     @property
-    def emulator(self) -> ZohoCRMEmulator:
-        return self.server.emulator
+    def engine(self) -> EmulatorEngine:
+        return self.server.engine
+
+    @property
+    def config(self) -> EmulatorConfig:
+        return self.server.engine.config
 
     @property
     def store(self) -> Store:
-        return self.server.emulator._store
+        return self.server.store
 
     # ------------------------------------------------------------------ request life cycle
 
     def _dispatch(self) -> None:
-        emulator = self.emulator
         split = urlsplit(self.path)
         path = split.path or "/"
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         self._expect_continue = getattr(self, "_expect_continue", False)
         self._continue_sent = False
-        admin = path == "/__emulator__" or path.startswith("/__emulator__/")
+        admin = path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
         exchange = _Exchange(
-            method=self.command, path=path, query=query, started=emulator.clock.now(), logged=admin
+            method=self.command, path=path, query=query, started=self.engine.clock.now(), logged=admin
         )
         try:
             try:
@@ -246,7 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
                 )
                 return
             if admin:
-                self._send(exchange, emulator._admin(self.command, path, query, self._body))
+                self._send(exchange, self.server.admin(self.command, path, query, self._body))
                 return
             self._serve(exchange)
         except (ClientDisconnected, ConnectionError, TimeoutError):
@@ -284,14 +311,14 @@ class _Handler(BaseHTTPRequestHandler):
         if exchange.logged:
             return
         exchange.logged = True
-        self.emulator._record_request(
+        self.engine.record_request(
             RequestRecord(
                 method=exchange.method,
                 path=exchange.path,
                 query=redact(exchange.query),
                 status=exchange.status,
                 started=exchange.started,
-                finished=self.emulator.clock.now(),
+                finished=self.engine.clock.now(),
                 bytes_in=self._body.bytes_read if hasattr(self, "_body") else 0,
                 bytes_out=exchange.bytes_out,
                 fault=exchange.fault,
@@ -312,8 +339,8 @@ class _Handler(BaseHTTPRequestHandler):
         return BodyReader(self.rfile, length=length, chunked=chunked, before_first_read=self._send_continue)
 
     def _serve(self, exchange: _Exchange) -> None:
-        emulator = self.emulator
-        fault = emulator._take_fault(exchange.method, exchange.path)
+        engine = self.engine
+        fault = engine.take_fault(exchange.method, exchange.path)
         mode: Fault | None = None
         if fault is not None:
             exchange.fault = fault.kind
@@ -333,7 +360,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         try:
             if exchange.path.startswith("/crm/"):
-                if not emulator._enter_api():
+                if not engine.enter_api():
                     self._send(
                         exchange,
                         too_many(
@@ -342,13 +369,13 @@ class _Handler(BaseHTTPRequestHandler):
                     )
                     return
                 try:
-                    latency = emulator.config.latency
+                    latency = self.config.latency
                     if latency > 0:
                         time.sleep(latency)
-                    emulator._hold()
+                    engine.hold()
                     self._send(exchange, self._api(exchange), mode)
                 finally:
-                    emulator._leave_api()
+                    engine.leave_api()
             elif exchange.path in ("/oauth/v2/token", "/oauth/v2/token/revoke"):
                 self._send(exchange, self._oauth(exchange), mode)
             else:
@@ -412,7 +439,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return False
         remaining = body.length - body.bytes_read if body.length is not None else None
-        limit = self.emulator.config.drain_limit
+        limit = self.config.drain_limit
         if (remaining is None or remaining <= limit) and body.drain(limit):
             return True
         self.close_connection = True
@@ -427,7 +454,7 @@ class _Handler(BaseHTTPRequestHandler):
         ]
         lines.extend(f"{name}: {value}" for name, value in response.headers)
         if exchange.access is not None and exchange.path.startswith("/crm/"):
-            config = self.emulator.config
+            config = self.config
             if config.send_access_token_reset_header:
                 lines.append("X-ACCESSTOKEN-RESET: " + format_time(exchange.access.expires, config.tz()))
             if config.send_credits_header and exchange.credits_left is not None:
@@ -544,7 +571,7 @@ class _Handler(BaseHTTPRequestHandler):
             return json_response(
                 200, {"status": "failure", "error": "invalid_token"}, zoho=False, code="invalid_token"
             )
-        body = self.store.issue_access_token(params, self.emulator.url)
+        body = self.store.issue_access_token(params, self.server.url)
         return json_response(200, body, zoho=False, code=body.get("error"))
 
     # ------------------------------------------------------------------ CRM API
@@ -557,7 +584,7 @@ class _Handler(BaseHTTPRequestHandler):
             return error_response(
                 api_error(400, "INVALID_REQUEST_METHOD", "The http request method type is not a valid one")
             )
-        config = self.emulator.config
+        config = self.config
         header = self.headers.get("Authorization")
         if header is None:
             code = config.missing_token_code
@@ -568,20 +595,20 @@ class _Handler(BaseHTTPRequestHandler):
         if access is None:
             return error_response(api_error(401, "INVALID_TOKEN", "invalid oauth token"))
         exchange.access = access
-        allowed, left = self.emulator._consume_credit()
+        allowed, left = self.engine.consume_credit()
         exchange.credits_left = left
         if not allowed:
             return too_many("You have exceeded the API credits allowed for the day. Try again later.")
         try:
             if route.kind == "users":
                 self._require(access, ("zohocrm.users.read", "zohocrm.users.all"))
-                return json_response(200, self._users_payload(exchange))
+                return json_response(200, users_payload())
             if route.kind == "org":
                 self._require(
                     access,
                     ("zohocrm.org.read", "zohocrm.org.all", "zohocrm.settings.read", "zohocrm.settings.all"),
                 )
-                return json_response(200, self._org_payload())
+                return json_response(200, org_payload())
             return self._record_api(exchange, route, access)
         except ApiError as error:
             return error_response(error)
@@ -593,45 +620,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _scope_mismatch(self) -> ApiError:
         return api_error(
-            self.emulator.config.oauth_scope_mismatch_status,
+            self.config.oauth_scope_mismatch_status,
             "OAUTH_SCOPE_MISMATCH",
             "invalid oauth scope to access this URL",
         )
 
-    def _users_payload(self, exchange: _Exchange) -> dict[str, Any]:
-        user = {
-            "id": USER["id"],
-            "full_name": USER["name"],
-            "first_name": USER["name"].split()[0],
-            "last_name": USER["name"].split()[-1],
-            "email": USER["email"],
-            "status": "active",
-            "confirm": True,
-            "role": {"name": "CEO", "id": "5725767000000026005"},
-            "profile": {"name": "Administrator", "id": "5725767000000026011"},
-            "time_zone": "Etc/UTC",
-        }
-        return {"users": [user], "info": {"per_page": 200, "count": 1, "page": 1, "more_records": False}}
-
-    def _org_payload(self) -> dict[str, Any]:
-        return {
-            "org": [
-                {
-                    "id": ORG_ID,
-                    "zgid": ORG_ZGID,
-                    "company_name": "Emulated Org",
-                    "primary_email": USER["email"],
-                    "time_zone": "Etc/UTC",
-                    "currency": "US Dollar - USD",
-                    "iso_code": "USD",
-                    "domain_name": "org" + ORG_ZGID,
-                }
-            ]
-        }
-
     def _record_api(self, exchange: _Exchange, route: _Route, access: AccessToken) -> Response:
         store = self.store
-        config = self.emulator.config
+        config = self.config
         module = store.resolve_module(route.segments[0])
         if module is None:
             raise api_error(
@@ -663,7 +659,14 @@ class _Handler(BaseHTTPRequestHandler):
             )
 
         if route.kind == "photo":
-            return self._photo(exchange, record)
+            return serve_photo(
+                store,
+                config,
+                exchange.method,
+                record,
+                body=self._body,
+                content_type_header=self.headers.get("Content-Type") or "",
+            )
         if route.kind == "attachment":
             attachment_id = route.segments[3]
             if not attachment_id.isdigit():
@@ -671,20 +674,17 @@ class _Handler(BaseHTTPRequestHandler):
                     400, "INVALID_DATA", "the id given seems to be invalid", {"resource_path_index": 3}
                 )
             if exchange.method == "GET":
-                return self._download(record, attachment_id)
+                return download_attachment(store, config, record, attachment_id)
             if not store.delete_attachment(record, attachment_id):
                 raise api_error(400, "INVALID_DATA", "record not deleted", {"resource_path_index": 3})
-            return json_response(200, {"data": [_deleted(attachment_id)]})
+            return json_response(200, {"data": [deleted(attachment_id)]})
         if exchange.method == "GET":
-            return self._list(exchange, record)
+            return list_attachments(store, exchange.query, record)
         if exchange.method == "POST":
             return self._upload(exchange, record)
-        return self._bulk_delete(exchange, record)
+        return bulk_delete(store, config, exchange.query, record)
 
     # ------------------------------------------------------------------ attachments
-
-    def _list(self, exchange: _Exchange, record: Record) -> Response:
-        return list_attachments(self.store, exchange.query, record)
 
     def _upload(self, exchange: _Exchange, record: Record) -> Response:
         def remember(form: dict[str, str]) -> None:
@@ -698,149 +698,3 @@ class _Handler(BaseHTTPRequestHandler):
             query=exchange.query,
             remember_form=remember,
         )
-
-    def _download(self, record: Record, attachment_id: str) -> Response:
-        store = self.store
-        attachment = store.get_attachment(record, attachment_id)
-        if attachment is None:
-            return Response(status=204)
-        if attachment.kind != "File":
-            raise api_error(
-                400, "DOWNLOAD_NOT_ALLOWED", "As it is a linked attachment, you can not download it"
-            )
-        headers = [
-            ("Content-Type", attachment.content_type),
-            (
-                "Content-Disposition",
-                content_disposition(attachment.file_name, self.emulator.config.content_disposition_format),
-            ),
-            ("Cache-Control", "no-store, no-cache, must-revalidate, private"),
-        ]
-        if attachment.data is not None:
-            return Response(status=200, headers=headers, body=attachment.data)
-        assert attachment.path is not None
-        try:
-            handle = open(attachment.path, "rb")  # noqa: SIM115 - closed by _send
-        except FileNotFoundError:
-            # Deleted between the lookup and the open.
-            return Response(status=204)
-        return Response(status=200, headers=headers, file=handle, file_size=attachment.size)
-
-    def _bulk_delete(self, exchange: _Exchange, record: Record) -> Response:
-        raw = exchange.query.get("ids")
-        if raw is None or not raw.strip():
-            raise api_error(
-                400,
-                "REQUIRED_PARAM_MISSING",
-                "One of the expected parameter is missing",
-                {"param_name": "ids"},
-            )
-        ids = [part.strip() for part in raw.split(",") if part.strip()]
-        limit = self.emulator.config.max_bulk_delete_ids
-        if len(ids) > limit:
-            raise api_error(
-                400,
-                "LIMIT_EXCEEDED",
-                f"Only {limit} ids can be deleted at once",
-                {"param_name": "ids", "limit": limit},
-            )
-        data = []
-        for attachment_id in ids:
-            if attachment_id.isdigit() and self.store.delete_attachment(record, attachment_id):
-                data.append(_deleted(attachment_id))
-            else:
-                data.append(
-                    {
-                        "code": "INVALID_DATA",
-                        "details": {"id": attachment_id},
-                        "message": "record not deleted",
-                        "status": "error",
-                    }
-                )
-        return json_response(200, {"data": data})
-
-    # ------------------------------------------------------------------ photos
-
-    def _photo(self, exchange: _Exchange, record: Record) -> Response:
-        store = self.store
-        if exchange.method == "GET":
-            photo = record.photo
-            if photo is None:
-                return Response(status=204)
-            extension = photo.content_type.rsplit("/", 1)[-1].replace("jpeg", "jpg")
-            name = f"{record.id}.{extension}"
-            return Response(
-                status=200,
-                headers=[
-                    ("Content-Type", photo.content_type),
-                    (
-                        "Content-Disposition",
-                        content_disposition(name, self.emulator.config.content_disposition_format),
-                    ),
-                ],
-                body=photo.data,
-            )
-        if exchange.method == "DELETE":
-            with store.lock:
-                record.photo = None
-            return json_response(
-                200, {"code": "SUCCESS", "details": {}, "message": "Photo deleted", "status": "success"}
-            )
-        return self._photo_upload(exchange, record)
-
-    def _photo_upload(self, exchange: _Exchange, record: Record) -> Response:
-        config = self.emulator.config
-        content_type, params = parse_header_value(self.headers.get("Content-Type") or "")
-        body = self._body
-        too_big = api_error(
-            415,
-            "FILE_SIZE_MORE_THAN_ALLOWED_SIZE",
-            "Please check if the size of the file is in the correct range",
-        )
-        if content_type != "multipart/form-data":
-            raise api_error(
-                400,
-                "REQUIRED_PARAM_MISSING",
-                "One of the expected parameter is missing",
-                {"param_name": "file"},
-            )
-        if body.length is not None and body.length > config.max_photo_size + MULTIPART_SLACK:
-            raise too_big
-        photo: MemorySink | None = None
-
-        def open_sink(info: PartInfo) -> Sink:
-            nonlocal photo
-            if info.name == "file" and photo is None:
-                photo = MemorySink(limit=config.max_photo_size)
-                return photo
-            return DiscardSink()
-
-        try:
-            parse_multipart(body, params.get("boundary", ""), open_sink)
-        except TooLarge:
-            raise too_big from None
-        if photo is None:
-            raise api_error(
-                400,
-                "REQUIRED_PARAM_MISSING",
-                "One of the expected parameter is missing",
-                {"param_name": "file"},
-            )
-        data = bytes(photo.data)
-        image_type = sniff_image(data[:16])
-        if image_type is None:
-            raise api_error(400, "INVALID_DATA", "invalid file type", {"param_name": "file"})
-        self.store.set_photo(record, data, image_type)
-        return json_response(
-            200,
-            {"code": "SUCCESS", "details": {}, "message": "photo uploaded successfully", "status": "success"},
-        )
-
-
-def _deleted(attachment_id: str) -> dict[str, Any]:
-    return {
-        "code": "SUCCESS",
-        "details": {"id": attachment_id},
-        "message": "record deleted",
-        "status": "success",
-    }

@@ -16,34 +16,36 @@ From a shell (serves until Ctrl-C)::
 
 Behaviour switches (including every point Zoho's documentation leaves open) are the fields of
 :class:`EmulatorConfig`. A running emulator can also be driven over HTTP through the admin API
-under ``/__emulator__/`` (see :meth:`ZohoCRMEmulator._admin`). The admin API has no
-authentication and its ``credentials`` endpoint returns the OAuth client secret and refresh token:
-this is a local test server that binds loopback addresses only.
+under ``/__emulator__/`` (its endpoints are listed in ``testing/_emulator_admin.py``). The admin
+API has no authentication and its ``credentials`` endpoint returns the OAuth client secret and
+refresh token: this is a local test server that binds loopback addresses only.
 """
 
 from __future__ import annotations
 
-import argparse
-import base64
 import copy
 import ipaddress
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import threading
 import weakref
-from collections import deque
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from types import FrameType, TracebackType
-from typing import Any, NoReturn
+from types import TracebackType
+from typing import Any
 from urllib.parse import quote, urlencode
 
-from airflow_provider_zoho_attach.testing._emulator_http import Response, guess_content_type, json_response
-from airflow_provider_zoho_attach.testing._emulator_io import BodyReader, TooLarge
+from airflow_provider_zoho_attach.testing import _emulator_cli
+from airflow_provider_zoho_attach.testing._emulator_admin import AdminAPI
+from airflow_provider_zoho_attach.testing._emulator_cli import (  # noqa: F401 - CLI_OAUTH_CACHE stays importable here
+    CLI_OAUTH_CACHE,
+    cli_connection_env,
+)
+from airflow_provider_zoho_attach.testing._emulator_engine import EmulatorEngine
+from airflow_provider_zoho_attach.testing._emulator_http import base_url, guess_content_type
 from airflow_provider_zoho_attach.testing._emulator_model import (
     ALL_SCOPES,
     FAULT_KINDS,
@@ -70,9 +72,6 @@ __all__ = [
     "cli_connection_env",
     "main",
 ]
-
-_ADMIN_BODY_LIMIT = 256 * 1024 * 1024
-_DAY = 86400.0
 
 
 class ZohoCRMEmulator:
@@ -115,17 +114,8 @@ class ZohoCRMEmulator:
         )
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
         self._store = Store(self._config, self.clock, self._dir)
-        self._lock = threading.Lock()
-        self._faults: list[Fault] = []
-        self._log: deque[RequestRecord] = deque(maxlen=self._config.request_log_limit)
-        self._token_calls = 0
-        self._api_calls = 0
-        self._credits: deque[float] = deque()
-        self._in_flight = 0
-        self._peak_in_flight = 0
-        self._in_flight_changed = threading.Condition()
-        self._gate = threading.Event()
-        self._gate.set()
+        self._engine = EmulatorEngine(self._config, self.clock)
+        self._admin = AdminAPI(self, self._store)
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
@@ -148,7 +138,9 @@ class ZohoCRMEmulator:
             raise RuntimeError("a stopped emulator cannot be started again; create a new one")
         if self._server is not None:
             return self
-        server = EmulatorHTTPServer((self.host, self.port), self)
+        server = EmulatorHTTPServer(
+            (self.host, self.port), engine=self._engine, store=self._store, admin=self._admin
+        )
         self._server = server
         self.port = server.server_address[1]
         self._thread = threading.Thread(
@@ -160,7 +152,7 @@ class ZohoCRMEmulator:
     def stop(self) -> None:
         """Stop serving, cut open connections and delete stored contents. Safe to call twice."""
         self._stopped = True
-        self._gate.set()
+        self._engine.resume()
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
@@ -189,8 +181,7 @@ class ZohoCRMEmulator:
         """``http://HOST:PORT``: both the accounts server and the API domain."""
         if self._server is None:
             raise RuntimeError("the emulator is not running: call start() or use it as a context manager")
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return base_url(self.host, self.port)
 
     @property
     def accounts_url(self) -> str:
@@ -211,6 +202,7 @@ class ZohoCRMEmulator:
     def config(self, value: EmulatorConfig) -> None:
         self._config = value
         self._store.config = value
+        self._engine.config = value
 
     @property
     def blob_dir(self) -> str:
@@ -507,15 +499,14 @@ class ZohoCRMEmulator:
     @property
     def token_calls(self) -> int:
         """``POST /oauth/v2/token`` requests served since the last :meth:`reset_log`."""
-        return self._token_calls
+        return self._engine.token_calls
 
     # ------------------------------------------------------------------ request log
 
     @property
     def requests(self) -> list[RequestRecord]:
         """The requests served (oldest first, admin calls excluded)."""
-        with self._lock:
-            return list(self._log)
+        return self._engine.requests
 
     def count(
         self, method: str | None = None, path_contains: str | None = None, status: int | None = None
@@ -538,26 +529,11 @@ class ZohoCRMEmulator:
 
     def api_calls(self) -> int:
         """CRM API requests (``/crm/...``) served since the last :meth:`reset_log`."""
-        return self._api_calls
+        return self._engine.api_calls
 
     def reset_log(self) -> None:
         """Forget the logged requests and zero the counters (credits already used stay used)."""
-        with self._lock:
-            self._log.clear()
-            self._token_calls = 0
-            self._api_calls = 0
-            self._peak_in_flight = self._in_flight
-
-    def _record_request(self, record: RequestRecord) -> None:
-        with self._lock:
-            limit = self._config.request_log_limit
-            if self._log.maxlen != limit:
-                self._log = deque(self._log, maxlen=limit)
-            self._log.append(record)
-            if record.path.startswith("/crm/"):
-                self._api_calls += 1
-            elif record.method == "POST" and record.path == "/oauth/v2/token":
-                self._token_calls += 1
+        self._engine.reset_log()
 
     # ------------------------------------------------------------------ faults and limits
 
@@ -590,45 +566,18 @@ class ZohoCRMEmulator:
         :param delay: the stall of ``slow_body``; for other kinds, a wait before answering.
         :raises ValueError: an unknown kind or a bad argument.
         """
-        fault = Fault(kind=kind, count=count, method=method, path=path, status=status, delay=delay)
-        with self._lock:
-            self._faults.append(fault)
+        self._engine.add_fault(
+            Fault(kind=kind, count=count, method=method, path=path, status=status, delay=delay)
+        )
 
     def clear_faults(self) -> None:
         """Drop every pending fault."""
-        with self._lock:
-            self._faults.clear()
+        self._engine.clear_faults()
 
     @property
     def faults(self) -> list[dict[str, Any]]:
         """The pending faults."""
-        with self._lock:
-            return [fault.to_dict() for fault in self._faults]
-
-    def _take_fault(self, method: str, path: str) -> Fault | None:
-        with self._lock:
-            for index, fault in enumerate(self._faults):
-                if fault.matches(method, path):
-                    fault.count -= 1
-                    if fault.count <= 0:
-                        del self._faults[index]
-                    return fault
-        return None
-
-    def _enter_api(self) -> bool:
-        with self._in_flight_changed:
-            limit = self._config.max_concurrency
-            if limit is not None and self._in_flight >= limit:
-                return False
-            self._in_flight += 1
-            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
-            self._in_flight_changed.notify_all()
-            return True
-
-    def _leave_api(self) -> None:
-        with self._in_flight_changed:
-            self._in_flight -= 1
-            self._in_flight_changed.notify_all()
+        return self._engine.faults
 
     def pause(self) -> None:
         """
@@ -636,14 +585,11 @@ class ZohoCRMEmulator:
 
         With :meth:`wait_in_flight`, this sets up "N calls at once" deterministically.
         """
-        self._gate.clear()
+        self._engine.pause()
 
     def resume(self) -> None:
         """Let held API calls go on."""
-        self._gate.set()
-
-    def _hold(self) -> None:
-        self._gate.wait()
+        self._engine.resume()
 
     def wait_in_flight(self, count: int, timeout: float = 10.0) -> bool:
         """
@@ -651,227 +597,41 @@ class ZohoCRMEmulator:
 
         :return: ``False`` on timeout.
         """
-        with self._in_flight_changed:
-            return self._in_flight_changed.wait_for(lambda: self._in_flight >= count, timeout)
+        return self._engine.wait_in_flight(count, timeout)
 
     @property
     def in_flight(self) -> int:
         """API calls being served right now."""
-        return self._in_flight
+        return self._engine.in_flight
 
     @property
     def peak_in_flight(self) -> int:
         """The most API calls served at once since the last :meth:`reset_log`."""
-        return self._peak_in_flight
-
-    def _consume_credit(self) -> tuple[bool, int | None]:
-        limit = self._config.daily_credits
-        if limit is None:
-            return True, None
-        with self._lock:
-            now = self.clock.now()
-            while self._credits and self._credits[0] <= now - _DAY:
-                self._credits.popleft()
-            if len(self._credits) >= limit:
-                return False, 0
-            self._credits.append(now)
-            return True, limit - len(self._credits)
+        return self._engine.peak_in_flight
 
     @property
     def credits_used(self) -> int:
         """Credits used in the last 24 hours (counted only while ``daily_credits`` is set)."""
-        with self._lock:
-            now = self.clock.now()
-            return sum(1 for t in self._credits if t > now - _DAY)
+        return self._engine.credits_used
 
     def stats(self) -> dict[str, Any]:
         """Counters: token and API calls, logged requests, calls in flight (now and peak), credits."""
+        engine = self._engine
         limit = self._config.daily_credits
-        used = self.credits_used
+        used = engine.credits_used
         return {
-            "token_calls": self._token_calls,
-            "api_calls": self._api_calls,
-            "requests": len(self._log),
-            "in_flight": self._in_flight,
-            "peak_in_flight": self._peak_in_flight,
+            "token_calls": engine.token_calls,
+            "api_calls": engine.api_calls,
+            "requests": engine.logged,
+            "in_flight": engine.in_flight,
+            "peak_in_flight": engine.peak_in_flight,
             "credits_used": used,
             "credits_remaining": None if limit is None else max(0, limit - used),
             "attachments": len(self._store.attachments),
             "records": len(self._store.records),
-            "pending_faults": len(self._faults),
+            "pending_faults": engine.pending_faults,
             "clock_offset": self.clock.offset,
         }
-
-    # ------------------------------------------------------------------ admin HTTP API
-
-    def _admin(self, method: str, path: str, query: dict[str, str], body: BodyReader) -> Response:
-        """
-        Serve ``/__emulator__/...`` (not logged, not counted, no auth).
-
-        ``GET state``, ``GET credentials``, ``GET requests``, ``GET stats``, ``POST reset-log``,
-        ``POST records``, ``POST attachments``, ``POST links``, ``GET attachments?module=&record_id=``,
-        ``GET attachments/{id}/content``, ``GET deleted``, ``GET|POST|DELETE faults``,
-        ``GET|PATCH config``, ``POST clock/advance``, ``POST tokens/expire``, ``POST tokens/revoke``,
-        ``POST refresh-tokens``, ``POST refresh-tokens/revoke``.
-        """
-        route = path[len("/__emulator__") :].strip("/")
-        try:
-            payload: dict[str, Any] = {}
-            if method in ("POST", "PATCH", "PUT"):
-                raw = body.read_all(_ADMIN_BODY_LIMIT)
-                if raw.strip():
-                    loaded = json.loads(raw)
-                    if not isinstance(loaded, dict):
-                        raise ValueError("the body must be a JSON object")
-                    payload = loaded
-            return self._admin_route(method, route, query, payload)
-        except TooLarge:
-            return json_response(413, {"error": "body too large"}, zoho=False)
-        except (ValueError, KeyError, TypeError) as exc:
-            return json_response(400, {"error": f"{type(exc).__name__}: {exc}"}, zoho=False)
-
-    def _admin_route(
-        self, method: str, route: str, query: dict[str, str], payload: dict[str, Any]
-    ) -> Response:
-        def ok(value: Any, status: int = 200) -> Response:
-            return json_response(status, value, zoho=False)
-
-        key = (method, route)
-        if key in (("GET", ""), ("GET", "state")):
-            with self._store.lock:
-                records = [
-                    {
-                        "module": r.module,
-                        "record_id": r.id,
-                        "name": r.name,
-                        "photo": r.photo is not None,
-                        "attachments": [a.full for a in self._store.listing(r)],
-                    }
-                    for r in self._store.records.values()
-                ]
-                return ok(
-                    {
-                        "url": self.url,
-                        "records": records,
-                        "config": self._config.to_dict(),
-                        "faults": self.faults,
-                    }
-                )
-        if key == ("GET", "credentials"):
-            return ok(
-                {
-                    "url": self.url,
-                    "client_id": self.client_id,
-                    "client_secret": self.client_secret,
-                    "refresh_token": self.refresh_token,
-                    "connection_uri": self.connection_uri(),
-                    "env": self.airflow_env(),
-                }
-            )
-        if key == ("GET", "requests"):
-            return ok({"requests": [r.to_dict() for r in self.requests]})
-        if key == ("GET", "stats"):
-            return ok(self.stats())
-        if key == ("POST", "reset-log"):
-            self.reset_log()
-            return ok({"status": "success"})
-        if key == ("POST", "records"):
-            record_id = payload.get("record_id")
-            new_id = self.add_record(
-                payload["module"], str(record_id) if record_id is not None else None, name=payload.get("name")
-            )
-            return ok({"id": new_id}, 201)
-        if key == ("POST", "attachments"):
-            if "content_base64" in payload:
-                content: bytes | str = base64.b64decode(payload["content_base64"], validate=True)
-            else:
-                content = str(payload.get("content", ""))
-            new_id = self.add_attachment(
-                payload["module"],
-                str(payload["record_id"]),
-                payload["file_name"],
-                content,
-                created_time=payload.get("created_time"),
-                content_type=payload.get("content_type"),
-            )
-            return ok({"id": new_id}, 201)
-        if key == ("POST", "links"):
-            new_id = self.add_link_attachment(
-                payload["module"],
-                str(payload["record_id"]),
-                payload["url"],
-                title=payload.get("title"),
-                created_time=payload.get("created_time"),
-            )
-            return ok({"id": new_id}, 201)
-        if key == ("GET", "attachments"):
-            return ok({"attachments": self.attachments(query["module"], query["record_id"])})
-        if method == "GET" and route.startswith("attachments/") and route.endswith("/content"):
-            attachment_id = route[len("attachments/") : -len("/content")]
-            data = self.attachment_content(attachment_id)
-            return Response(
-                status=200, headers=[("Content-Type", self.attachment_content_type(attachment_id))], body=data
-            )
-        if key == ("GET", "deleted"):
-            return ok({"deleted": self.deleted_attachments})
-        if key == ("GET", "faults"):
-            return ok({"faults": self.faults})
-        if key == ("POST", "faults"):
-            self.inject_fault(
-                payload["kind"],
-                count=int(payload.get("count", 1)),
-                method=payload.get("method"),
-                path=payload.get("path"),
-                status=payload.get("status"),
-                delay=payload.get("delay"),
-            )
-            return ok({"faults": self.faults}, 201)
-        if key == ("DELETE", "faults"):
-            self.clear_faults()
-            return ok({"faults": []})
-        if key == ("GET", "config"):
-            return ok(self._config.to_dict())
-        if key in (("PATCH", "config"), ("POST", "config")):
-            self._config.update(**payload)
-            return ok(self._config.to_dict())
-        if key == ("POST", "clock/advance"):
-            self.clock.advance(float(payload["seconds"]))
-            return ok({"clock_offset": self.clock.offset})
-        if key == ("POST", "tokens/expire"):
-            self.expire_access_tokens()
-            return ok({"status": "success"})
-        if key == ("POST", "tokens/revoke"):
-            self.revoke_access_tokens()
-            return ok({"status": "success"})
-        if key == ("POST", "refresh-tokens"):
-            scopes = payload.get("scopes", list(ALL_SCOPES))
-            if not isinstance(scopes, list):
-                raise TypeError("scopes must be a list")
-            return ok({"refresh_token": self.create_refresh_token(scopes)}, 201)
-        if key == ("POST", "refresh-tokens/revoke"):
-            self.revoke_refresh_token(payload["token"])
-            return ok({"status": "success"})
-        return json_response(404, {"error": f"no admin endpoint {method} /__emulator__/{route}"}, zoho=False)
-
-
-#: The token cache the command line's connection uses: it shares tokens between processes (an Airflow
-#: Variable in tasks, the per-user file everywhere else), unlike the test helpers' ``memory``.
-CLI_OAUTH_CACHE = "variable"
-
-
-def cli_connection_env(emulator: ZohoCRMEmulator, **extra: Any) -> dict[str, str]:
-    """
-    The connection variable the command line prints and writes: tokens shared between processes.
-
-    The helpers of :class:`ZohoCRMEmulator` default to ``oauth_cache`` ``memory`` so that each test
-    counts its own token calls; someone trying DAGs, scripts and ``airflow`` commands from a shell
-    runs many short processes instead, each of which would create a token with ``memory`` and hit
-    Zoho's limit of 10 per 10 minutes (which the emulator applies too).
-
-    :param emulator: the running emulator.
-    :param extra: extras to add or override (``None`` removes one).
-    """
-    return emulator.airflow_env(**{"oauth_cache": CLI_OAUTH_CACHE, **extra})
 
 
 def _is_loopback(host: str) -> bool:
@@ -883,98 +643,6 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-# ---------------------------------------------------------------------- command line
-
-
-class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # One line, no usage dump: scripts read stderr.
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a non-negative number of seconds, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, got {text!r}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = _non_negative_int(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {text!r}")
-    return value
-
-
-def _build_parser() -> _ArgumentParser:
-    parser = _ArgumentParser(
-        prog="python -m airflow_provider_zoho_attach.testing.emulator",
-        description="Run the offline Zoho CRM emulator until interrupted (SIGINT or SIGTERM).",
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=_port, default=8765, help="port (default 8765; 0 = any free port)")
-    parser.add_argument("--seed", default=None, help="data set to load: demo")
-    parser.add_argument(
-        "--latency", type=_non_negative_float, default=0.0, help="seconds added to each API call"
-    )
-    parser.add_argument(
-        "--max-concurrency", type=_positive_int, default=None, help="API calls in flight at once"
-    )
-    parser.add_argument(
-        "--daily-credits", type=_non_negative_int, default=None, help="API calls per 24 hours"
-    )
-    parser.add_argument(
-        "--storage-dir", default=None, help="parent directory of the temporary content store (e.g. /dev/shm)"
-    )
-    parser.add_argument(
-        "--print-env",
-        action="store_true",
-        help=(
-            "also print AIRFLOW_CONN_ZOHO_CRM_DEFAULT=... on its own line (oauth_cache=variable: tokens "
-            "shared between processes), then a comment line saying where tokens are kept"
-        ),
-    )
-    parser.add_argument(
-        "--env-file",
-        default=None,
-        help="write KEY=VALUE lines (dotenv format) for the connection to this file",
-    )
-    return parser
-
-
-def _sharing_note() -> str:
-    from airflow_provider_zoho_attach.utils.tokens import token_cache_dir
-
-    return (
-        f"# oauth_cache={CLI_OAUTH_CACHE}: access tokens are shared through an Airflow Variable in tasks "
-        f"and through {token_cache_dir()} in scripts and CLI calls (the emulator allows 10 new tokens "
-        "per 10 minutes, as Zoho does)"
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """
     Command-line entry point.
@@ -983,65 +651,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with ``--print-env``), serves until SIGINT or SIGTERM and returns 0. Bad input prints one line
     on stderr and returns 2.
     """
-    parser = _build_parser()
-    args = parser.parse_args(argv)
-    prog = parser.prog
-
-    def fail(message: str) -> int:
-        print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
-        return 2
-
-    config = EmulatorConfig(
-        latency=args.latency, max_concurrency=args.max_concurrency, daily_credits=args.daily_credits
-    )
-    try:
-        emulator = ZohoCRMEmulator(
-            host=args.host, port=args.port, seed=args.seed, config=config, storage_dir=args.storage_dir
-        )
-    except ValueError as exc:
-        return fail(str(exc))
-    except OSError as exc:
-        return fail(f"cannot use storage directory {args.storage_dir}: {exc.strerror or exc}")
-    try:
-        emulator.start()
-    except OSError as exc:
-        emulator.stop()
-        return fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
-
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    try:
-        env = cli_connection_env(emulator)
-        if args.env_file:
-            try:
-                with open(args.env_file, "w", encoding="utf-8") as handle:
-                    handle.write(f"ZOHO_EMULATOR_URL={emulator.url}\n")
-                    for name, value in env.items():
-                        handle.write(f"{name}={value}\n")
-            except OSError as exc:
-                return fail(f"cannot write {args.env_file}: {exc.strerror or exc}")
-        seed_note = f", seed {args.seed}" if args.seed else ""
-        print(f"Zoho CRM emulator listening on {emulator.url}{seed_note} (Ctrl-C to stop)", flush=True)
-        for record in emulator.seed_records:
-            print(
-                f"  {record['module']} {record['record_id']} {record['name']!r}: "
-                f"{record['attachments']} attachment(s)",
-                flush=True,
-            )
-        if args.print_env:
-            for name, value in env.items():
-                print(f"{name}={value}", flush=True)
-            print(_sharing_note(), flush=True)
-        while not stop.wait(0.5):
-            pass
-    finally:
-        emulator.stop()
-    return 0
+    return _emulator_cli.main(argv, ZohoCRMEmulator)
 
 
 if __name__ == "__main__":

@@ -360,7 +360,7 @@ def test_no_untested_literal_blocks():
 
 
 def test_emulator_command_lines_parse():
-    from airflow_provider_zoho_attach.testing.emulator import _build_parser
+    from airflow_provider_zoho_attach.testing._emulator_cli import _build_parser
 
     seen = 0
     for block in code_blocks():
