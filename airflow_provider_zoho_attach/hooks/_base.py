@@ -5,7 +5,7 @@ helpers that read, check and describe Zoho's answers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -126,6 +126,25 @@ class _ZohoCRMHookBase(BaseHook):
         # Always the configured host: a token's api_domain (from Zoho, or from a shared Variable that
         # anyone with Variable access can write) is checked against it, never followed.
         return settings.api_domain
+
+    def _retry_logger(self, operation: str, budget: Any) -> Callable[[BaseException, float], None]:
+        """
+        The warning logged before each retry: one line, the same for the sync and async hooks.
+
+        :param operation: what is being retried, for the message.
+        :param budget: the operation's ``RetryBudget`` (its count of retries so far).
+        """
+
+        def on_retry(error: BaseException, delay: float) -> None:
+            self.log.warning(
+                "%s: attempt %d failed (%s); retrying in %.1f s",
+                operation,
+                budget.retries,
+                _describe(error),
+                delay,
+            )
+
+        return on_retry
 
     def _needs_mask(self, token: AccessToken) -> bool:
         if token.value in self._masked:

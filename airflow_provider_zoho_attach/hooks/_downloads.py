@@ -129,12 +129,7 @@ class _DownloadCore(_SyncTransport):
                         hint="The download is retried from the start; nothing partial is kept.",
                     ) from None
                 except OSError as error:
-                    raise ZohoCRMTransferError(
-                        f"cannot write the download: {error.strerror or error}",
-                        code="DESTINATION_ERROR",
-                        operation=operation,
-                        hint="Check free space and permissions of the destination; nothing partial was kept.",
-                    ) from None
+                    raise _write_error(error, operation) from None
                 if expected is not None and size != expected:
                     raise ZohoCRMTransferError(
                         f"the body ended after {size} of {expected} bytes",
@@ -153,12 +148,7 @@ class _DownloadCore(_SyncTransport):
             try:
                 handle.flush()
             except OSError as error:
-                raise ZohoCRMTransferError(
-                    f"cannot write the download: {error.strerror or error}",
-                    code="DESTINATION_ERROR",
-                    operation=operation,
-                    hint="Check free space and permissions of the destination; nothing partial was kept.",
-                ) from None
+                raise _write_error(error, operation) from None
             return header_name, size, digest.hexdigest(), content_type.strip()
         except BaseException:
             handle.close()
@@ -193,3 +183,13 @@ class _DownloadCore(_SyncTransport):
                     operation=operation,
                 ) from None
         return digest.hexdigest()
+
+
+def _write_error(error: OSError, operation: str) -> ZohoCRMTransferError:
+    """The error for a download that could not be written (full disk, no permission)."""
+    return ZohoCRMTransferError(
+        f"cannot write the download: {error.strerror or error}",
+        code="DESTINATION_ERROR",
+        operation=operation,
+        hint="Check free space and permissions of the destination; nothing partial was kept.",
+    )

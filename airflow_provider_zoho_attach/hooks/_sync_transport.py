@@ -14,7 +14,6 @@ from airflow_provider_zoho_attach.hooks._base import (
     TEST_CONNECTION_TIMEOUT,
     T,
     _check,
-    _describe,
     _is_invalid_token,
     _ZohoCRMHookBase,
 )
@@ -162,16 +161,7 @@ class _SyncTransport(_ZohoCRMHookBase):
         import tenacity
 
         with self.retry_policy.operation() as budget:
-
-            def on_retry(error: BaseException, delay: float) -> None:
-                self.log.warning(
-                    "%s: attempt %d failed (%s); retrying in %.1f s",
-                    operation,
-                    budget.retries,
-                    _describe(error),
-                    delay,
-                )
-
+            on_retry = self._retry_logger(operation, budget)
             retrying = tenacity.Retrying(**budget.tenacity_arguments(sleep=self._sleep, on_retry=on_retry))
             try:
                 return retrying(func)

@@ -14,7 +14,6 @@ from airflow_provider_zoho_attach.hooks._base import (
     _THROTTLE_WARNING,
     _body_is_invalid_token,
     _call_arguments,
-    _describe,
     _user_agent,
     _ZohoCRMHookBase,
 )
@@ -195,16 +194,7 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
         import tenacity
 
         with self._policy(settings).operation() as budget:
-
-            def on_retry(error: BaseException, delay: float) -> None:
-                self.log.warning(
-                    "%s: attempt %d failed (%s); retrying in %.1f s",
-                    operation,
-                    budget.retries,
-                    _describe(error),
-                    delay,
-                )
-
+            on_retry = self._retry_logger(operation, budget)
             retrying = tenacity.AsyncRetrying(
                 **budget.tenacity_arguments(sleep=self._sleep, on_retry=on_retry)
             )
