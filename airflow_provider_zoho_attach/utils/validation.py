@@ -218,3 +218,17 @@ def _mask(value: str) -> None:
     except ImportError:  # pragma: no cover - airflow.sdk always has it on 3.x
         return
     mask_secret(value)
+
+
+def validate_file_id(value: Any, *, argument: str = "file_id") -> str:
+    """
+    Return ``value`` as a Zoho File System id: the opaque string ``POST /files`` answered.
+
+    :raises ZohoCRMInvalidRequestError: for anything but 1 to 150 letters, digits, ``-`` or ``_``.
+    """
+    text = value.strip() if isinstance(value, str) else None
+    if not text or len(text) > 150 or not all(ch.isascii() and (ch.isalnum() or ch in "-_") for ch in text):
+        raise ZohoCRMInvalidRequestError.for_argument(
+            argument, value, "a Zoho File System id such as 'ae9c6cd994aa55a0fda90faaff4a2f472b1c94e7'"
+        )
+    return text
