@@ -169,10 +169,14 @@ class _DownloadCore(_SyncTransport):
         self, module: str, record_id: str, attachment_id: str, operation: str
     ) -> str | None:
         """The SHA-256 of a stored attachment's bytes, streamed and discarded (``None`` if it is gone)."""
+        return self._stored_sha256(attachment_path(module, record_id, attachment_id), operation=operation)
+
+    def _stored_sha256(
+        self, path: str, *, operation: str, params: Mapping[str, Any] | None = None
+    ) -> str | None:
+        """The SHA-256 of the file ``path`` answers, streamed and discarded (``None`` for 204)."""
         digest = hashlib.sha256()
-        with self._exchange(
-            "GET", attachment_path(module, record_id, attachment_id), operation=operation, stream=True
-        ) as response:
+        with self._exchange("GET", path, operation=operation, params=params, stream=True) as response:
             if response.status_code == 204:
                 return None
             if response.status_code != 200:
@@ -183,8 +187,7 @@ class _DownloadCore(_SyncTransport):
                     digest.update(chunk)
             except Exception as error:
                 raise ZohoCRMTransferError(
-                    f"the connection broke while checking attachment {attachment_id} "
-                    f"({type(error).__name__})",
+                    f"the connection broke while reading a stored file to check it ({type(error).__name__})",
                     code="CONNECTION_LOST",
                     status_code=200,
                     operation=operation,

@@ -29,6 +29,7 @@ from airflow_provider_zoho_attach.utils.field_files import (
     FieldFile,
     FileField,
     check_field_capacity,
+    field_file_request,
     field_update_body,
     not_a_file_field,
     parse_field_files,
@@ -319,8 +320,9 @@ class _FieldFilesCore(_UploadCore):
         record_id = validate_id(record_id)
         item_id = validate_id(field_file_id, argument="field_file_id")
         target = DownloadTarget(destination, overwrite=overwrite, directory=directory, claims=claims)
+        path, params = field_file_request(module, record_id, item_id)
         result = self._download(
-            f"{module}/{record_id}/actions/download_fields_attachment",
+            path,
             target,
             operation=f"download field file {item_id} of {module}/{record_id}",
             module=module,
@@ -329,9 +331,27 @@ class _FieldFilesCore(_UploadCore):
             name_for=lambda header, _type: choose_file_name(header, file_name, item_id),
             on_progress=on_progress,
             not_found="no such field file",
-            params={"fields_attachment_id": item_id},
+            params=params,
         )
         return {"attachment_id": item_id, "field": field, **result}
+
+    def field_file_sha256(self, module: str, record_id: str | int, field_file_id: str | int) -> str | None:
+        """
+        Return the SHA-256 of a file held in a record's field (streamed and discarded, with retries).
+
+        :param module: the module API name.
+        :param record_id: the record id.
+        :param field_file_id: the item's ``id`` from :meth:`list_field_files`.
+        :return: the hex digest, or ``None`` if the field holds no such file.
+        """
+        module = normalize_module(module)
+        record_id = validate_id(record_id)
+        item_id = validate_id(field_file_id, argument="field_file_id")
+        operation = f"check the bytes of field file {item_id} of {module}/{record_id}"
+        path, params = field_file_request(module, record_id, item_id)
+        return self._retry(
+            lambda: self._stored_sha256(path, operation=operation, params=params), operation=operation
+        )
 
     def attach_to_field(
         self,

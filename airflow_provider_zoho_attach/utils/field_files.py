@@ -27,6 +27,7 @@ __all__ = [
     "FieldFile",
     "FileField",
     "check_field_capacity",
+    "field_file_request",
     "field_update_body",
     "not_a_file_field",
     "parse_field_files",
@@ -67,6 +68,11 @@ class FieldFile(TypedDict):
     size: int | None
     created_time: str | None
     modified_time: str | None
+
+
+def field_file_request(module: str, record_id: str, item_id: str) -> tuple[str, dict[str, str]]:
+    """The path and query that download a field's file (``actions/download_fields_attachment``)."""
+    return f"{module}/{record_id}/actions/download_fields_attachment", {"fields_attachment_id": item_id}
 
 
 def parse_file_fields(payload: Any) -> dict[str, FileField]:
