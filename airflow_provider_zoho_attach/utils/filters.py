@@ -9,53 +9,15 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
 from airflow_provider_zoho_attach.utils.protocol import is_link
+from airflow_provider_zoho_attach.utils.times import created_time
+from airflow_provider_zoho_attach.utils.validation import parse_time_argument
 
 __all__ = ["AttachmentFilter", "created_time", "parse_time_argument"]
-
-
-def parse_time_argument(value: Any, *, argument: str) -> datetime | None:
-    """
-    Return ``value`` as an aware datetime (naive values are taken as UTC), or ``None`` if unset.
-
-    Accepts a ``datetime`` (pendulum's too), an ISO-8601 string (what ``{{ data_interval_start }}``
-    renders to), or ``None``/``""``.
-
-    :raises ZohoCRMInvalidRequestError: for anything else, naming ``argument``.
-    """
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        text = value.strip()
-        if text.endswith("Z"):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            raise ZohoCRMInvalidRequestError.for_argument(
-                argument, value, "an ISO-8601 date-time such as '2024-03-02T14:05:11+00:00'"
-            ) from None
-    else:
-        raise ZohoCRMInvalidRequestError.for_argument(argument, value, "a datetime or an ISO-8601 string")
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def created_time(record: Mapping[str, Any]) -> datetime | None:
-    """The ``Created_Time`` of an attachment record as an aware datetime, ``None`` if absent."""
-    value = record.get("Created_Time")
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _patterns(value: Any) -> tuple[str, ...]:

@@ -11,11 +11,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
+from airflow_provider_zoho_attach.utils.times import as_aware, parse_iso_time
 
-__all__ = ["STANDARD_MODULES", "normalize_module", "redact_url", "validate_id", "validate_ids"]
+__all__ = [
+    "STANDARD_MODULES",
+    "normalize_module",
+    "parse_time_argument",
+    "redact_url",
+    "validate_id",
+    "validate_ids",
+]
 
 #: Zoho's standard modules that support attachments, by API name.
 STANDARD_MODULES: tuple[str, ...] = (
@@ -179,6 +188,32 @@ def validate_ids(values: Any, *, argument: str = "attachment_ids") -> list[str]:
     if not result:
         raise ZohoCRMInvalidRequestError.for_argument(argument, values, "at least one id")
     return result
+
+
+def parse_time_argument(value: Any, *, argument: str) -> datetime | None:
+    """
+    Return a time argument as an aware datetime, or ``None`` if unset.
+
+    Read like Zoho's own times (:mod:`~airflow_provider_zoho_attach.utils.times`): a naive time is
+    taken as UTC.
+
+    :param value: a ``datetime`` (pendulum's too), an ISO-8601 string (what
+        ``{{ data_interval_start }}`` renders to), or ``None``/``""``.
+    :param argument: the name of the argument, for the message.
+    :raises ZohoCRMInvalidRequestError: for anything else, naming ``argument``.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, datetime):
+        return as_aware(value)
+    if not isinstance(value, str):
+        raise ZohoCRMInvalidRequestError.for_argument(argument, value, "a datetime or an ISO-8601 string")
+    parsed = parse_iso_time(value)
+    if parsed is None:
+        raise ZohoCRMInvalidRequestError.for_argument(
+            argument, value, "an ISO-8601 date-time such as '2024-03-02T14:05:11+00:00'"
+        )
+    return parsed
 
 
 def redact_url(url: Any) -> str:
