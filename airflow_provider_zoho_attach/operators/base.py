@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_zoho_attach.links.zoho_crm import ZohoCRMRecordLink
+from airflow_provider_zoho_attach.utils.settings import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -16,8 +17,6 @@ if TYPE_CHECKING:
     from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMHook
 
 __all__ = ["ZohoCRMBaseOperator"]
-
-DEFAULT_CONN_ID = "zoho_crm_default"
 
 
 class ZohoCRMBaseOperator(BaseOperator):

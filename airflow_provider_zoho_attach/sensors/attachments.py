@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_zoho_attach.links.zoho_crm import ZohoCRMRecordLink
+from airflow_provider_zoho_attach.utils.settings import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -96,7 +97,7 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
         min_count: int | str = 1,
         deferrable: bool | None = None,
         poll_interval: float | str = 60,
-        zoho_conn_id: str = "zoho_crm_default",
+        zoho_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         # poll_interval may be a template; then the real poke interval is only known at run time.

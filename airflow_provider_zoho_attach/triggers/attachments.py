@@ -23,9 +23,10 @@ from typing import Any, Protocol
 
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
+from airflow_provider_zoho_attach.utils.settings import DEFAULT_CONN_ID
+
 __all__ = ["ZohoCRMAttachmentEventTrigger", "ZohoCRMNewAttachmentTrigger"]
 
-DEFAULT_CONN_ID = "zoho_crm_default"
 #: Transient failures (5xx, 429, network, after the hook's own retries) tolerated in a row.
 DEFAULT_MAX_CONSECUTIVE_FAILURES = 3
 
