@@ -79,6 +79,7 @@ class ZohoCRMListAttachmentsOperator(ZohoCRMBaseOperator):
 
     def execute(self, context: Context) -> list[Any]:
         from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
+        from airflow_provider_zoho_attach.utils.validation import validate_count
 
         module, record_id = self.target()
         wanted = AttachmentFilter.build(
@@ -86,7 +87,7 @@ class ZohoCRMListAttachmentsOperator(ZohoCRMBaseOperator):
             created_after=self.created_after,
             created_before=self.created_before,
         )
-        limit = _max_items(self.max_items)
+        limit = validate_count(self.max_items, argument="max_items", minimum=0, optional=True)
         self.persist_record_link(context, module, record_id)
         records: list[dict[str, Any]] = []
         listed = 0
@@ -180,16 +181,21 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
         self.fail_on_error = fail_on_error
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
         from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
         from airflow_provider_zoho_attach.utils.protocol import is_link
         from airflow_provider_zoho_attach.utils.transfer import to_storage_path
-        from airflow_provider_zoho_attach.utils.validation import normalize_module, validate_id
+        from airflow_provider_zoho_attach.utils.validation import (
+            normalize_module,
+            require_value,
+            validate_count,
+            validate_id,
+        )
 
-        if self.destination is None or (isinstance(self.destination, str) and not self.destination.strip()):
-            raise ZohoCRMInvalidRequestError.for_argument(
-                "destination", self.destination, "a directory or an object-storage URL to download into"
-            )
+        require_value(
+            self.destination,
+            argument="destination",
+            expected="a directory or an object-storage URL to download into",
+        )
         # A destination whose filesystem is not installed (s3:// without s3fs...) fails here, before
         # the listing, not after the first download.
         to_storage_path(self.destination, argument="destination")
@@ -200,7 +206,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
             created_before=self.created_before,
             files_only=True,
         )
-        limit = _max_items(self.max_items)
+        limit = validate_count(self.max_items, argument="max_items", minimum=0, optional=True)
         record_id, given = self._given(module)
         if record_id is None:
             self.log.info("No attachments were given and no record_id: nothing to download")
@@ -624,18 +630,6 @@ class ZohoCRMDeleteAttachmentOperator(ZohoCRMBaseOperator):
         if failed:
             raise _summary_error("delete", failed, len(ids), done=tally)
         return results
-
-
-def _max_items(value: Any) -> int | None:
-    from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
-
-    if value is None or value == "":
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    raise ZohoCRMInvalidRequestError.for_argument("max_items", value, "a whole number >= 0")
 
 
 def _render_placeholders(destination: Any, *, module: str, record_id: str) -> Any:

@@ -116,17 +116,6 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
         self.poll_interval = poll_interval
         self.zoho_conn_id = zoho_conn_id
 
-    def _poll_seconds(self) -> float:
-        from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
-
-        try:
-            seconds = float(self.poll_interval)
-        except (TypeError, ValueError):
-            seconds = -1.0
-        if not seconds > 0:
-            raise ZohoCRMInvalidRequestError.for_argument("poll_interval", self.poll_interval, "seconds > 0")
-        return seconds
-
     @cached_property
     def hook(self) -> ZohoCRMHook:
         """The hook, built on first use."""
@@ -138,15 +127,15 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
         """Checked module, record id, filter and min_count (recomputed on every check: no state)."""
         from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
         from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
-        from airflow_provider_zoho_attach.utils.validation import normalize_module, validate_id
+        from airflow_provider_zoho_attach.utils.validation import (
+            normalize_module,
+            validate_count,
+            validate_id,
+        )
 
         module = normalize_module(self.module)
         record_id = validate_id(self.record_id)
-        min_count = self.min_count
-        if isinstance(min_count, str) and min_count.strip().isdigit():
-            min_count = int(min_count)
-        if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
-            raise ZohoCRMInvalidRequestError.for_argument("min_count", self.min_count, "a whole number >= 1")
+        min_count = validate_count(self.min_count, argument="min_count", minimum=1)
         wanted = AttachmentFilter.build(
             file_name_pattern=self.file_name_pattern,
             created_after=self.since if self.since not in (None, "") else _run_start(context),
@@ -187,7 +176,9 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
         return PokeReturnValue(is_done=done, xcom_value=matches if done else None)
 
     def execute(self, context: Context) -> Any:
-        poll_seconds = self._poll_seconds()
+        from airflow_provider_zoho_attach.utils.validation import validate_seconds
+
+        poll_seconds = validate_seconds(self.poll_interval, argument="poll_interval")
         if self._poke_follows_poll:
             self.poke_interval = poll_seconds
         if not self.deferrable:

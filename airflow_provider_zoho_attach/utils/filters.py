@@ -7,29 +7,20 @@ means the same thing everywhere.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
 from airflow_provider_zoho_attach.utils.protocol import is_link
 from airflow_provider_zoho_attach.utils.times import created_time
-from airflow_provider_zoho_attach.utils.validation import parse_time_argument
+from airflow_provider_zoho_attach.utils.validation import (
+    parse_time_argument,
+    validate_known_ids,
+    validate_patterns,
+)
 
 __all__ = ["AttachmentFilter", "created_time", "parse_time_argument"]
-
-
-def _patterns(value: Any) -> tuple[str, ...]:
-    if value is None or value == "":
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, Sequence) and all(isinstance(item, str) and item for item in value):
-        return tuple(value)
-    raise ZohoCRMInvalidRequestError.for_argument(
-        "file_name_pattern", value, "a glob such as '*.pdf', or a list of globs"
-    )
 
 
 @dataclass(frozen=True)
@@ -68,19 +59,11 @@ class AttachmentFilter:
         The ``*_argument`` names are what errors call the two times (a sensor calls them ``since``
         and ``until``).
         """
-        known: set[str] = set()
-        if known_ids is not None:
-            if isinstance(known_ids, str | bytes) or not isinstance(known_ids, Iterable):
-                raise ZohoCRMInvalidRequestError.for_argument(
-                    "known_ids", known_ids, "a list of attachment ids"
-                )
-            for item in known_ids:
-                known.add(str(item.get("id")) if isinstance(item, Mapping) else str(item))
         return cls(
-            file_name_patterns=_patterns(file_name_pattern),
+            file_name_patterns=validate_patterns(file_name_pattern),
             created_after=parse_time_argument(created_after, argument=created_after_argument),
             created_before=parse_time_argument(created_before, argument=created_before_argument),
-            known_ids=frozenset(known),
+            known_ids=validate_known_ids(known_ids),
             files_only=files_only,
         )
 

@@ -1,4 +1,7 @@
-"""Checks of user input that happen before any request is sent.
+"""Checks of user input that happen before any request is sent: the one home of argument checks.
+
+Every check raises :class:`~airflow_provider_zoho_attach.exceptions.ZohoCRMInvalidRequestError`
+(``INVALID_ARGUMENT``) naming the argument, never a bare ``ValueError`` or ``TypeError``.
 
 A module may be given by its API name (``Leads``, ``Sales_Orders``) or by the lower-case name of
 Zoho's docs and OAuth scopes (``leads``, ``salesorders``); standard names are normalised to API
@@ -10,9 +13,9 @@ name that was probably meant. Record and attachment ids are strings of digits.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
 from airflow_provider_zoho_attach.utils.times import as_aware, parse_iso_time
@@ -22,8 +25,13 @@ __all__ = [
     "normalize_module",
     "parse_time_argument",
     "redact_url",
+    "require_value",
+    "validate_count",
     "validate_id",
     "validate_ids",
+    "validate_known_ids",
+    "validate_patterns",
+    "validate_seconds",
 ]
 
 #: Zoho's standard modules that support attachments, by API name.
@@ -188,6 +196,92 @@ def validate_ids(values: Any, *, argument: str = "attachment_ids") -> list[str]:
     if not result:
         raise ZohoCRMInvalidRequestError.for_argument(argument, values, "at least one id")
     return result
+
+
+@overload
+def validate_count(value: Any, *, argument: str, minimum: int, optional: Literal[False] = False) -> int: ...
+
+
+@overload
+def validate_count(value: Any, *, argument: str, minimum: int, optional: bool) -> int | None: ...
+
+
+def validate_count(value: Any, *, argument: str, minimum: int, optional: bool = False) -> int | None:
+    """
+    Return a count argument (``max_items``, ``min_count``) as an int.
+
+    :param value: an int or a string of digits (what a template renders to).
+    :param argument: the name of the argument, for the message.
+    :param minimum: the smallest count accepted.
+    :param optional: ``None`` and ``""`` mean "not set" (returned as ``None``).
+    :raises ZohoCRMInvalidRequestError: for anything else (bools, floats, negative numbers...).
+    """
+    if optional and (value is None or value == ""):
+        return None
+    count = int(value.strip()) if isinstance(value, str) and value.strip().isdigit() else value
+    if isinstance(count, bool) or not isinstance(count, int) or count < minimum:
+        raise ZohoCRMInvalidRequestError.for_argument(argument, value, f"a whole number >= {minimum}")
+    return count
+
+
+def validate_seconds(value: Any, *, argument: str) -> float:
+    """
+    Return a duration argument (``poll_interval``) as a number of seconds > 0.
+
+    :param value: a number or its text (what a template renders to).
+    :param argument: the name of the argument, for the message.
+    :raises ZohoCRMInvalidRequestError: for anything that is not a number > 0.
+    """
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not seconds > 0:
+        raise ZohoCRMInvalidRequestError.for_argument(argument, value, "seconds > 0")
+    return seconds
+
+
+def require_value(value: Any, *, argument: str, expected: str) -> Any:
+    """
+    Return ``value`` unless it is missing: ``None`` or a blank string.
+
+    :param argument: the name of the argument, for the message.
+    :param expected: what would have been accepted, for the message.
+    :raises ZohoCRMInvalidRequestError: if ``value`` is missing.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ZohoCRMInvalidRequestError.for_argument(argument, value, expected)
+    return value
+
+
+def validate_patterns(value: Any, *, argument: str = "file_name_pattern") -> tuple[str, ...]:
+    """
+    Return file-name globs as a tuple: one glob, a list of globs, or none (``None``/``""``).
+
+    :raises ZohoCRMInvalidRequestError: for anything else (an empty glob in a list, a number...).
+    """
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Sequence) and all(isinstance(item, str) and item for item in value):
+        return tuple(value)
+    raise ZohoCRMInvalidRequestError.for_argument(
+        argument, value, "a glob such as '*.pdf', or a list of globs"
+    )
+
+
+def validate_known_ids(value: Any, *, argument: str = "known_ids") -> frozenset[str]:
+    """
+    Return the ids of a list of attachment ids or records (``None``: none).
+
+    :raises ZohoCRMInvalidRequestError: if ``value`` is not a list (a string is not one).
+    """
+    if value is None:
+        return frozenset()
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ZohoCRMInvalidRequestError.for_argument(argument, value, "a list of attachment ids")
+    return frozenset(str(item.get("id")) if isinstance(item, Mapping) else str(item) for item in value)
 
 
 def parse_time_argument(value: Any, *, argument: str) -> datetime | None:
