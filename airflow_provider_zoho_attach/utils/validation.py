@@ -23,6 +23,8 @@ from airflow_provider_zoho_attach.utils.times import as_aware, parse_iso_time
 __all__ = [
     "STANDARD_MODULES",
     "normalize_module",
+    "parse_flag",
+    "parse_number",
     "parse_time_argument",
     "redact_url",
     "require_value",
@@ -222,6 +224,46 @@ def validate_count(value: Any, *, argument: str, minimum: int, optional: bool = 
     if isinstance(count, bool) or not isinstance(count, int) or count < minimum:
         raise ZohoCRMInvalidRequestError.for_argument(argument, value, f"a whole number >= {minimum}")
     return count
+
+
+def parse_number(value: Any, *, integer: bool = False) -> float | None:
+    """
+    Return ``value`` as a number, or ``None`` if it is not one; the caller says what it expected.
+
+    :param value: a number or its text (what a form, a URI or a template stores); bools are not
+        numbers.
+    :param integer: accept whole numbers only (``5``, ``"5"``, ``5.0``).
+    """
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if integer and not number.is_integer():
+        return None
+    return number
+
+
+_YES = ("true", "1", "yes", "on")
+_NO = ("false", "0", "no", "off")
+
+
+def parse_flag(value: Any) -> bool | None:
+    """
+    Return a yes/no value as a bool, or ``None`` if it is neither; the caller says what it expected.
+
+    :param value: a bool, or the text a form or a URI stores (``"true"``, ``"false"``, ``"1"``,
+        ``"0"``, ``"yes"``, ``"no"``, ``"on"``, ``"off"``, in any case).
+    """
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _YES:
+        return True
+    if text in _NO:
+        return False
+    return None
 
 
 def validate_seconds(value: Any, *, argument: str) -> float:

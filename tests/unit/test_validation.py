@@ -6,6 +6,8 @@ import pytest
 
 from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
 from airflow_provider_zoho_attach.utils.validation import (
+    parse_flag,
+    parse_number,
     require_value,
     validate_count,
     validate_known_ids,
@@ -79,3 +81,23 @@ def test_known_ids_take_ids_and_records():
     assert validate_known_ids(["1", 2, {"id": "3", "File_Name": "a.pdf"}]) == {"1", "2", "3"}
     for bad in ("1,2", b"1", 5):
         _refused(lambda bad=bad: validate_known_ids(bad), "known_ids")
+
+
+FLAGS = [(True, True), (False, False), ("true", True), (" Yes ", True), ("ON", True), ("1", True)]
+FLAGS += [(1, True), ("false", False), ("no", False), ("Off", False), ("0", False), (0, False)]
+FLAGS += [("maybe", None), (2, None)]
+
+
+@pytest.mark.parametrize(("value", "expected"), FLAGS)
+def test_parse_flag(value, expected):
+    assert parse_flag(value) is expected
+
+
+NUMBERS = [(5, False, 5.0), ("0.5", False, 0.5), ("5", True, 5.0), (5.0, True, 5.0), (5.5, True, None)]
+NUMBERS += [(True, False, None), ("abc", False, None), (None, False, None), (10**400, False, None)]
+NUMBERS += [("inf", True, None)]
+
+
+@pytest.mark.parametrize(("value", "integer", "expected"), NUMBERS)
+def test_parse_number(value, integer, expected):
+    assert parse_number(value, integer=integer) == expected
