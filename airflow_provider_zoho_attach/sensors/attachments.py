@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_zoho_attach.links.zoho_crm import ZohoCRMRecordLink
+from airflow_provider_zoho_attach.operators.base import ZohoCRMRecordMixin
 from airflow_provider_zoho_attach.utils.settings import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMHook
     from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
 
 __all__ = ["ZohoCRMNewAttachmentSensor"]
@@ -31,7 +29,7 @@ def _default_deferrable() -> bool:
     return bool(config.getboolean("operators", "default_deferrable", fallback=False))
 
 
-class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
+class ZohoCRMNewAttachmentSensor(ZohoCRMRecordMixin, BaseSensorOperator):
     """
     Wait until a Zoho CRM record has at least ``min_count`` new attachments.
 
@@ -71,9 +69,7 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = (
-        "zoho_conn_id",
-        "module",
-        "record_id",
+        *ZohoCRMRecordMixin.template_fields,
         "since",
         "until",
         "known_ids",
@@ -81,9 +77,6 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
         "min_count",
         "poll_interval",
     )
-    operator_extra_links = (ZohoCRMRecordLink(),)
-    ui_color = "#fde8e8"
-    ui_fgcolor = "#b41e1e"
 
     def __init__(
         self,
@@ -116,25 +109,13 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
         self.poll_interval = poll_interval
         self.zoho_conn_id = zoho_conn_id
 
-    @cached_property
-    def hook(self) -> ZohoCRMHook:
-        """The hook, built on first use."""
-        from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMHook
-
-        return ZohoCRMHook(zoho_conn_id=self.zoho_conn_id)
-
     def _inputs(self, context: Context) -> tuple[str, str, AttachmentFilter, int]:
         """Checked module, record id, filter and min_count (recomputed on every check: no state)."""
         from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
         from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
-        from airflow_provider_zoho_attach.utils.validation import (
-            normalize_module,
-            validate_count,
-            validate_id,
-        )
+        from airflow_provider_zoho_attach.utils.validation import validate_count
 
-        module = normalize_module(self.module)
-        record_id = validate_id(self.record_id)
+        module, record_id = self.target()
         min_count = validate_count(self.min_count, argument="min_count", minimum=1)
         wanted = AttachmentFilter.build(
             file_name_pattern=self.file_name_pattern,
@@ -170,9 +151,7 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
         )
         done = len(matches) >= min_count
         if done:
-            ZohoCRMRecordLink.persist(
-                context, web_url=self.hook.settings.web_url, module=module, record_id=record_id
-            )
+            self.persist_record_link(context, module, record_id)
         return PokeReturnValue(is_done=done, xcom_value=matches if done else None)
 
     def execute(self, context: Context) -> Any:
@@ -217,16 +196,8 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
             raise ZohoCRMError("the trigger ended without an event", code="NO_EVENT")
         if event.get("status") == "success":
             attachments = list(event.get("attachments") or [])
-            module, record_id = str(self.module), str(self.record_id)
             self.log.info("%d new attachment(s) found by the triggerer", len(attachments))
-            from airflow_provider_zoho_attach.utils.validation import normalize_module
-
-            ZohoCRMRecordLink.persist(
-                context,
-                web_url=self.hook.settings.web_url,
-                module=normalize_module(module),
-                record_id=record_id,
-            )
+            self.persist_record_link(context, *self.target())
             return attachments
         error = event.get("error")
         if isinstance(error, dict):
