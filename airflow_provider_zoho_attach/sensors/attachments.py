@@ -117,13 +117,11 @@ class ZohoCRMNewAttachmentSensor(ZohoCRMRecordMixin, BaseSensorOperator):
 
         module, record_id = self.target()
         min_count = validate_count(self.min_count, argument="min_count", minimum=1)
-        wanted = AttachmentFilter.build(
-            file_name_pattern=self.file_name_pattern,
-            created_after=self.since if self.since not in (None, "") else _run_start(context),
-            created_before=self.until if self.until not in (None, "") else _run_end(context),
+        wanted = AttachmentFilter.new_attachments(
+            since=self.since if self.since not in (None, "") else _run_start(context),
+            until=self.until if self.until not in (None, "") else _run_end(context),
             known_ids=self.known_ids,
-            created_after_argument="since",
-            created_before_argument="until",
+            file_name_pattern=self.file_name_pattern,
         )
         after, before = wanted.created_after, wanted.created_before
         if after is not None and before is not None and after >= before:

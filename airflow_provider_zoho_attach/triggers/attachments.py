@@ -119,13 +119,11 @@ class ZohoCRMNewAttachmentTrigger(BaseTrigger):
         hook = self._hook()
         failures = 0
         try:
-            wanted = AttachmentFilter.build(
-                file_name_pattern=self.file_name_pattern,
-                created_after=self.since,
-                created_before=self.until,
+            wanted = AttachmentFilter.new_attachments(
+                since=self.since,
+                until=self.until,
                 known_ids=self.known_ids,
-                created_after_argument="since",
-                created_before_argument="until",
+                file_name_pattern=self.file_name_pattern,
             )
             # The sensor checked once before deferring: start at a random point of the interval so
             # that many deferred sensors spread their polls instead of hitting Zoho all at once.

@@ -67,6 +67,29 @@ class AttachmentFilter:
             files_only=files_only,
         )
 
+    @classmethod
+    def new_attachments(
+        cls,
+        *,
+        since: Any = None,
+        until: Any = None,
+        known_ids: Iterable[Any] | None = None,
+        file_name_pattern: Any = None,
+    ) -> AttachmentFilter:
+        """
+        What the sensor and its trigger wait for: created in ``[since, until)``, not in ``known_ids``.
+
+        Errors call the two times ``since`` and ``until``, as the sensor's arguments are named.
+        """
+        return cls.build(
+            file_name_pattern=file_name_pattern,
+            created_after=since,
+            created_before=until,
+            known_ids=known_ids,
+            created_after_argument="since",
+            created_before_argument="until",
+        )
+
     def matches(self, record: Mapping[str, Any]) -> bool:
         """Whether ``record`` passes every condition."""
         if self.known_ids and str(record.get("id")) in self.known_ids:
