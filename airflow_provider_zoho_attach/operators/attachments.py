@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_zoho_attach.operators.base import ZohoCRMBaseOperator
+from airflow_provider_zoho_attach.operators.base import ZohoCRMAttachmentFilterMixin, ZohoCRMBaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 
-class ZohoCRMListAttachmentsOperator(ZohoCRMBaseOperator):
+class ZohoCRMListAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBaseOperator):
     """
     List the attachments of a Zoho CRM record, optionally filtered.
 
@@ -50,10 +50,7 @@ class ZohoCRMListAttachmentsOperator(ZohoCRMBaseOperator):
     template_fields: Sequence[str] = (
         *ZohoCRMBaseOperator.template_fields,
         "fields",
-        "file_name_pattern",
-        "created_after",
-        "created_before",
-        "max_items",
+        *ZohoCRMAttachmentFilterMixin.filter_template_fields,
     )
 
     def __init__(
@@ -78,16 +75,9 @@ class ZohoCRMListAttachmentsOperator(ZohoCRMBaseOperator):
         self.ids_only = ids_only
 
     def execute(self, context: Context) -> list[Any]:
-        from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
-        from airflow_provider_zoho_attach.utils.validation import validate_count
-
         module, record_id = self.target()
-        wanted = AttachmentFilter.build(
-            file_name_pattern=self.file_name_pattern,
-            created_after=self.created_after,
-            created_before=self.created_before,
-        )
-        limit = validate_count(self.max_items, argument="max_items", minimum=0, optional=True)
+        wanted = self.attachment_filter()
+        limit = self.item_limit()
         self.persist_record_link(context, module, record_id)
         records: list[dict[str, Any]] = []
         listed = 0
@@ -103,7 +93,7 @@ class ZohoCRMListAttachmentsOperator(ZohoCRMBaseOperator):
         return records
 
 
-class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
+class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBaseOperator):
     """
     Download attachments of a Zoho CRM record into a directory or object storage.
 
@@ -149,10 +139,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
         *ZohoCRMBaseOperator.template_fields,
         "destination",
         "attachment_ids",
-        "file_name_pattern",
-        "created_after",
-        "created_before",
-        "max_items",
+        *ZohoCRMAttachmentFilterMixin.filter_template_fields,
     )
 
     def __init__(
@@ -181,15 +168,9 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
         self.fail_on_error = fail_on_error
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
         from airflow_provider_zoho_attach.utils.protocol import is_link
         from airflow_provider_zoho_attach.utils.transfer import to_storage_path
-        from airflow_provider_zoho_attach.utils.validation import (
-            normalize_module,
-            require_value,
-            validate_count,
-            validate_id,
-        )
+        from airflow_provider_zoho_attach.utils.validation import normalize_module, require_value, validate_id
 
         require_value(
             self.destination,
@@ -200,13 +181,8 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
         # the listing, not after the first download.
         to_storage_path(self.destination, argument="destination")
         module = normalize_module(self.module)
-        wanted = AttachmentFilter.build(
-            file_name_pattern=self.file_name_pattern,
-            created_after=self.created_after,
-            created_before=self.created_before,
-            files_only=True,
-        )
-        limit = validate_count(self.max_items, argument="max_items", minimum=0, optional=True)
+        wanted = self.attachment_filter(files_only=True)
+        limit = self.item_limit()
         record_id, given = self._given(module)
         if record_id is None:
             self.log.info("No attachments were given and no record_id: nothing to download")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +15,9 @@ if TYPE_CHECKING:
     from airflow.sdk import BaseOperatorLink, Context
 
     from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMHook
+    from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
 
-__all__ = ["ZohoCRMBaseOperator", "ZohoCRMRecordMixin"]
+__all__ = ["ZohoCRMAttachmentFilterMixin", "ZohoCRMBaseOperator", "ZohoCRMRecordMixin"]
 
 
 class ZohoCRMRecordMixin:
@@ -64,6 +65,45 @@ class ZohoCRMRecordMixin:
         """Close the hook's connections when the task is killed."""
         if "hook" in self.__dict__:
             self.hook.close()
+
+
+class ZohoCRMAttachmentFilterMixin:
+    """
+    The filter arguments of the operators that pick attachments of a record (list, download).
+
+    The operator sets ``file_name_pattern``, ``created_after``, ``created_before`` and
+    ``max_items`` in its ``__init__`` and appends :attr:`filter_template_fields` to its
+    ``template_fields``; they are checked when the task runs, after templates were rendered.
+    """
+
+    filter_template_fields: Sequence[str] = (
+        "file_name_pattern",
+        "created_after",
+        "created_before",
+        "max_items",
+    )
+
+    file_name_pattern: str | Sequence[str] | None
+    created_after: Any
+    created_before: Any
+    max_items: int | str | None
+
+    def attachment_filter(self, *, files_only: bool = False) -> AttachmentFilter:
+        """The checked filter (name globs, ``[created_after, created_before)``; links out if asked)."""
+        from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
+
+        return AttachmentFilter.build(
+            file_name_pattern=self.file_name_pattern,
+            created_after=self.created_after,
+            created_before=self.created_before,
+            files_only=files_only,
+        )
+
+    def item_limit(self) -> int | None:
+        """The checked ``max_items`` (``None``: no limit)."""
+        from airflow_provider_zoho_attach.utils.validation import validate_count
+
+        return validate_count(self.max_items, argument="max_items", minimum=0, optional=True)
 
 
 class ZohoCRMBaseOperator(ZohoCRMRecordMixin, BaseOperator):
