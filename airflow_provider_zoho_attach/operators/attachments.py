@@ -258,6 +258,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         from concurrent.futures import ThreadPoolExecutor
 
         from airflow_provider_zoho_attach.exceptions import ZohoCRMError
+        from airflow_provider_zoho_attach.utils.outcomes import summary_error, tally
         from airflow_provider_zoho_attach.utils.progress import TransferProgress
         from airflow_provider_zoho_attach.utils.protocol import attachment_size
         from airflow_provider_zoho_attach.utils.transfer import DownloadTarget, NameClaims, choose_file_name
@@ -323,7 +324,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         progress.finish()
         failed = [r for r in results if r["status"] == "failed"]
         if failed and self.fail_on_error:
-            raise _summary_error("download", failed, len(chosen), done=_tally(results))
+            raise summary_error("download", failed, len(chosen), done=tally(results))
         return [r for r in results if r["status"] != "skipped"]
 
 
@@ -443,6 +444,7 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
 
     def _upload_all(self, module: str, record_id: str, files: list[Any]) -> list[dict[str, Any]]:
         from airflow_provider_zoho_attach.exceptions import ZohoCRMError
+        from airflow_provider_zoho_attach.utils.outcomes import summary_error, tally
         from airflow_provider_zoho_attach.utils.progress import TransferProgress
         from airflow_provider_zoho_attach.utils.protocol import attachment_size
         from airflow_provider_zoho_attach.utils.transfer import UploadSource
@@ -505,7 +507,7 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
             progress.file_done()
         progress.finish()
         if failed:
-            raise _summary_error("upload", failed, len(files), done=_tally(results))
+            raise summary_error("upload", failed, len(files), done=tally(results))
         return results
 
     def _same_file(
@@ -577,6 +579,7 @@ class ZohoCRMDeleteAttachmentOperator(ZohoCRMBaseOperator):
         self.ignore_missing = ignore_missing
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
+        from airflow_provider_zoho_attach.utils.outcomes import mark_missing, summary_error, tally
         from airflow_provider_zoho_attach.utils.validation import validate_ids
 
         module, record_id = self.target()
@@ -586,25 +589,20 @@ class ZohoCRMDeleteAttachmentOperator(ZohoCRMBaseOperator):
         ids = validate_ids(self.attachment_ids, argument="attachment_ids")
         self.persist_record_link(context, module, record_id)
         results = self.hook.delete_attachments(module, record_id, ids)
-        failed = []
-        for result in results:
-            if result["status"] == "error" and self.ignore_missing and result.get("code") == "INVALID_DATA":
-                result["status"] = "missing"
-                result.pop("code", None)
-                result.pop("message", None)
-            if result["status"] in ("error", "unknown"):
-                failed.append(result)
-        tally = _tally(results)
+        if self.ignore_missing:
+            mark_missing(results)
+        failed = [result for result in results if result["status"] in ("error", "unknown")]
+        counts = tally(results)
         self.log.info(
             "%d/%d attachment(s) of %s/%s finished: %s",
             len(results),
             len(ids),
             module,
             record_id,
-            ", ".join(f"{count} {status}" for status, count in tally.items()) or "none",
+            ", ".join(f"{count} {status}" for status, count in counts.items()) or "none",
         )
         if failed:
-            raise _summary_error("delete", failed, len(ids), done=tally)
+            raise summary_error("delete", failed, len(ids), done=counts)
         return results
 
 
@@ -612,76 +610,3 @@ def _render_placeholders(destination: Any, *, module: str, record_id: str) -> An
     if isinstance(destination, str):
         return destination.replace("{module}", module).replace("{record_id}", record_id)
     return destination
-
-
-def _tally(results: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    """How many results have each status, failures left out (``{"downloaded": 1, "unchanged": 3}``)."""
-    tally: dict[str, int] = {}
-    for result in results:
-        status = str(result.get("status"))
-        if status not in ("failed", "error", "unknown"):
-            tally[status] = tally.get(status, 0) + 1
-    return tally
-
-
-def _summary_error(
-    verb: str, failed: Sequence[Mapping[str, Any]], total: int, *, done: Mapping[str, int] | None = None
-) -> Exception:
-    """
-    The error that fails a bulk task after every item was tried.
-
-    One item that failed alone is re-raised as itself (its class, code and hint). Several that all
-    failed are ``ALL_FAILED``; with some that succeeded it is ``PARTIAL_FAILURE``, and the hint says
-    what was kept. Neither claims anything that did not happen.
-
-    :param verb: what each item was ("download", "upload", "delete").
-    :param failed: the failed items (with ``error``, or Zoho's ``code``/``message`` for deletes).
-    :param total: how many items the task had.
-    :param done: how many items ended with each other status (``{"downloaded": 2, "unchanged": 1}``).
-    """
-    from airflow_provider_zoho_attach.exceptions import ZohoCRMError, make_error
-
-    def error_of(item: Mapping[str, Any]) -> ZohoCRMError:
-        error = item.get("error")
-        if isinstance(error, Mapping):
-            return ZohoCRMError.from_dict(error)
-        # A delete's per-id result carries Zoho's code and message only.
-        return make_error(
-            str(item.get("message") or f"{verb} failed"),
-            code=item.get("code"),
-            status_code=None,
-            operation=f"{verb} attachment {item.get('attachment_id')}",
-        )
-
-    if len(failed) == total == 1:
-        return error_of(failed[0])
-    lines = []
-    for item in failed[:10]:
-        error = item.get("error") or item
-        what = item.get("source") or item.get("file_name") or item.get("attachment_id")
-        lines.append(f"{what}: {error.get('code')} {error.get('message')}")
-    more = f" (and {len(failed) - 10} more)" if len(failed) > 10 else ""
-    listed = "; ".join(lines) + more
-    codes = {error_of(item).code for item in failed}
-    if len(failed) >= total:
-        # Nothing succeeded: a shared cause gets its own hint, which says more than "fix them".
-        common = error_of(failed[0]).hint if len(codes) == 1 else None
-        return ZohoCRMError(
-            f"all {total} {verb}s failed: {listed}",
-            code="ALL_FAILED",
-            details={"failed": len(failed), "total": total},
-            hint=(
-                f"Nothing succeeded{f' (every {verb} failed with {next(iter(codes))})' if common else ''}. "
-                + (common or "Fix the failures listed and re-run.")
-            ),
-        )
-    kept = ", ".join(f"{count} {status}" for status, count in (done or {}).items())
-    return ZohoCRMError(
-        f"{len(failed)} of {total} {verb}s failed: {listed}",
-        code="PARTIAL_FAILURE",
-        details={"failed": len(failed), "total": total, **dict(done or {})},
-        hint=(
-            f"The other {total - len(failed)} succeeded{f' ({kept})' if kept else ''}; fix the failures "
-            "and re-run (what succeeded is not done twice)."
-        ),
-    )
