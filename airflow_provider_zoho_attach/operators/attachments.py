@@ -418,27 +418,24 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
         return self._upload_all(module, record_id, files)
 
     def _attach_link(self, module: str, record_id: str) -> dict[str, Any]:
+        from airflow_provider_zoho_attach.utils.filters import link_attachment
         from airflow_provider_zoho_attach.utils.validation import redact_url
 
         if self.skip_if_exists:
-            for record in self.hook.iter_attachments(module, record_id, fields=("$link_url", "File_Name")):
-                if record.get("$link_url") == self.link_url:
-                    self.log.info(
-                        "%s is already attached to %s/%s as %s",
-                        redact_url(self.link_url),
-                        module,
-                        record_id,
-                        record["id"],
-                    )
-                    return {
-                        "attachment_id": str(record["id"]),
-                        "file_name": record.get("File_Name"),
-                        "size": 0,
-                        "module": module,
-                        "record_id": record_id,
-                        "link_url": self.link_url,
-                        "status": "skipped",
-                    }
+            listing = self.hook.iter_attachments(module, record_id, fields=("$link_url", "File_Name"))
+            record = link_attachment(listing, str(self.link_url))
+            if record is not None:
+                link = redact_url(self.link_url)
+                self.log.info("%s is already attached to %s/%s as %s", link, module, record_id, record["id"])
+                return {
+                    "attachment_id": str(record["id"]),
+                    "file_name": record.get("File_Name"),
+                    "size": 0,
+                    "module": module,
+                    "record_id": record_id,
+                    "link_url": self.link_url,
+                    "status": "skipped",
+                }
         result = self.hook.attach_link(module, record_id, str(self.link_url), title=self.title or None)
         return {**result, "status": "uploaded"}
 

@@ -20,7 +20,16 @@ from airflow_provider_zoho_attach.utils.validation import (
     validate_patterns,
 )
 
-__all__ = ["AttachmentFilter", "created_time", "parse_time_argument"]
+__all__ = ["AttachmentFilter", "created_time", "link_attachment", "parse_time_argument"]
+
+
+def link_attachment(records: Iterable[Mapping[str, Any]], url: str) -> Mapping[str, Any] | None:
+    """
+    The link attachment of ``url`` among ``records``, if there is one (Zoho keeps one per record).
+
+    Stops at the first match, so a lazy listing fetches no page beyond it.
+    """
+    return next((record for record in records if record.get("$link_url") == url), None)
 
 
 @dataclass(frozen=True)

@@ -40,3 +40,23 @@ def test_new_attachments_names_the_times_as_the_sensor_does():
     assert wanted.matches({"id": "8", "Created_Time": "2024-03-03T00:00:00+00:00"})
     with pytest.raises(ZohoCRMInvalidRequestError, match="until='soon' is not valid"):
         AttachmentFilter.new_attachments(until="soon")
+
+
+def test_link_attachment_finds_the_link_and_reads_no_further():
+    from airflow_provider_zoho_attach.utils.filters import link_attachment
+
+    url = "https://example.com/contract?sig=abc"
+    read = []
+
+    def listing():
+        for record in (
+            {"id": "1", "$link_url": None, "File_Name": "a.pdf"},
+            {"id": "2", "$link_url": url, "File_Name": "Contract"},
+            {"id": "3", "$link_url": url, "File_Name": "Contract (again)"},
+        ):
+            read.append(record["id"])
+            yield record
+
+    assert link_attachment(listing(), url)["id"] == "2"
+    assert read == ["1", "2"]
+    assert link_attachment([{"id": "1", "$link_url": "https://example.com/other"}], url) is None
