@@ -170,7 +170,12 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
     def execute(self, context: Context) -> list[dict[str, Any]]:
         from airflow_provider_zoho_attach.utils.protocol import is_link
         from airflow_provider_zoho_attach.utils.transfer import to_storage_path
-        from airflow_provider_zoho_attach.utils.validation import normalize_module, require_value, validate_id
+        from airflow_provider_zoho_attach.utils.validation import (
+            normalize_module,
+            require_value,
+            validate_attachment_refs,
+            validate_id,
+        )
 
         require_value(
             self.destination,
@@ -183,7 +188,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         module = normalize_module(self.module)
         wanted = self.attachment_filter(files_only=True)
         limit = self.item_limit()
-        record_id, given = self._given(module)
+        record_id, given = validate_attachment_refs(self.attachment_ids, record_id=self.record_id)
         if record_id is None:
             self.log.info("No attachments were given and no record_id: nothing to download")
             return []
@@ -205,48 +210,6 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
             chosen = chosen[:limit]
         destination = _render_placeholders(self.destination, module=module, record_id=record_id)
         return self._download_all(module, record_id, chosen, destination)
-
-    def _given(self, module: str) -> tuple[str | None, list[tuple[str, Mapping[str, Any] | None]] | None]:
-        """The record id and the attachments asked for, with their records when known (``None``: all)."""
-        from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
-        from airflow_provider_zoho_attach.utils.validation import validate_id, validate_ids
-
-        record_id = None if self.record_id in (None, "") else str(self.record_id)
-        if self.attachment_ids is None:
-            if record_id is None:
-                raise ZohoCRMInvalidRequestError.for_argument(
-                    "record_id", self.record_id, "a record id (or attachment records that carry Parent_Id)"
-                )
-            return record_id, None
-        items: list[Any]
-        if isinstance(self.attachment_ids, str):
-            items = [part for part in self.attachment_ids.split(",") if part.strip()]
-        elif isinstance(self.attachment_ids, list | tuple):
-            items = list(self.attachment_ids)
-        else:
-            items = [self.attachment_ids]
-        given: dict[str, Mapping[str, Any] | None] = {}
-        for item in items:
-            if not isinstance(item, Mapping):
-                for ident in validate_ids(item, argument="attachment_ids"):
-                    given.setdefault(ident, None)
-                continue
-            # A record without "id" is shown whole in the message, not as "None".
-            ident = validate_id(item.get("id", item), argument="attachment_ids")
-            parent = item.get("Parent_Id")
-            parent_id = str(parent["id"]) if isinstance(parent, Mapping) and parent.get("id") else None
-            if record_id is None:
-                record_id = parent_id
-            elif parent_id is not None and parent_id != record_id:
-                raise ZohoCRMInvalidRequestError.for_argument(
-                    "attachment_ids", ident, f"attachments of record {record_id}, not of record {parent_id}"
-                )
-            given[ident] = item
-        if given and record_id is None:
-            raise ZohoCRMInvalidRequestError.for_argument(
-                "record_id", self.record_id, "a record id (the attachment ids given carry no Parent_Id)"
-            )
-        return record_id, list(given.items())
 
     def _download_all(
         self,

@@ -28,6 +28,7 @@ __all__ = [
     "parse_time_argument",
     "redact_url",
     "require_value",
+    "validate_attachment_refs",
     "validate_count",
     "validate_id",
     "validate_ids",
@@ -350,6 +351,61 @@ def parse_time_argument(value: Any, *, argument: str) -> datetime | None:
             argument, value, "an ISO-8601 date-time such as '2024-03-02T14:05:11+00:00'"
         )
     return parsed
+
+
+def validate_attachment_refs(
+    attachment_ids: Any, *, record_id: Any
+) -> tuple[str | None, list[tuple[str, Mapping[str, Any] | None]] | None]:
+    """
+    Return the record id and the attachments asked for, each with its record when one was given.
+
+    ``attachment_ids`` may hold ids (a list, or a comma-separated string) or attachment records
+    (the list operator's output); a record's ``Parent_Id`` supplies the record id when
+    ``record_id`` is not given. Ids are kept once, in order.
+
+    :param attachment_ids: what the task was given; ``None`` means every attachment of the record
+        (then the attachments returned are ``None``).
+    :param record_id: the task's ``record_id`` (``None`` or ``""``: not given). It is returned as
+        given or found, not checked: the caller checks it with :func:`validate_id`.
+    :raises ZohoCRMInvalidRequestError: for an id that is not one, records of another record, or no
+        record id at all.
+    """
+    given_record = None if record_id in (None, "") else str(record_id)
+    if attachment_ids is None:
+        if given_record is None:
+            raise ZohoCRMInvalidRequestError.for_argument(
+                "record_id", record_id, "a record id (or attachment records that carry Parent_Id)"
+            )
+        return given_record, None
+    items: list[Any]
+    if isinstance(attachment_ids, str):
+        items = [part for part in attachment_ids.split(",") if part.strip()]
+    elif isinstance(attachment_ids, list | tuple):
+        items = list(attachment_ids)
+    else:
+        items = [attachment_ids]
+    given: dict[str, Mapping[str, Any] | None] = {}
+    for item in items:
+        if not isinstance(item, Mapping):
+            for ident in validate_ids(item, argument="attachment_ids"):
+                given.setdefault(ident, None)
+            continue
+        # A record without "id" is shown whole in the message, not as "None".
+        ident = validate_id(item.get("id", item), argument="attachment_ids")
+        parent = item.get("Parent_Id")
+        parent_id = str(parent["id"]) if isinstance(parent, Mapping) and parent.get("id") else None
+        if given_record is None:
+            given_record = parent_id
+        elif parent_id is not None and parent_id != given_record:
+            raise ZohoCRMInvalidRequestError.for_argument(
+                "attachment_ids", ident, f"attachments of record {given_record}, not of record {parent_id}"
+            )
+        given[ident] = item
+    if given and given_record is None:
+        raise ZohoCRMInvalidRequestError.for_argument(
+            "record_id", record_id, "a record id (the attachment ids given carry no Parent_Id)"
+        )
+    return given_record, list(given.items())
 
 
 def redact_url(url: Any) -> str:

@@ -101,3 +101,30 @@ NUMBERS += [("inf", True, None)]
 @pytest.mark.parametrize(("value", "integer", "expected"), NUMBERS)
 def test_parse_number(value, integer, expected):
     assert parse_number(value, integer=integer) == expected
+
+
+def test_attachment_refs_from_ids_and_records():
+    from airflow_provider_zoho_attach.utils.validation import validate_attachment_refs
+
+    record = {"id": "11", "File_Name": "a.pdf", "Parent_Id": {"id": "5", "name": "Deal"}}
+    assert validate_attachment_refs(None, record_id=5) == ("5", None)
+    assert validate_attachment_refs("11, 12,11", record_id="5") == ("5", [("11", None), ("12", None)])
+    assert validate_attachment_refs([record, "12"], record_id=None) == ("5", [("11", record), ("12", None)])
+    assert validate_attachment_refs([], record_id=None) == (None, [])
+
+
+@pytest.mark.parametrize(
+    ("attachment_ids", "record_id", "argument"),
+    [
+        (None, None, "record_id"),
+        (None, "", "record_id"),
+        (["11"], None, "record_id"),
+        ([{"id": "11", "Parent_Id": {"id": "6"}}], "5", "attachment_ids"),
+        (["11a"], "5", "attachment_ids"),
+        ([{"File_Name": "no id"}], "5", "attachment_ids"),
+    ],
+)
+def test_attachment_refs_refused(attachment_ids, record_id, argument):
+    from airflow_provider_zoho_attach.utils.validation import validate_attachment_refs
+
+    _refused(lambda: validate_attachment_refs(attachment_ids, record_id=record_id), argument)
