@@ -35,6 +35,18 @@ def _classpath(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def _patterns_kwarg(file_name_pattern: str | Sequence[str] | None) -> str | Sequence[str] | None:
+    """``file_name_pattern`` as a JSON-native kwarg: a tuple becomes a list (and serialises alike)."""
+    return list(file_name_pattern) if isinstance(file_name_pattern, list | tuple) else file_name_pattern
+
+
+def _async_hook(zoho_conn_id: str) -> Any:
+    """The async hook of a trigger's connection, built when the trigger runs (not when it is made)."""
+    from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMAsyncHook
+
+    return ZohoCRMAsyncHook(zoho_conn_id=zoho_conn_id)
+
+
 class ZohoCRMNewAttachmentTrigger(BaseTrigger):
     """
     Poll a record until at least ``min_count`` new attachments exist, then fire once.
@@ -80,9 +92,7 @@ class ZohoCRMNewAttachmentTrigger(BaseTrigger):
         self.since = since
         self.until = until
         self.known_ids = [str(i) for i in known_ids or ()]
-        self.file_name_pattern = (
-            list(file_name_pattern) if isinstance(file_name_pattern, list | tuple) else file_name_pattern
-        )
+        self.file_name_pattern = _patterns_kwarg(file_name_pattern)
         self.min_count = int(min_count)
         self.poll_interval = float(poll_interval)
         self.zoho_conn_id = zoho_conn_id
@@ -107,9 +117,7 @@ class ZohoCRMNewAttachmentTrigger(BaseTrigger):
         )
 
     def _hook(self) -> Any:
-        from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMAsyncHook
-
-        return ZohoCRMAsyncHook(zoho_conn_id=self.zoho_conn_id)
+        return _async_hook(self.zoho_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until enough new attachments exist (then one success event) or a permanent error."""
@@ -197,9 +205,7 @@ class ZohoCRMAttachmentEventTrigger(BaseEventTrigger):
             validate_id(record_id, argument="record_ids")
         self.module = module
         self.record_ids = [str(i) for i in ids]
-        self.file_name_pattern = (
-            list(file_name_pattern) if isinstance(file_name_pattern, list | tuple) else file_name_pattern
-        )
+        self.file_name_pattern = _patterns_kwarg(file_name_pattern)
         self.poll_interval = float(poll_interval)
         self.zoho_conn_id = zoho_conn_id
         self.max_consecutive_failures = int(max_consecutive_failures)
@@ -229,9 +235,7 @@ class ZohoCRMAttachmentEventTrigger(BaseEventTrigger):
         return "zoho_crm_attachment_watch_" + hashlib.sha256(identity.encode()).hexdigest()[:16]
 
     def _hook(self) -> Any:
-        from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMAsyncHook
-
-        return ZohoCRMAsyncHook(zoho_conn_id=self.zoho_conn_id)
+        return _async_hook(self.zoho_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll the records forever; yield one event per attachment not seen before."""
