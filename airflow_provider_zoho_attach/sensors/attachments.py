@@ -111,9 +111,8 @@ class ZohoCRMNewAttachmentSensor(ZohoCRMRecordMixin, BaseSensorOperator):
 
     def _inputs(self, context: Context) -> tuple[str, str, AttachmentFilter, int]:
         """Checked module, record id, filter and min_count (recomputed on every check: no state)."""
-        from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
         from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
-        from airflow_provider_zoho_attach.utils.validation import validate_count
+        from airflow_provider_zoho_attach.utils.validation import validate_count, validate_window
 
         module, record_id = self.target()
         min_count = validate_count(self.min_count, argument="min_count", minimum=1)
@@ -123,15 +122,8 @@ class ZohoCRMNewAttachmentSensor(ZohoCRMRecordMixin, BaseSensorOperator):
             known_ids=self.known_ids,
             file_name_pattern=self.file_name_pattern,
         )
-        after, before = wanted.created_after, wanted.created_before
-        if after is not None and before is not None and after >= before:
-            # No attachment can ever match: fail now rather than poll until the timeout.
-            raise ZohoCRMInvalidRequestError.for_argument(
-                "until",
-                before.isoformat(),
-                f"a time after since ({after.isoformat()})",
-                hint="Pass an until later than since (until defaults to the data interval end).",
-            )
+        # No attachment can match an empty window: fail now rather than poll until the timeout.
+        validate_window(wanted.created_after, wanted.created_before)
         return module, record_id, wanted, min_count
 
     def poke(self, context: Context) -> PokeReturnValue:

@@ -35,6 +35,7 @@ __all__ = [
     "validate_known_ids",
     "validate_patterns",
     "validate_seconds",
+    "validate_window",
 ]
 
 #: Zoho's standard modules that support attachments, by API name.
@@ -351,6 +352,23 @@ def parse_time_argument(value: Any, *, argument: str) -> datetime | None:
             argument, value, "an ISO-8601 date-time such as '2024-03-02T14:05:11+00:00'"
         )
     return parsed
+
+
+def validate_window(since: datetime | None, until: datetime | None) -> None:
+    """
+    Refuse a window ``[since, until)`` that no time is in (``until`` not after ``since``).
+
+    :param since: the checked start (inclusive), ``None`` for none.
+    :param until: the checked end (exclusive), ``None`` for none.
+    :raises ZohoCRMInvalidRequestError: naming ``until``.
+    """
+    if since is not None and until is not None and since >= until:
+        raise ZohoCRMInvalidRequestError.for_argument(
+            "until",
+            until.isoformat(),
+            f"a time after since ({since.isoformat()})",
+            hint="Pass an until later than since (until defaults to the data interval end).",
+        )
 
 
 def validate_attachment_refs(

@@ -128,3 +128,17 @@ def test_attachment_refs_refused(attachment_ids, record_id, argument):
     from airflow_provider_zoho_attach.utils.validation import validate_attachment_refs
 
     _refused(lambda: validate_attachment_refs(attachment_ids, record_id=record_id), argument)
+
+
+def test_a_window_that_no_time_is_in_is_refused():
+    from datetime import UTC, datetime
+
+    from airflow_provider_zoho_attach.utils.validation import validate_window
+
+    start = datetime(2024, 3, 2, tzinfo=UTC)
+    validate_window(start, None)
+    validate_window(None, start)
+    validate_window(start, start.replace(day=3))
+    for until in (start, start.replace(day=1)):
+        error = _refused(lambda until=until: validate_window(start, until), "until")
+        assert "a time after since (2024-03-02T00:00:00+00:00)" in str(error)
