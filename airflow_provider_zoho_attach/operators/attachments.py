@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_zoho_attach.operators.base import ZohoCRMBaseOperator
+from airflow_provider_zoho_attach.operators.base import ZohoCRMAttachmentFilterMixin, ZohoCRMBaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 
-class ZohoCRMListAttachmentsOperator(ZohoCRMBaseOperator):
+class ZohoCRMListAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBaseOperator):
     """
     List the attachments of a Zoho CRM record, optionally filtered.
 
@@ -50,10 +50,7 @@ class ZohoCRMListAttachmentsOperator(ZohoCRMBaseOperator):
     template_fields: Sequence[str] = (
         *ZohoCRMBaseOperator.template_fields,
         "fields",
-        "file_name_pattern",
-        "created_after",
-        "created_before",
-        "max_items",
+        *ZohoCRMAttachmentFilterMixin.filter_template_fields,
     )
 
     def __init__(
@@ -78,15 +75,9 @@ class ZohoCRMListAttachmentsOperator(ZohoCRMBaseOperator):
         self.ids_only = ids_only
 
     def execute(self, context: Context) -> list[Any]:
-        from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
-
         module, record_id = self.target()
-        wanted = AttachmentFilter.build(
-            file_name_pattern=self.file_name_pattern,
-            created_after=self.created_after,
-            created_before=self.created_before,
-        )
-        limit = _max_items(self.max_items)
+        wanted = self.attachment_filter()
+        limit = self.item_limit()
         self.persist_record_link(context, module, record_id)
         records: list[dict[str, Any]] = []
         listed = 0
@@ -102,7 +93,7 @@ class ZohoCRMListAttachmentsOperator(ZohoCRMBaseOperator):
         return records
 
 
-class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
+class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBaseOperator):
     """
     Download attachments of a Zoho CRM record into a directory or object storage.
 
@@ -148,10 +139,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
         *ZohoCRMBaseOperator.template_fields,
         "destination",
         "attachment_ids",
-        "file_name_pattern",
-        "created_after",
-        "created_before",
-        "max_items",
+        *ZohoCRMAttachmentFilterMixin.filter_template_fields,
     )
 
     def __init__(
@@ -180,28 +168,27 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
         self.fail_on_error = fail_on_error
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
-        from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
         from airflow_provider_zoho_attach.utils.protocol import is_link
         from airflow_provider_zoho_attach.utils.transfer import to_storage_path
-        from airflow_provider_zoho_attach.utils.validation import normalize_module, validate_id
+        from airflow_provider_zoho_attach.utils.validation import (
+            normalize_module,
+            require_value,
+            validate_attachment_refs,
+            validate_id,
+        )
 
-        if self.destination is None or (isinstance(self.destination, str) and not self.destination.strip()):
-            raise ZohoCRMInvalidRequestError.for_argument(
-                "destination", self.destination, "a directory or an object-storage URL to download into"
-            )
+        require_value(
+            self.destination,
+            argument="destination",
+            expected="a directory or an object-storage URL to download into",
+        )
         # A destination whose filesystem is not installed (s3:// without s3fs...) fails here, before
         # the listing, not after the first download.
         to_storage_path(self.destination, argument="destination")
         module = normalize_module(self.module)
-        wanted = AttachmentFilter.build(
-            file_name_pattern=self.file_name_pattern,
-            created_after=self.created_after,
-            created_before=self.created_before,
-            files_only=True,
-        )
-        limit = _max_items(self.max_items)
-        record_id, given = self._given(module)
+        wanted = self.attachment_filter(files_only=True)
+        limit = self.item_limit()
+        record_id, given = validate_attachment_refs(self.attachment_ids, record_id=self.record_id)
         if record_id is None:
             self.log.info("No attachments were given and no record_id: nothing to download")
             return []
@@ -224,48 +211,6 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
         destination = _render_placeholders(self.destination, module=module, record_id=record_id)
         return self._download_all(module, record_id, chosen, destination)
 
-    def _given(self, module: str) -> tuple[str | None, list[tuple[str, Mapping[str, Any] | None]] | None]:
-        """The record id and the attachments asked for, with their records when known (``None``: all)."""
-        from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
-        from airflow_provider_zoho_attach.utils.validation import validate_id, validate_ids
-
-        record_id = None if self.record_id in (None, "") else str(self.record_id)
-        if self.attachment_ids is None:
-            if record_id is None:
-                raise ZohoCRMInvalidRequestError.for_argument(
-                    "record_id", self.record_id, "a record id (or attachment records that carry Parent_Id)"
-                )
-            return record_id, None
-        items: list[Any]
-        if isinstance(self.attachment_ids, str):
-            items = [part for part in self.attachment_ids.split(",") if part.strip()]
-        elif isinstance(self.attachment_ids, list | tuple):
-            items = list(self.attachment_ids)
-        else:
-            items = [self.attachment_ids]
-        given: dict[str, Mapping[str, Any] | None] = {}
-        for item in items:
-            if not isinstance(item, Mapping):
-                for ident in validate_ids(item, argument="attachment_ids"):
-                    given.setdefault(ident, None)
-                continue
-            # A record without "id" is shown whole in the message, not as "None".
-            ident = validate_id(item.get("id", item), argument="attachment_ids")
-            parent = item.get("Parent_Id")
-            parent_id = str(parent["id"]) if isinstance(parent, Mapping) and parent.get("id") else None
-            if record_id is None:
-                record_id = parent_id
-            elif parent_id is not None and parent_id != record_id:
-                raise ZohoCRMInvalidRequestError.for_argument(
-                    "attachment_ids", ident, f"attachments of record {record_id}, not of record {parent_id}"
-                )
-            given[ident] = item
-        if given and record_id is None:
-            raise ZohoCRMInvalidRequestError.for_argument(
-                "record_id", self.record_id, "a record id (the attachment ids given carry no Parent_Id)"
-            )
-        return record_id, list(given.items())
-
     def _download_all(
         self,
         module: str,
@@ -276,6 +221,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
         from concurrent.futures import ThreadPoolExecutor
 
         from airflow_provider_zoho_attach.exceptions import ZohoCRMError
+        from airflow_provider_zoho_attach.utils.outcomes import summary_error, tally
         from airflow_provider_zoho_attach.utils.progress import TransferProgress
         from airflow_provider_zoho_attach.utils.protocol import attachment_size
         from airflow_provider_zoho_attach.utils.transfer import DownloadTarget, NameClaims, choose_file_name
@@ -341,7 +287,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
         progress.finish()
         failed = [r for r in results if r["status"] == "failed"]
         if failed and self.fail_on_error:
-            raise _summary_error("download", failed, len(chosen), done=_tally(results))
+            raise summary_error("download", failed, len(chosen), done=tally(results))
         return [r for r in results if r["status"] != "skipped"]
 
 
@@ -435,32 +381,30 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
         return self._upload_all(module, record_id, files)
 
     def _attach_link(self, module: str, record_id: str) -> dict[str, Any]:
+        from airflow_provider_zoho_attach.utils.filters import link_attachment
         from airflow_provider_zoho_attach.utils.validation import redact_url
 
         if self.skip_if_exists:
-            for record in self.hook.iter_attachments(module, record_id, fields=("$link_url", "File_Name")):
-                if record.get("$link_url") == self.link_url:
-                    self.log.info(
-                        "%s is already attached to %s/%s as %s",
-                        redact_url(self.link_url),
-                        module,
-                        record_id,
-                        record["id"],
-                    )
-                    return {
-                        "attachment_id": str(record["id"]),
-                        "file_name": record.get("File_Name"),
-                        "size": 0,
-                        "module": module,
-                        "record_id": record_id,
-                        "link_url": self.link_url,
-                        "status": "skipped",
-                    }
+            listing = self.hook.iter_attachments(module, record_id, fields=("$link_url", "File_Name"))
+            record = link_attachment(listing, str(self.link_url))
+            if record is not None:
+                link = redact_url(self.link_url)
+                self.log.info("%s is already attached to %s/%s as %s", link, module, record_id, record["id"])
+                return {
+                    "attachment_id": str(record["id"]),
+                    "file_name": record.get("File_Name"),
+                    "size": 0,
+                    "module": module,
+                    "record_id": record_id,
+                    "link_url": self.link_url,
+                    "status": "skipped",
+                }
         result = self.hook.attach_link(module, record_id, str(self.link_url), title=self.title or None)
         return {**result, "status": "uploaded"}
 
     def _upload_all(self, module: str, record_id: str, files: list[Any]) -> list[dict[str, Any]]:
         from airflow_provider_zoho_attach.exceptions import ZohoCRMError
+        from airflow_provider_zoho_attach.utils.outcomes import summary_error, tally
         from airflow_provider_zoho_attach.utils.progress import TransferProgress
         from airflow_provider_zoho_attach.utils.protocol import attachment_size
         from airflow_provider_zoho_attach.utils.transfer import UploadSource
@@ -523,7 +467,7 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
             progress.file_done()
         progress.finish()
         if failed:
-            raise _summary_error("upload", failed, len(files), done=_tally(results))
+            raise summary_error("upload", failed, len(files), done=tally(results))
         return results
 
     def _same_file(
@@ -595,6 +539,7 @@ class ZohoCRMDeleteAttachmentOperator(ZohoCRMBaseOperator):
         self.ignore_missing = ignore_missing
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
+        from airflow_provider_zoho_attach.utils.outcomes import mark_missing, summary_error, tally
         from airflow_provider_zoho_attach.utils.validation import validate_ids
 
         module, record_id = self.target()
@@ -604,114 +549,24 @@ class ZohoCRMDeleteAttachmentOperator(ZohoCRMBaseOperator):
         ids = validate_ids(self.attachment_ids, argument="attachment_ids")
         self.persist_record_link(context, module, record_id)
         results = self.hook.delete_attachments(module, record_id, ids)
-        failed = []
-        for result in results:
-            if result["status"] == "error" and self.ignore_missing and result.get("code") == "INVALID_DATA":
-                result["status"] = "missing"
-                result.pop("code", None)
-                result.pop("message", None)
-            if result["status"] in ("error", "unknown"):
-                failed.append(result)
-        tally = _tally(results)
+        if self.ignore_missing:
+            mark_missing(results)
+        failed = [result for result in results if result["status"] in ("error", "unknown")]
+        counts = tally(results)
         self.log.info(
             "%d/%d attachment(s) of %s/%s finished: %s",
             len(results),
             len(ids),
             module,
             record_id,
-            ", ".join(f"{count} {status}" for status, count in tally.items()) or "none",
+            ", ".join(f"{count} {status}" for status, count in counts.items()) or "none",
         )
         if failed:
-            raise _summary_error("delete", failed, len(ids), done=tally)
+            raise summary_error("delete", failed, len(ids), done=counts)
         return results
-
-
-def _max_items(value: Any) -> int | None:
-    from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
-
-    if value is None or value == "":
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    raise ZohoCRMInvalidRequestError.for_argument("max_items", value, "a whole number >= 0")
 
 
 def _render_placeholders(destination: Any, *, module: str, record_id: str) -> Any:
     if isinstance(destination, str):
         return destination.replace("{module}", module).replace("{record_id}", record_id)
     return destination
-
-
-def _tally(results: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    """How many results have each status, failures left out (``{"downloaded": 1, "unchanged": 3}``)."""
-    tally: dict[str, int] = {}
-    for result in results:
-        status = str(result.get("status"))
-        if status not in ("failed", "error", "unknown"):
-            tally[status] = tally.get(status, 0) + 1
-    return tally
-
-
-def _summary_error(
-    verb: str, failed: Sequence[Mapping[str, Any]], total: int, *, done: Mapping[str, int] | None = None
-) -> Exception:
-    """
-    The error that fails a bulk task after every item was tried.
-
-    One item that failed alone is re-raised as itself (its class, code and hint). Several that all
-    failed are ``ALL_FAILED``; with some that succeeded it is ``PARTIAL_FAILURE``, and the hint says
-    what was kept. Neither claims anything that did not happen.
-
-    :param verb: what each item was ("download", "upload", "delete").
-    :param failed: the failed items (with ``error``, or Zoho's ``code``/``message`` for deletes).
-    :param total: how many items the task had.
-    :param done: how many items ended with each other status (``{"downloaded": 2, "unchanged": 1}``).
-    """
-    from airflow_provider_zoho_attach.exceptions import ZohoCRMError, make_error
-
-    def error_of(item: Mapping[str, Any]) -> ZohoCRMError:
-        error = item.get("error")
-        if isinstance(error, Mapping):
-            return ZohoCRMError.from_dict(error)
-        # A delete's per-id result carries Zoho's code and message only.
-        return make_error(
-            str(item.get("message") or f"{verb} failed"),
-            code=item.get("code"),
-            status_code=None,
-            operation=f"{verb} attachment {item.get('attachment_id')}",
-        )
-
-    if len(failed) == total == 1:
-        return error_of(failed[0])
-    lines = []
-    for item in failed[:10]:
-        error = item.get("error") or item
-        what = item.get("source") or item.get("file_name") or item.get("attachment_id")
-        lines.append(f"{what}: {error.get('code')} {error.get('message')}")
-    more = f" (and {len(failed) - 10} more)" if len(failed) > 10 else ""
-    listed = "; ".join(lines) + more
-    codes = {error_of(item).code for item in failed}
-    if len(failed) >= total:
-        # Nothing succeeded: a shared cause gets its own hint, which says more than "fix them".
-        common = error_of(failed[0]).hint if len(codes) == 1 else None
-        return ZohoCRMError(
-            f"all {total} {verb}s failed: {listed}",
-            code="ALL_FAILED",
-            details={"failed": len(failed), "total": total},
-            hint=(
-                f"Nothing succeeded{f' (every {verb} failed with {next(iter(codes))})' if common else ''}. "
-                + (common or "Fix the failures listed and re-run.")
-            ),
-        )
-    kept = ", ".join(f"{count} {status}" for status, count in (done or {}).items())
-    return ZohoCRMError(
-        f"{len(failed)} of {total} {verb}s failed: {listed}",
-        code="PARTIAL_FAILURE",
-        details={"failed": len(failed), "total": total, **dict(done or {})},
-        hint=(
-            f"The other {total - len(failed)} succeeded{f' ({kept})' if kept else ''}; fix the failures "
-            "and re-run (what succeeded is not done twice)."
-        ),
-    )

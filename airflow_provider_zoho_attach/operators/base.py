@@ -1,62 +1,50 @@
-"""What every Zoho CRM operator shares: connection, target record, lazy hook, the record link."""
+"""What every Zoho CRM task on one record shares: connection, target record, lazy hook, the record link."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_zoho_attach.links.zoho_crm import ZohoCRMRecordLink
+from airflow_provider_zoho_attach.utils.settings import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.sdk import BaseOperatorLink, Context
 
     from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMHook
+    from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
 
-__all__ = ["ZohoCRMBaseOperator"]
-
-DEFAULT_CONN_ID = "zoho_crm_default"
+__all__ = ["ZohoCRMAttachmentFilterMixin", "ZohoCRMBaseOperator", "ZohoCRMRecordMixin"]
 
 
-class ZohoCRMBaseOperator(BaseOperator):
+class ZohoCRMRecordMixin:
     """
-    Base class of the Zoho CRM operators.
+    The record plumbing of the operators and the sensor, defined once.
 
-    Nothing here touches the network or the connection until :meth:`execute`: DAG files are parsed
-    far more often than tasks run.
-
-    :param module: the module's API name (``Deals``, ``Sales_Orders``, a custom module) or its
-        lower-case docs name (``deals``, ``salesorders``). (templated)
-    :param record_id: the record's id, a string of digits. (templated)
-    :param zoho_conn_id: the ``zoho_crm`` connection. (templated)
-    :param max_concurrency: requests in flight at once for this task; default: the connection's.
+    A task class lists it before its Airflow base (``class X(ZohoCRMRecordMixin, BaseOperator)``)
+    and sets ``module``, ``record_id`` and ``zoho_conn_id`` (and, for operators,
+    ``max_concurrency``) in its ``__init__``. Nothing here touches the network or the connection
+    before the task runs: DAG files are parsed far more often than tasks run.
     """
 
-    template_fields: Sequence[str] = ("zoho_conn_id", "module", "record_id")
-    operator_extra_links = (ZohoCRMRecordLink(),)
+    # Typed as on Airflow's BaseOperator, which the mixin is combined with.
+    template_fields: Collection[str] = ("zoho_conn_id", "module", "record_id")
+    operator_extra_links: Collection[BaseOperatorLink] = (ZohoCRMRecordLink(),)
     ui_color = "#fde8e8"
     ui_fgcolor = "#b41e1e"
 
-    def __init__(
-        self,
-        *,
-        module: str,
-        record_id: str | int | None,
-        zoho_conn_id: str = DEFAULT_CONN_ID,
-        max_concurrency: int | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.module = module
-        self.record_id = record_id
-        self.zoho_conn_id = zoho_conn_id
-        self.max_concurrency = max_concurrency
+    module: str
+    record_id: str | int | None
+    zoho_conn_id: str
+    #: Requests in flight at once for this task; ``None``: the connection's.
+    max_concurrency: int | None = None
 
     @cached_property
     def hook(self) -> ZohoCRMHook:
-        """The hook, built on first use (in :meth:`execute`, never at parse time)."""
+        """The hook, built on first use (when the task runs, never at parse time)."""
         from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMHook
 
         return ZohoCRMHook(zoho_conn_id=self.zoho_conn_id, max_concurrency=self.max_concurrency)
@@ -77,3 +65,72 @@ class ZohoCRMBaseOperator(BaseOperator):
         """Close the hook's connections when the task is killed."""
         if "hook" in self.__dict__:
             self.hook.close()
+
+
+class ZohoCRMAttachmentFilterMixin:
+    """
+    The filter arguments of the operators that pick attachments of a record (list, download).
+
+    The operator sets ``file_name_pattern``, ``created_after``, ``created_before`` and
+    ``max_items`` in its ``__init__`` and appends :attr:`filter_template_fields` to its
+    ``template_fields``; they are checked when the task runs, after templates were rendered.
+    """
+
+    filter_template_fields: Sequence[str] = (
+        "file_name_pattern",
+        "created_after",
+        "created_before",
+        "max_items",
+    )
+
+    file_name_pattern: str | Sequence[str] | None
+    created_after: Any
+    created_before: Any
+    max_items: int | str | None
+
+    def attachment_filter(self, *, files_only: bool = False) -> AttachmentFilter:
+        """The checked filter (name globs, ``[created_after, created_before)``; links out if asked)."""
+        from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
+
+        return AttachmentFilter.build(
+            file_name_pattern=self.file_name_pattern,
+            created_after=self.created_after,
+            created_before=self.created_before,
+            files_only=files_only,
+        )
+
+    def item_limit(self) -> int | None:
+        """The checked ``max_items`` (``None``: no limit)."""
+        from airflow_provider_zoho_attach.utils.validation import validate_count
+
+        return validate_count(self.max_items, argument="max_items", minimum=0, optional=True)
+
+
+class ZohoCRMBaseOperator(ZohoCRMRecordMixin, BaseOperator):
+    """
+    Base class of the Zoho CRM operators.
+
+    Nothing here touches the network or the connection until :meth:`execute`: DAG files are parsed
+    far more often than tasks run.
+
+    :param module: the module's API name (``Deals``, ``Sales_Orders``, a custom module) or its
+        lower-case docs name (``deals``, ``salesorders``). (templated)
+    :param record_id: the record's id, a string of digits. (templated)
+    :param zoho_conn_id: the ``zoho_crm`` connection. (templated)
+    :param max_concurrency: requests in flight at once for this task; default: the connection's.
+    """
+
+    def __init__(
+        self,
+        *,
+        module: str,
+        record_id: str | int | None,
+        zoho_conn_id: str = DEFAULT_CONN_ID,
+        max_concurrency: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.module = module
+        self.record_id = record_id
+        self.zoho_conn_id = zoho_conn_id
+        self.max_concurrency = max_concurrency

@@ -52,12 +52,14 @@ class ZohoCRMDownloadPhotoOperator(ZohoCRMBaseOperator):
         self.missing_ok = missing_ok
 
     def execute(self, context: Context) -> dict[str, Any] | None:
-        from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError, ZohoCRMNotFoundError
+        from airflow_provider_zoho_attach.exceptions import ZohoCRMNotFoundError
+        from airflow_provider_zoho_attach.utils.validation import require_value
 
-        if self.destination is None or (isinstance(self.destination, str) and not self.destination.strip()):
-            raise ZohoCRMInvalidRequestError.for_argument(
-                "destination", self.destination, "a directory, a file path or an object-storage URL"
-            )
+        require_value(
+            self.destination,
+            argument="destination",
+            expected="a directory, a file path or an object-storage URL",
+        )
         module, record_id = self.target()
         self.persist_record_link(context, module, record_id)
         try:
@@ -97,12 +99,9 @@ class ZohoCRMUploadPhotoOperator(ZohoCRMBaseOperator):
         self.source = source
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
+        from airflow_provider_zoho_attach.utils.validation import require_value
 
-        if self.source is None or (isinstance(self.source, str) and not self.source.strip()):
-            raise ZohoCRMInvalidRequestError.for_argument(
-                "source", self.source, "the path or URL of an image"
-            )
+        require_value(self.source, argument="source", expected="the path or URL of an image")
         module, record_id = self.target()
         self.persist_record_link(context, module, record_id)
         result = self.hook.upload_photo(module, record_id, self.source)

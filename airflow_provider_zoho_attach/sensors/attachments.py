@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_zoho_attach.links.zoho_crm import ZohoCRMRecordLink
+from airflow_provider_zoho_attach.operators.base import ZohoCRMRecordMixin
+from airflow_provider_zoho_attach.utils.settings import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMHook
     from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
 
 __all__ = ["ZohoCRMNewAttachmentSensor"]
@@ -30,7 +29,7 @@ def _default_deferrable() -> bool:
     return bool(config.getboolean("operators", "default_deferrable", fallback=False))
 
 
-class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
+class ZohoCRMNewAttachmentSensor(ZohoCRMRecordMixin, BaseSensorOperator):
     """
     Wait until a Zoho CRM record has at least ``min_count`` new attachments.
 
@@ -70,9 +69,7 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = (
-        "zoho_conn_id",
-        "module",
-        "record_id",
+        *ZohoCRMRecordMixin.template_fields,
         "since",
         "until",
         "known_ids",
@@ -80,9 +77,6 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
         "min_count",
         "poll_interval",
     )
-    operator_extra_links = (ZohoCRMRecordLink(),)
-    ui_color = "#fde8e8"
-    ui_fgcolor = "#b41e1e"
 
     def __init__(
         self,
@@ -96,7 +90,7 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
         min_count: int | str = 1,
         deferrable: bool | None = None,
         poll_interval: float | str = 60,
-        zoho_conn_id: str = "zoho_crm_default",
+        zoho_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         # poll_interval may be a template; then the real poke interval is only known at run time.
@@ -115,54 +109,21 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
         self.poll_interval = poll_interval
         self.zoho_conn_id = zoho_conn_id
 
-    def _poll_seconds(self) -> float:
-        from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
-
-        try:
-            seconds = float(self.poll_interval)
-        except (TypeError, ValueError):
-            seconds = -1.0
-        if not seconds > 0:
-            raise ZohoCRMInvalidRequestError.for_argument("poll_interval", self.poll_interval, "seconds > 0")
-        return seconds
-
-    @cached_property
-    def hook(self) -> ZohoCRMHook:
-        """The hook, built on first use."""
-        from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMHook
-
-        return ZohoCRMHook(zoho_conn_id=self.zoho_conn_id)
-
     def _inputs(self, context: Context) -> tuple[str, str, AttachmentFilter, int]:
         """Checked module, record id, filter and min_count (recomputed on every check: no state)."""
-        from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
         from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
-        from airflow_provider_zoho_attach.utils.validation import normalize_module, validate_id
+        from airflow_provider_zoho_attach.utils.validation import validate_count, validate_window
 
-        module = normalize_module(self.module)
-        record_id = validate_id(self.record_id)
-        min_count = self.min_count
-        if isinstance(min_count, str) and min_count.strip().isdigit():
-            min_count = int(min_count)
-        if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
-            raise ZohoCRMInvalidRequestError.for_argument("min_count", self.min_count, "a whole number >= 1")
-        wanted = AttachmentFilter.build(
-            file_name_pattern=self.file_name_pattern,
-            created_after=self.since if self.since not in (None, "") else _run_start(context),
-            created_before=self.until if self.until not in (None, "") else _run_end(context),
+        module, record_id = self.target()
+        min_count = validate_count(self.min_count, argument="min_count", minimum=1)
+        wanted = AttachmentFilter.new_attachments(
+            since=self.since if self.since not in (None, "") else _run_start(context),
+            until=self.until if self.until not in (None, "") else _run_end(context),
             known_ids=self.known_ids,
-            created_after_argument="since",
-            created_before_argument="until",
+            file_name_pattern=self.file_name_pattern,
         )
-        after, before = wanted.created_after, wanted.created_before
-        if after is not None and before is not None and after >= before:
-            # No attachment can ever match: fail now rather than poll until the timeout.
-            raise ZohoCRMInvalidRequestError.for_argument(
-                "until",
-                before.isoformat(),
-                f"a time after since ({after.isoformat()})",
-                hint="Pass an until later than since (until defaults to the data interval end).",
-            )
+        # No attachment can match an empty window: fail now rather than poll until the timeout.
+        validate_window(wanted.created_after, wanted.created_before)
         return module, record_id, wanted, min_count
 
     def poke(self, context: Context) -> PokeReturnValue:
@@ -180,13 +141,13 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
         )
         done = len(matches) >= min_count
         if done:
-            ZohoCRMRecordLink.persist(
-                context, web_url=self.hook.settings.web_url, module=module, record_id=record_id
-            )
+            self.persist_record_link(context, module, record_id)
         return PokeReturnValue(is_done=done, xcom_value=matches if done else None)
 
     def execute(self, context: Context) -> Any:
-        poll_seconds = self._poll_seconds()
+        from airflow_provider_zoho_attach.utils.validation import validate_seconds
+
+        poll_seconds = validate_seconds(self.poll_interval, argument="poll_interval")
         if self._poke_follows_poll:
             self.poke_interval = poll_seconds
         if not self.deferrable:
@@ -225,16 +186,8 @@ class ZohoCRMNewAttachmentSensor(BaseSensorOperator):
             raise ZohoCRMError("the trigger ended without an event", code="NO_EVENT")
         if event.get("status") == "success":
             attachments = list(event.get("attachments") or [])
-            module, record_id = str(self.module), str(self.record_id)
             self.log.info("%d new attachment(s) found by the triggerer", len(attachments))
-            from airflow_provider_zoho_attach.utils.validation import normalize_module
-
-            ZohoCRMRecordLink.persist(
-                context,
-                web_url=self.hook.settings.web_url,
-                module=normalize_module(module),
-                record_id=record_id,
-            )
+            self.persist_record_link(context, *self.target())
             return attachments
         error = event.get("error")
         if isinstance(error, dict):

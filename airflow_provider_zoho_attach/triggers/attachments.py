@@ -23,15 +23,28 @@ from typing import Any, Protocol
 
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
+from airflow_provider_zoho_attach.utils.settings import DEFAULT_CONN_ID
+
 __all__ = ["ZohoCRMAttachmentEventTrigger", "ZohoCRMNewAttachmentTrigger"]
 
-DEFAULT_CONN_ID = "zoho_crm_default"
 #: Transient failures (5xx, 429, network, after the hook's own retries) tolerated in a row.
 DEFAULT_MAX_CONSECUTIVE_FAILURES = 3
 
 
 def _classpath(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _patterns_kwarg(file_name_pattern: str | Sequence[str] | None) -> str | Sequence[str] | None:
+    """``file_name_pattern`` as a JSON-native kwarg: a tuple becomes a list (and serialises alike)."""
+    return list(file_name_pattern) if isinstance(file_name_pattern, list | tuple) else file_name_pattern
+
+
+def _async_hook(zoho_conn_id: str) -> Any:
+    """The async hook of a trigger's connection, built when the trigger runs (not when it is made)."""
+    from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMAsyncHook
+
+    return ZohoCRMAsyncHook(zoho_conn_id=zoho_conn_id)
 
 
 class ZohoCRMNewAttachmentTrigger(BaseTrigger):
@@ -79,9 +92,7 @@ class ZohoCRMNewAttachmentTrigger(BaseTrigger):
         self.since = since
         self.until = until
         self.known_ids = [str(i) for i in known_ids or ()]
-        self.file_name_pattern = (
-            list(file_name_pattern) if isinstance(file_name_pattern, list | tuple) else file_name_pattern
-        )
+        self.file_name_pattern = _patterns_kwarg(file_name_pattern)
         self.min_count = int(min_count)
         self.poll_interval = float(poll_interval)
         self.zoho_conn_id = zoho_conn_id
@@ -106,9 +117,7 @@ class ZohoCRMNewAttachmentTrigger(BaseTrigger):
         )
 
     def _hook(self) -> Any:
-        from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMAsyncHook
-
-        return ZohoCRMAsyncHook(zoho_conn_id=self.zoho_conn_id)
+        return _async_hook(self.zoho_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until enough new attachments exist (then one success event) or a permanent error."""
@@ -118,13 +127,11 @@ class ZohoCRMNewAttachmentTrigger(BaseTrigger):
         hook = self._hook()
         failures = 0
         try:
-            wanted = AttachmentFilter.build(
-                file_name_pattern=self.file_name_pattern,
-                created_after=self.since,
-                created_before=self.until,
+            wanted = AttachmentFilter.new_attachments(
+                since=self.since,
+                until=self.until,
                 known_ids=self.known_ids,
-                created_after_argument="since",
-                created_before_argument="until",
+                file_name_pattern=self.file_name_pattern,
             )
             # The sensor checked once before deferring: start at a random point of the interval so
             # that many deferred sensors spread their polls instead of hitting Zoho all at once.
@@ -198,9 +205,7 @@ class ZohoCRMAttachmentEventTrigger(BaseEventTrigger):
             validate_id(record_id, argument="record_ids")
         self.module = module
         self.record_ids = [str(i) for i in ids]
-        self.file_name_pattern = (
-            list(file_name_pattern) if isinstance(file_name_pattern, list | tuple) else file_name_pattern
-        )
+        self.file_name_pattern = _patterns_kwarg(file_name_pattern)
         self.poll_interval = float(poll_interval)
         self.zoho_conn_id = zoho_conn_id
         self.max_consecutive_failures = int(max_consecutive_failures)
@@ -230,9 +235,7 @@ class ZohoCRMAttachmentEventTrigger(BaseEventTrigger):
         return "zoho_crm_attachment_watch_" + hashlib.sha256(identity.encode()).hexdigest()[:16]
 
     def _hook(self) -> Any:
-        from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMAsyncHook
-
-        return ZohoCRMAsyncHook(zoho_conn_id=self.zoho_conn_id)
+        return _async_hook(self.zoho_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll the records forever; yield one event per attachment not seen before."""

@@ -7,67 +7,29 @@ means the same thing everywhere.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
 from airflow_provider_zoho_attach.utils.protocol import is_link
+from airflow_provider_zoho_attach.utils.times import created_time
+from airflow_provider_zoho_attach.utils.validation import (
+    parse_time_argument,
+    validate_known_ids,
+    validate_patterns,
+)
 
-__all__ = ["AttachmentFilter", "created_time", "parse_time_argument"]
+__all__ = ["AttachmentFilter", "created_time", "link_attachment", "parse_time_argument"]
 
 
-def parse_time_argument(value: Any, *, argument: str) -> datetime | None:
+def link_attachment(records: Iterable[Mapping[str, Any]], url: str) -> Mapping[str, Any] | None:
     """
-    Return ``value`` as an aware datetime (naive values are taken as UTC), or ``None`` if unset.
+    The link attachment of ``url`` among ``records``, if there is one (Zoho keeps one per record).
 
-    Accepts a ``datetime`` (pendulum's too), an ISO-8601 string (what ``{{ data_interval_start }}``
-    renders to), or ``None``/``""``.
-
-    :raises ZohoCRMInvalidRequestError: for anything else, naming ``argument``.
+    Stops at the first match, so a lazy listing fetches no page beyond it.
     """
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        text = value.strip()
-        if text.endswith("Z"):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            raise ZohoCRMInvalidRequestError.for_argument(
-                argument, value, "an ISO-8601 date-time such as '2024-03-02T14:05:11+00:00'"
-            ) from None
-    else:
-        raise ZohoCRMInvalidRequestError.for_argument(argument, value, "a datetime or an ISO-8601 string")
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def created_time(record: Mapping[str, Any]) -> datetime | None:
-    """The ``Created_Time`` of an attachment record as an aware datetime, ``None`` if absent."""
-    value = record.get("Created_Time")
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def _patterns(value: Any) -> tuple[str, ...]:
-    if value is None or value == "":
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, Sequence) and all(isinstance(item, str) and item for item in value):
-        return tuple(value)
-    raise ZohoCRMInvalidRequestError.for_argument(
-        "file_name_pattern", value, "a glob such as '*.pdf', or a list of globs"
-    )
+    return next((record for record in records if record.get("$link_url") == url), None)
 
 
 @dataclass(frozen=True)
@@ -106,20 +68,35 @@ class AttachmentFilter:
         The ``*_argument`` names are what errors call the two times (a sensor calls them ``since``
         and ``until``).
         """
-        known: set[str] = set()
-        if known_ids is not None:
-            if isinstance(known_ids, str | bytes) or not isinstance(known_ids, Iterable):
-                raise ZohoCRMInvalidRequestError.for_argument(
-                    "known_ids", known_ids, "a list of attachment ids"
-                )
-            for item in known_ids:
-                known.add(str(item.get("id")) if isinstance(item, Mapping) else str(item))
         return cls(
-            file_name_patterns=_patterns(file_name_pattern),
+            file_name_patterns=validate_patterns(file_name_pattern),
             created_after=parse_time_argument(created_after, argument=created_after_argument),
             created_before=parse_time_argument(created_before, argument=created_before_argument),
-            known_ids=frozenset(known),
+            known_ids=validate_known_ids(known_ids),
             files_only=files_only,
+        )
+
+    @classmethod
+    def new_attachments(
+        cls,
+        *,
+        since: Any = None,
+        until: Any = None,
+        known_ids: Iterable[Any] | None = None,
+        file_name_pattern: Any = None,
+    ) -> AttachmentFilter:
+        """
+        What the sensor and its trigger wait for: created in ``[since, until)``, not in ``known_ids``.
+
+        Errors call the two times ``since`` and ``until``, as the sensor's arguments are named.
+        """
+        return cls.build(
+            file_name_pattern=file_name_pattern,
+            created_after=since,
+            created_before=until,
+            known_ids=known_ids,
+            created_after_argument="since",
+            created_before_argument="until",
         )
 
     def matches(self, record: Mapping[str, Any]) -> bool:

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
 from airflow_provider_zoho_attach.utils.datacenters import DATA_CENTERS, ENVIRONMENTS, resolve_data_center
+from airflow_provider_zoho_attach.utils.validation import parse_flag, parse_number
 
 __all__ = [
     "CONN_TYPE",
@@ -354,14 +355,10 @@ def _flag(where: str, name: str, value: Any) -> bool:
     """A yes/no extra: a bool, or the strings a form or a URI stores ("true", "false", "1", "0")."""
     if value is None or value == "":
         return False
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off"):
-        return False
-    raise _bad(where, f"has a malformed {name} {value!r}; expected true or false")
+    flag = parse_flag(value)
+    if flag is None:
+        raise _bad(where, f"has a malformed {name} {value!r}; expected true or false")
+    return flag
 
 
 def _number(
@@ -377,13 +374,8 @@ def _number(
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
     kind = "a whole number" if integer else "a number"
-    if isinstance(value, bool):
-        raise _bad(where, f"has {name}={value!r}; expected {kind}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise _bad(where, f"has {name}={value!r}; expected {kind}") from None
-    if integer and not number.is_integer():
+    number = parse_number(value, integer=integer)
+    if number is None:
         raise _bad(where, f"has {name}={value!r}; expected {kind}")
     if not minimum <= number <= maximum:
         raise _bad(where, f"has {name}={value!r}; expected {kind} between {minimum:g} and {maximum:g}")

@@ -1,4 +1,7 @@
-"""Checks of user input that happen before any request is sent.
+"""Checks of user input that happen before any request is sent: the one home of argument checks.
+
+Every check raises :class:`~airflow_provider_zoho_attach.exceptions.ZohoCRMInvalidRequestError`
+(``INVALID_ARGUMENT``) naming the argument, never a bare ``ValueError`` or ``TypeError``.
 
 A module may be given by its API name (``Leads``, ``Sales_Orders``) or by the lower-case name of
 Zoho's docs and OAuth scopes (``leads``, ``salesorders``); standard names are normalised to API
@@ -10,12 +13,30 @@ name that was probably meant. Record and attachment ids are strings of digits.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal, overload
 
 from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
+from airflow_provider_zoho_attach.utils.times import as_aware, parse_iso_time
 
-__all__ = ["STANDARD_MODULES", "normalize_module", "redact_url", "validate_id", "validate_ids"]
+__all__ = [
+    "STANDARD_MODULES",
+    "normalize_module",
+    "parse_flag",
+    "parse_number",
+    "parse_time_argument",
+    "redact_url",
+    "require_value",
+    "validate_attachment_refs",
+    "validate_count",
+    "validate_id",
+    "validate_ids",
+    "validate_known_ids",
+    "validate_patterns",
+    "validate_seconds",
+    "validate_window",
+]
 
 #: Zoho's standard modules that support attachments, by API name.
 STANDARD_MODULES: tuple[str, ...] = (
@@ -179,6 +200,230 @@ def validate_ids(values: Any, *, argument: str = "attachment_ids") -> list[str]:
     if not result:
         raise ZohoCRMInvalidRequestError.for_argument(argument, values, "at least one id")
     return result
+
+
+@overload
+def validate_count(value: Any, *, argument: str, minimum: int, optional: Literal[False] = False) -> int: ...
+
+
+@overload
+def validate_count(value: Any, *, argument: str, minimum: int, optional: bool) -> int | None: ...
+
+
+def validate_count(value: Any, *, argument: str, minimum: int, optional: bool = False) -> int | None:
+    """
+    Return a count argument (``max_items``, ``min_count``) as an int.
+
+    :param value: an int or a string of digits (what a template renders to).
+    :param argument: the name of the argument, for the message.
+    :param minimum: the smallest count accepted.
+    :param optional: ``None`` and ``""`` mean "not set" (returned as ``None``).
+    :raises ZohoCRMInvalidRequestError: for anything else (bools, floats, negative numbers...).
+    """
+    if optional and (value is None or value == ""):
+        return None
+    count = int(value.strip()) if isinstance(value, str) and value.strip().isdigit() else value
+    if isinstance(count, bool) or not isinstance(count, int) or count < minimum:
+        raise ZohoCRMInvalidRequestError.for_argument(argument, value, f"a whole number >= {minimum}")
+    return count
+
+
+def parse_number(value: Any, *, integer: bool = False) -> float | None:
+    """
+    Return ``value`` as a number, or ``None`` if it is not one; the caller says what it expected.
+
+    :param value: a number or its text (what a form, a URI or a template stores); bools are not
+        numbers.
+    :param integer: accept whole numbers only (``5``, ``"5"``, ``5.0``).
+    """
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if integer and not number.is_integer():
+        return None
+    return number
+
+
+_YES = ("true", "1", "yes", "on")
+_NO = ("false", "0", "no", "off")
+
+
+def parse_flag(value: Any) -> bool | None:
+    """
+    Return a yes/no value as a bool, or ``None`` if it is neither; the caller says what it expected.
+
+    :param value: a bool, or the text a form or a URI stores (``"true"``, ``"false"``, ``"1"``,
+        ``"0"``, ``"yes"``, ``"no"``, ``"on"``, ``"off"``, in any case).
+    """
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _YES:
+        return True
+    if text in _NO:
+        return False
+    return None
+
+
+def validate_seconds(value: Any, *, argument: str) -> float:
+    """
+    Return a duration argument (``poll_interval``) as a number of seconds > 0.
+
+    :param value: a number or its text (what a template renders to).
+    :param argument: the name of the argument, for the message.
+    :raises ZohoCRMInvalidRequestError: for anything that is not a number > 0.
+    """
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not seconds > 0:
+        raise ZohoCRMInvalidRequestError.for_argument(argument, value, "seconds > 0")
+    return seconds
+
+
+def require_value(value: Any, *, argument: str, expected: str) -> Any:
+    """
+    Return ``value`` unless it is missing: ``None`` or a blank string.
+
+    :param argument: the name of the argument, for the message.
+    :param expected: what would have been accepted, for the message.
+    :raises ZohoCRMInvalidRequestError: if ``value`` is missing.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ZohoCRMInvalidRequestError.for_argument(argument, value, expected)
+    return value
+
+
+def validate_patterns(value: Any, *, argument: str = "file_name_pattern") -> tuple[str, ...]:
+    """
+    Return file-name globs as a tuple: one glob, a list of globs, or none (``None``/``""``).
+
+    :raises ZohoCRMInvalidRequestError: for anything else (an empty glob in a list, a number...).
+    """
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Sequence) and all(isinstance(item, str) and item for item in value):
+        return tuple(value)
+    raise ZohoCRMInvalidRequestError.for_argument(
+        argument, value, "a glob such as '*.pdf', or a list of globs"
+    )
+
+
+def validate_known_ids(value: Any, *, argument: str = "known_ids") -> frozenset[str]:
+    """
+    Return the ids of a list of attachment ids or records (``None``: none).
+
+    :raises ZohoCRMInvalidRequestError: if ``value`` is not a list (a string is not one).
+    """
+    if value is None:
+        return frozenset()
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ZohoCRMInvalidRequestError.for_argument(argument, value, "a list of attachment ids")
+    return frozenset(str(item.get("id")) if isinstance(item, Mapping) else str(item) for item in value)
+
+
+def parse_time_argument(value: Any, *, argument: str) -> datetime | None:
+    """
+    Return a time argument as an aware datetime, or ``None`` if unset.
+
+    Read like Zoho's own times (:mod:`~airflow_provider_zoho_attach.utils.times`): a naive time is
+    taken as UTC.
+
+    :param value: a ``datetime`` (pendulum's too), an ISO-8601 string (what
+        ``{{ data_interval_start }}`` renders to), or ``None``/``""``.
+    :param argument: the name of the argument, for the message.
+    :raises ZohoCRMInvalidRequestError: for anything else, naming ``argument``.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, datetime):
+        return as_aware(value)
+    if not isinstance(value, str):
+        raise ZohoCRMInvalidRequestError.for_argument(argument, value, "a datetime or an ISO-8601 string")
+    parsed = parse_iso_time(value)
+    if parsed is None:
+        raise ZohoCRMInvalidRequestError.for_argument(
+            argument, value, "an ISO-8601 date-time such as '2024-03-02T14:05:11+00:00'"
+        )
+    return parsed
+
+
+def validate_window(since: datetime | None, until: datetime | None) -> None:
+    """
+    Refuse a window ``[since, until)`` that no time is in (``until`` not after ``since``).
+
+    :param since: the checked start (inclusive), ``None`` for none.
+    :param until: the checked end (exclusive), ``None`` for none.
+    :raises ZohoCRMInvalidRequestError: naming ``until``.
+    """
+    if since is not None and until is not None and since >= until:
+        raise ZohoCRMInvalidRequestError.for_argument(
+            "until",
+            until.isoformat(),
+            f"a time after since ({since.isoformat()})",
+            hint="Pass an until later than since (until defaults to the data interval end).",
+        )
+
+
+def validate_attachment_refs(
+    attachment_ids: Any, *, record_id: Any
+) -> tuple[str | None, list[tuple[str, Mapping[str, Any] | None]] | None]:
+    """
+    Return the record id and the attachments asked for, each with its record when one was given.
+
+    ``attachment_ids`` may hold ids (a list, or a comma-separated string) or attachment records
+    (the list operator's output); a record's ``Parent_Id`` supplies the record id when
+    ``record_id`` is not given. Ids are kept once, in order.
+
+    :param attachment_ids: what the task was given; ``None`` means every attachment of the record
+        (then the attachments returned are ``None``).
+    :param record_id: the task's ``record_id`` (``None`` or ``""``: not given). It is returned as
+        given or found, not checked: the caller checks it with :func:`validate_id`.
+    :raises ZohoCRMInvalidRequestError: for an id that is not one, records of another record, or no
+        record id at all.
+    """
+    given_record = None if record_id in (None, "") else str(record_id)
+    if attachment_ids is None:
+        if given_record is None:
+            raise ZohoCRMInvalidRequestError.for_argument(
+                "record_id", record_id, "a record id (or attachment records that carry Parent_Id)"
+            )
+        return given_record, None
+    items: list[Any]
+    if isinstance(attachment_ids, str):
+        items = [part for part in attachment_ids.split(",") if part.strip()]
+    elif isinstance(attachment_ids, list | tuple):
+        items = list(attachment_ids)
+    else:
+        items = [attachment_ids]
+    given: dict[str, Mapping[str, Any] | None] = {}
+    for item in items:
+        if not isinstance(item, Mapping):
+            for ident in validate_ids(item, argument="attachment_ids"):
+                given.setdefault(ident, None)
+            continue
+        # A record without "id" is shown whole in the message, not as "None".
+        ident = validate_id(item.get("id", item), argument="attachment_ids")
+        parent = item.get("Parent_Id")
+        parent_id = str(parent["id"]) if isinstance(parent, Mapping) and parent.get("id") else None
+        if given_record is None:
+            given_record = parent_id
+        elif parent_id is not None and parent_id != given_record:
+            raise ZohoCRMInvalidRequestError.for_argument(
+                "attachment_ids", ident, f"attachments of record {given_record}, not of record {parent_id}"
+            )
+        given[ident] = item
+    if given and given_record is None:
+        raise ZohoCRMInvalidRequestError.for_argument(
+            "record_id", record_id, "a record id (the attachment ids given carry no Parent_Id)"
+        )
+    return given_record, list(given.items())
 
 
 def redact_url(url: Any) -> str:

@@ -1,0 +1,39 @@
+"""The record plumbing (template fields, lazy hook, target, link, on_kill) is one mixin for all tasks."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import pytest
+
+from airflow_provider_zoho_attach.links.zoho_crm import ZohoCRMRecordLink
+from airflow_provider_zoho_attach.operators import attachments, photos
+from airflow_provider_zoho_attach.operators.base import ZohoCRMRecordMixin
+from airflow_provider_zoho_attach.sensors.attachments import ZohoCRMNewAttachmentSensor
+from airflow_provider_zoho_attach.utils.settings import DEFAULT_CONN_ID
+
+TASKS = [getattr(attachments, name) for name in attachments.__all__]
+TASKS += [getattr(photos, name) for name in photos.__all__]
+TASKS += [ZohoCRMNewAttachmentSensor]
+
+
+@pytest.mark.parametrize("cls", TASKS)
+def test_every_task_on_a_record_has_the_same_plumbing(cls):
+    assert issubclass(cls, ZohoCRMRecordMixin)
+    assert tuple(cls.template_fields[:3]) == ("zoho_conn_id", "module", "record_id")
+    assert [type(link) for link in cls.operator_extra_links] == [ZohoCRMRecordLink]
+    assert (cls.ui_color, cls.ui_fgcolor) == (ZohoCRMRecordMixin.ui_color, ZohoCRMRecordMixin.ui_fgcolor)
+    assert cls.hook is ZohoCRMRecordMixin.hook
+    assert cls.on_kill is ZohoCRMRecordMixin.on_kill
+
+
+def test_the_sensor_builds_its_hook_lazily_and_closes_it_when_killed():
+    sensor = ZohoCRMNewAttachmentSensor(task_id="wait", module="deals", record_id=" 42 ")
+    assert sensor.zoho_conn_id == DEFAULT_CONN_ID
+    assert "hook" not in sensor.__dict__
+    sensor.on_kill()  # nothing built, nothing to close
+    assert sensor.target() == ("Deals", "42")
+    assert sensor.hook.zoho_conn_id == DEFAULT_CONN_ID
+    with mock.patch.object(type(sensor.hook), "close") as close:
+        sensor.on_kill()
+    close.assert_called_once_with()
