@@ -75,6 +75,9 @@ def ambiguous_pages(query: dict[str, str]) -> None:
     """
     Refuse ``page`` together with ``page_token`` (spec §7).
 
+    ``details.ambiguity_due_to`` lists the two, in the shape of Zoho's ``common.json``
+    (``AmbiguityDetails``: ``api_name`` and ``json_path`` of each).
+
     :raises ApiError: 400 ``AMBIGUITY_DURING_PROCESSING``.
     """
     if "page" in query and "page_token" in query:
@@ -82,7 +85,11 @@ def ambiguous_pages(query: dict[str, str]) -> None:
             400,
             "AMBIGUITY_DURING_PROCESSING",
             "page and page_token cannot be given together",
-            {"param_names": ["page", "page_token"]},
+            {
+                "ambiguity_due_to": [
+                    {"api_name": name, "json_path": f"$.{name}"} for name in ("page", "page_token")
+                ]
+            },
         )
 
 
