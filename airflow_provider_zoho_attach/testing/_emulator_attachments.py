@@ -28,11 +28,13 @@ from airflow_provider_zoho_attach.testing._emulator_io import (
     parse_header_value,
     parse_multipart,
 )
-from airflow_provider_zoho_attach.testing._emulator_model import format_time
+from airflow_provider_zoho_attach.testing._emulator_model import EmulatorConfig, format_time
 from airflow_provider_zoho_attach.testing._emulator_store import USER, ApiError, Record, Store
 
 __all__ = [
     "ambiguous_pages",
+    "check_discrete_limit",
+    "fields_param",
     "int_param",
     "invalid_param",
     "list_attachments",
@@ -71,6 +73,25 @@ def int_param(query: dict[str, str], name: str, default: int, low: int, high: in
     return value
 
 
+def fields_param(query: dict[str, str], config: EmulatorConfig) -> list[str]:
+    """
+    The names in ``fields`` (required while ``fields_required``; at most ``max_fields``).
+
+    :raises ApiError: 400 ``REQUIRED_PARAM_MISSING`` or ``LIMIT_EXCEEDED``.
+    """
+    fields = [name.strip() for name in query.get("fields", "").split(",") if name.strip()]
+    if not fields and config.fields_required:
+        raise missing_param("fields")
+    if len(fields) > config.max_fields:
+        raise api_error(
+            400,
+            "LIMIT_EXCEEDED",
+            "Fields limit exceeded",
+            {"param_name": "fields", "limit": config.max_fields},
+        )
+    return fields
+
+
 def ambiguous_pages(query: dict[str, str]) -> None:
     """
     Refuse ``page`` together with ``page_token`` (spec §7).
@@ -93,6 +114,21 @@ def ambiguous_pages(query: dict[str, str]) -> None:
         )
 
 
+def check_discrete_limit(page: int, per_page: int, limit: int) -> None:
+    """
+    Refuse a page beyond the first ``limit`` rows (reachable without ``page_token``).
+
+    :raises ApiError: 400 ``DISCRETE_PAGINATION_LIMIT_EXCEEDED``.
+    """
+    if page * per_page > limit:
+        raise api_error(
+            400,
+            "DISCRETE_PAGINATION_LIMIT_EXCEEDED",
+            f"You can only get the first {limit} records without using page_token param",
+            {"limit": limit},
+        )
+
+
 def _bind_digest(record: Record, fields: list[str], per_page: int, ids: list[str] | None) -> str:
     material = "\x00".join(
         (record.module, record.id, ",".join(sorted(set(fields))), str(per_page), ",".join(sorted(ids or ())))
@@ -109,17 +145,7 @@ def list_attachments(store: Store, query: dict[str, str], record: Record) -> Res
     must be used (alone, without ``page``).
     """
     config = store.config
-    raw_fields = query.get("fields")
-    fields = [name.strip() for name in (raw_fields or "").split(",") if name.strip()]
-    if not fields and config.fields_required:
-        raise missing_param("fields")
-    if len(fields) > config.max_fields:
-        raise api_error(
-            400,
-            "LIMIT_EXCEEDED",
-            "Fields limit exceeded",
-            {"param_name": "fields", "limit": config.max_fields},
-        )
+    fields = fields_param(query, config)
     ambiguous_pages(query)
     per_page = int_param(query, "per_page", _MAX_PER_PAGE, 1, _MAX_PER_PAGE)
     page = int_param(query, "page", 1, 1, None)
@@ -161,14 +187,7 @@ def list_attachments(store: Store, query: dict[str, str], record: Record) -> Res
             record, ids=ids, per_page=per_page, after=(after[0], after[1]) if after is not None else None
         )
     else:
-        if page * per_page > config.discrete_pagination_limit:
-            raise api_error(
-                400,
-                "DISCRETE_PAGINATION_LIMIT_EXCEEDED",
-                f"You can only get the first {config.discrete_pagination_limit} records without using "
-                "page_token param",
-                {"limit": config.discrete_pagination_limit},
-            )
+        check_discrete_limit(page, per_page, config.discrete_pagination_limit)
         walked = (page - 1) * per_page
         result = store.page(record, ids=ids, per_page=per_page, offset=walked)
 
