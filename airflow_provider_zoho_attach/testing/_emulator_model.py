@@ -17,6 +17,7 @@ __all__ = [
     "EmulatorConfig",
     "EmulatorData",
     "Fault",
+    "FilesData",
     "RequestRecord",
 ]
 
@@ -374,6 +375,39 @@ class Fault:
         }
 
 
+class FilesData(Protocol):
+    """
+    The file side of the emulator facade (``emulator.files``), as its seeds and admin API use it.
+
+    :class:`~airflow_provider_zoho_attach.testing.emulator.EmulatorFiles` is one.
+    """
+
+    def add_field(
+        self, module: str, api_name: str, data_type: str = ..., *, length: int = ..., label: str | None = ...
+    ) -> dict[str, Any]: ...
+
+    def attach(
+        self,
+        module: str,
+        record_id: str,
+        field: str,
+        file_name: str,
+        content: bytes | str,
+        *,
+        content_type: str | None = ...,
+        description: str | None = ...,
+        created_time: datetime | str | float | None = ...,
+    ) -> dict[str, Any]: ...
+
+    def fields(self, module: str) -> list[dict[str, Any]]: ...
+
+    def field_files(self, module: str, record_id: str, field: str | None = ...) -> list[dict[str, Any]]: ...
+
+    def zfs_files(self, *, used: bool | None = ...) -> list[dict[str, Any]]: ...
+
+    def flag_virus(self, file_name: str) -> None: ...
+
+
 class EmulatorData(Protocol):
     """
     The data side of the emulator facade, as its seeds and its admin API use it.
@@ -383,6 +417,9 @@ class EmulatorData(Protocol):
     """
 
     clock: Clock
+
+    @property
+    def files(self) -> FilesData: ...
 
     def add_record(self, module: str, record_id: str | None = ..., *, name: str | None = ...) -> str: ...
 

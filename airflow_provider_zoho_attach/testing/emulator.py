@@ -129,7 +129,7 @@ class ZohoCRMEmulator:
         self.client_id, self.client_secret = self._store.add_client()
         self.refresh_token = self._store.create_refresh_token(self.client_id, ALL_SCOPES)
         self.seed = seed
-        #: The records a seed created: ``[{"module", "record_id", "name", "attachments"}]``.
+        #: The records a seed created: ``[{"module", "record_id", "name", "attachments", "field_files"}]``.
         self.seed_records: list[dict[str, Any]] = apply_seed(self, seed) if seed is not None else []
 
     # ------------------------------------------------------------------ life cycle

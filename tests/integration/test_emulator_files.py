@@ -14,7 +14,8 @@ import re
 import pytest
 import requests
 
-from airflow_provider_zoho_attach.testing._emulator_seed import tiny_png
+from airflow_provider_zoho_attach.testing import ALL_SCOPES, ZohoCRMEmulator
+from airflow_provider_zoho_attach.testing._emulator_seed import DEMO_RECORDS, tiny_png
 from tests.integration._oas import Oas, check_answer
 
 pytestmark = pytest.mark.integration
@@ -670,3 +671,75 @@ def test_each_new_call_costs_one_credit(zoho_emulator, api, deal):
     api.put(f"Deals/{deal}", {"Signed_Contract": [{"File_Id__s": file_id}]})
     assert zoho_emulator.credits_used == 4
     assert api.get(f"Deals/{deal}").status_code == 429
+
+
+# ---------------------------------------------------------------------------- seeds, fixtures, admin
+
+
+def test_demo_seed_has_field_files_and_unchanged_attachments():
+    with ZohoCRMEmulator(seed="demo") as zoho:
+        assert [(r["attachments"], r["field_files"]) for r in zoho.seed_records] == [
+            (2, 3),
+            (1, 1),
+            (2, 0),
+            (1, 0),
+        ]
+        acme = DEMO_RECORDS["acme_deal"]
+        files = zoho.files.field_files("Deals", acme)
+        assert [(e["field"], e["File_Name__s"]) for e in files] == [
+            ("Signed_Contract", "signed-contract.pdf"),
+            ("Photos", "site-1.png"),
+            ("Photos", "site-2.png"),
+        ]
+        assert zoho.files.content(files[0]["id"]).startswith(b"%PDF-")
+        assert zoho.files.content(files[1]["File_Id__s"]).startswith(b"\x89PNG")
+        assert zoho.files.zfs_files(used=False) == []
+
+
+def test_deal_with_files_fixture(zoho_emulator, zoho_deal_with_files, api):
+    deal = zoho_deal_with_files
+    assert [(e["field"], e["File_Name__s"]) for e in deal["field_files"]] == [
+        ("Signed_Contract", "signed-contract.pdf"),
+        ("Photos", "site-1.png"),
+        ("Photos", "site-2.png"),
+    ]
+    data = record(api, deal["record_id"])
+    assert data["Supporting_Documents"] is None
+    assert len(data["Photos"]) == 2
+
+
+def test_admin_api_drives_field_files(zoho_emulator):
+    admin = f"{zoho_emulator.url}/__emulator__/"
+    deal = zoho_emulator.add_record("Deals")
+    field = requests.post(
+        admin + "fields", json={"module": "Deals", "api_name": "Plans", "length": 5}, timeout=TIMEOUT
+    )
+    assert field.status_code == 201
+    assert field.json()["data_type"] == "fileupload"
+    added = requests.post(
+        admin + "field-files",
+        json={
+            "module": "Deals",
+            "record_id": deal,
+            "field": "Plans",
+            "file_name": "p.txt",
+            "content": "plan",
+        },
+        timeout=TIMEOUT,
+    )
+    assert added.status_code == 201
+    listed = requests.get(
+        admin + "field-files", params={"module": "Deals", "record_id": deal}, timeout=TIMEOUT
+    )
+    assert listed.json()["field_files"] == [added.json()]
+    assert (
+        requests.get(admin + "zfs", params={"used": "true"}, timeout=TIMEOUT).json()["files"][0]["name"]
+        == "p.txt"
+    )
+    assert requests.post(admin + "zfs/virus", json={"file_name": "x.pdf"}, timeout=TIMEOUT).status_code == 200
+    assert requests.get(admin + "state", timeout=TIMEOUT).json()["records"][0]["field_files"] == [
+        added.json()
+    ]
+    assert zoho_emulator.requests == []  # admin calls are not logged
+    api = Api(zoho_emulator, None, ALL_SCOPES)
+    assert error(api.upload(("x.pdf", PDF)))[0] == "VIRUS_DETECTED"
