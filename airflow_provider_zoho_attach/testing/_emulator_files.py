@@ -287,6 +287,18 @@ class FileStore:
             preview_id=preview,
         )
 
+    @staticmethod
+    def _remove_file(stored: ZfsFile) -> None:
+        if stored.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(stored.path)
+
+    def discard(self, stored: ZfsFile) -> None:
+        """Forget a ZFS file and delete its content."""
+        with self.lock:
+            self.zfs.pop(stored.id, None)
+        self._remove_file(stored)
+
     def _remove(self, record: Record, item: FieldFile) -> None:
         self.zfs.pop(item.file.id, None)
         self.removed.append(
@@ -300,9 +312,7 @@ class FileStore:
                 "deleted_time": format_time(self.store.clock.now(), self.store.config.tz()),
             }
         )
-        if item.file.path is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(item.file.path)
+        self._remove_file(item.file)
 
     # ------------------------------------------------------------------ record updates
 
@@ -415,7 +425,7 @@ class FileStore:
         self, record: Record, field_def: FieldDef, value: Any, path: str, claimed: set[str]
     ) -> _Plan:
         if value is None:
-            return _Plan(lambda: setattr(record, "photo", None))
+            return _Plan(functools.partial(self._drop_photo, record))
         if not isinstance(value, str):
             raise _bad_value(field_def.api_name, path, "string")
         if record.photo is not None and value == self.photo_id(record):
@@ -423,6 +433,7 @@ class FileStore:
         stored = self._claim(field_def, value, path, claimed)
 
         def apply() -> None:
+            self._drop_photo(record)
             data = stored.content()
             self.store.set_photo(record, data, sniff_image(data[:16]) or "image/png")
             stored.used_by = f"{record.module}/{record.id}/Record_Image"
@@ -432,6 +443,20 @@ class FileStore:
         return _Plan(apply)
 
     # ------------------------------------------------------------------ Record_Image
+
+    def _drop_photo(self, record: Record) -> None:
+        """Remove a record's photo, and the ZFS file a ``Record_Image`` update gave it."""
+        known = self._photos.pop((record.module, record.id), None)
+        if known is not None:
+            self._photo_index.pop(known[1], None)
+            previous = self.zfs.get(known[1])
+            if (
+                previous is not None
+                and previous.used_by is not None
+                and previous.used_by.endswith("/Record_Image")
+            ):
+                self._remove_file(self.zfs.pop(previous.id))
+        record.photo = None
 
     def _register_photo(self, record: Record, photo: Photo, file_id: str) -> None:
         self._photos[(record.module, record.id)] = (photo, file_id)

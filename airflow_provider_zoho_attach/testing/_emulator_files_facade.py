@@ -181,8 +181,7 @@ class EmulatorFiles:
         try:
             item = self._files.attach(record, declared, stored, description)
         except ValueError:
-            with self._store.lock:
-                self._files.zfs.pop(stored.id, None)
+            self._files.discard(stored)
             raise
         if created_time is not None:
             item.created = item.modified = parse_time(created_time, item.created)

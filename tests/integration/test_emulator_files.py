@@ -9,6 +9,7 @@ present; the defects of the OAS are named there.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 
 import pytest
@@ -338,6 +339,18 @@ def test_declaring_fields_follows_zoho_limits(zoho_emulator):
         files.add_field("Deals", "Docs", "fileupload", length=5)
     with pytest.raises(ValueError, match="already has"):
         files.add_field("Deals", "Owner", "fileupload")
+    deal = zoho_emulator.add_record("Deals")
+    for number in range(5):
+        files.attach("Deals", deal, "Docs", f"{number}.txt", "x")
+    with pytest.raises(ValueError, match="at most 5"):
+        files.attach("Deals", deal, "Docs", "6.txt", "x")
+    files.add_field("Deals", "Pics", "imageupload", length=1)
+    with pytest.raises(ValueError, match="not a PNG"):
+        files.attach("Deals", deal, "Pics", "a.txt", "not an image")
+    with pytest.raises(KeyError, match="no file or image field"):
+        files.attach("Deals", deal, "Deal_Name", "a.txt", "x")
+    assert files.zfs_files(used=False) == []  # refused files leave nothing behind
+    assert len(os.listdir(zoho_emulator.blob_dir)) == 5
     files.add_field("Projects", "Plans", "fileupload")  # a custom module appears, with a Name field
     names = [f["api_name"] for f in files.fields("Projects")]
     assert (names[1], names[-2], names[-1]) == ("Name", "Record_Image", "Plans")
@@ -586,8 +599,13 @@ def test_record_image_is_a_zfs_id(zoho_emulator, api):
     assert zoho_emulator.photo("Contacts", contact) == new_png
     assert record(api, contact, "Contacts")["Record_Image"] == file_id
     assert api.get("files", id=image_id).status_code == 204  # the old photo is gone
+    (second_id,) = ids(api.upload(("face2.png", PNG)))
+    assert api.put(f"Contacts/{contact}", {"Record_Image": second_id}).status_code == 200
+    assert api.get("files", id=file_id).status_code == 204  # replaced: its ZFS file went too
     assert api.put(f"Contacts/{contact}", {"Record_Image": None}).status_code == 200
     assert zoho_emulator.photo("Contacts", contact) is None
+    assert api.get("files", id=second_id).status_code == 204
+    assert record(api, contact, "Contacts")["Record_Image"] is None
 
 
 def test_legacy_item_shape(zoho_emulator, api, deal):
