@@ -100,7 +100,8 @@ class AdminAPI:
     ``POST records``, ``POST attachments``, ``POST links``, ``GET attachments?module=&record_id=``,
     ``GET attachments/{id}/content``, ``GET deleted``, ``GET|POST|DELETE faults``,
     ``GET|PATCH config``, ``POST clock/advance``, ``POST tokens/expire``, ``POST tokens/revoke``,
-    ``POST refresh-tokens``, ``POST refresh-tokens/revoke``.
+    ``POST refresh-tokens``, ``POST refresh-tokens/revoke``, ``POST fields``,
+    ``GET|POST field-files``, ``GET zfs``, ``POST zfs/virus``.
 
     :param emulator: the emulator it drives.
     :param store: the emulator's data (for the full state).
@@ -149,6 +150,7 @@ class AdminAPI:
                     "name": r.name,
                     "photo": r.photo is not None,
                     "attachments": [a.full for a in store.listing(r)],
+                    "field_files": self.emulator.files.field_files(r.module, r.id),
                 }
                 for r in store.records.values()
             ]
@@ -192,15 +194,11 @@ class AdminAPI:
         return _ok({"id": new_id}, 201)
 
     def _add_attachment(self, query: dict[str, str], payload: dict[str, Any]) -> Response:
-        if "content_base64" in payload:
-            content: bytes | str = base64.b64decode(payload["content_base64"], validate=True)
-        else:
-            content = str(payload.get("content", ""))
         new_id = self.emulator.add_attachment(
             payload["module"],
             str(payload["record_id"]),
             payload["file_name"],
-            content,
+            _content(payload),
             created_time=payload.get("created_time"),
             content_type=payload.get("content_type"),
         )
@@ -275,6 +273,48 @@ class AdminAPI:
         self.emulator.revoke_refresh_token(payload["token"])
         return _ok({"status": "success"})
 
+    def _add_field(self, query: dict[str, str], payload: dict[str, Any]) -> Response:
+        field = self.emulator.files.add_field(
+            payload["module"],
+            payload["api_name"],
+            payload.get("data_type", "fileupload"),
+            length=int(payload.get("length", 1)),
+            label=payload.get("label"),
+        )
+        return _ok(field, 201)
+
+    def _field_files(self, query: dict[str, str], payload: dict[str, Any]) -> Response:
+        found = self.emulator.files.field_files(query["module"], query["record_id"], query.get("field"))
+        return _ok({"field_files": found})
+
+    def _add_field_file(self, query: dict[str, str], payload: dict[str, Any]) -> Response:
+        entry = self.emulator.files.attach(
+            payload["module"],
+            str(payload["record_id"]),
+            payload["field"],
+            payload["file_name"],
+            _content(payload),
+            content_type=payload.get("content_type"),
+            description=payload.get("description"),
+            created_time=payload.get("created_time"),
+        )
+        return _ok(entry, 201)
+
+    def _zfs(self, query: dict[str, str], payload: dict[str, Any]) -> Response:
+        used = {"true": True, "false": False}.get(query.get("used", "").lower())
+        return _ok({"files": self.emulator.files.zfs_files(used=used)})
+
+    def _flag_virus(self, query: dict[str, str], payload: dict[str, Any]) -> Response:
+        self.emulator.files.flag_virus(payload["file_name"])
+        return _ok({"status": "success"})
+
+
+def _content(payload: dict[str, Any]) -> bytes | str:
+    """A file's content from ``content`` (text) or ``content_base64``."""
+    if "content_base64" in payload:
+        return base64.b64decode(payload["content_base64"], validate=True)
+    return str(payload.get("content", ""))
+
 
 #: ``(method, route) -> handler``; ``GET attachments/{id}/content`` is matched in :meth:`AdminAPI.route`.
 _ROUTES: dict[tuple[str, str], _Handler] = {
@@ -300,4 +340,9 @@ _ROUTES: dict[tuple[str, str], _Handler] = {
     ("POST", "tokens/revoke"): AdminAPI._revoke_tokens,
     ("POST", "refresh-tokens"): AdminAPI._create_refresh_token,
     ("POST", "refresh-tokens/revoke"): AdminAPI._revoke_refresh_token,
+    ("POST", "fields"): AdminAPI._add_field,
+    ("GET", "field-files"): AdminAPI._field_files,
+    ("POST", "field-files"): AdminAPI._add_field_file,
+    ("GET", "zfs"): AdminAPI._zfs,
+    ("POST", "zfs/virus"): AdminAPI._flag_virus,
 }

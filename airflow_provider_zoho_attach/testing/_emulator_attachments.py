@@ -28,37 +28,105 @@ from airflow_provider_zoho_attach.testing._emulator_io import (
     parse_header_value,
     parse_multipart,
 )
-from airflow_provider_zoho_attach.testing._emulator_model import format_time
+from airflow_provider_zoho_attach.testing._emulator_model import EmulatorConfig, format_time
 from airflow_provider_zoho_attach.testing._emulator_store import USER, ApiError, Record, Store
 
-__all__ = ["list_attachments", "upload_attachment"]
+__all__ = [
+    "ambiguous_pages",
+    "check_discrete_limit",
+    "fields_param",
+    "int_param",
+    "invalid_param",
+    "list_attachments",
+    "missing_param",
+    "upload_attachment",
+]
 
 _MAX_PER_PAGE = 200
 _MAX_URL_LENGTH = 3000
 _MAX_TITLE_LENGTH = 255
 
 
-def _missing(param: str) -> ApiError:
+def missing_param(param: str) -> ApiError:
+    """400 ``REQUIRED_PARAM_MISSING`` for a query parameter."""
     return api_error(
         400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing", {"param_name": param}
     )
 
 
-def _invalid_param(param: str, message: str = "invalid data") -> ApiError:
+def invalid_param(param: str, message: str = "invalid data") -> ApiError:
+    """400 ``INVALID_DATA`` for a query parameter."""
     return api_error(400, "INVALID_DATA", message, {"param_name": param})
 
 
-def _int_param(query: dict[str, str], name: str, default: int, low: int, high: int | None) -> int:
+def int_param(query: dict[str, str], name: str, default: int, low: int, high: int | None) -> int:
+    """An integer query parameter in ``low..high`` (``default`` when absent; else ``INVALID_DATA``)."""
     raw = query.get(name)
     if raw is None:
         return default
     try:
         value = int(raw.strip())
     except ValueError:
-        raise _invalid_param(name) from None
+        raise invalid_param(name) from None
     if value < low or (high is not None and value > high):
-        raise _invalid_param(name)
+        raise invalid_param(name)
     return value
+
+
+def fields_param(query: dict[str, str], config: EmulatorConfig) -> list[str]:
+    """
+    The names in ``fields`` (required while ``fields_required``; at most ``max_fields``).
+
+    :raises ApiError: 400 ``REQUIRED_PARAM_MISSING`` or ``LIMIT_EXCEEDED``.
+    """
+    fields = [name.strip() for name in query.get("fields", "").split(",") if name.strip()]
+    if not fields and config.fields_required:
+        raise missing_param("fields")
+    if len(fields) > config.max_fields:
+        raise api_error(
+            400,
+            "LIMIT_EXCEEDED",
+            "Fields limit exceeded",
+            {"param_name": "fields", "limit": config.max_fields},
+        )
+    return fields
+
+
+def ambiguous_pages(query: dict[str, str]) -> None:
+    """
+    Refuse ``page`` together with ``page_token`` (spec §7).
+
+    ``details.ambiguity_due_to`` lists the two, in the shape of Zoho's ``common.json``
+    (``AmbiguityDetails``: ``api_name`` and ``json_path`` of each).
+
+    :raises ApiError: 400 ``AMBIGUITY_DURING_PROCESSING``.
+    """
+    if "page" in query and "page_token" in query:
+        raise api_error(
+            400,
+            "AMBIGUITY_DURING_PROCESSING",
+            "page and page_token cannot be given together",
+            {
+                "ambiguity_due_to": [
+                    {"api_name": name, "json_path": f"$.{name}"} for name in ("page", "page_token")
+                ]
+            },
+        )
+
+
+def check_discrete_limit(page: int, per_page: int, limit: int) -> None:
+    """
+    Refuse a page beyond the first ``limit`` rows (reachable without ``page_token``).
+
+    :raises ApiError: 400 ``DISCRETE_PAGINATION_LIMIT_EXCEEDED``.
+    """
+    if page * per_page > limit:
+        raise api_error(
+            400,
+            "DISCRETE_PAGINATION_LIMIT_EXCEEDED",
+            f"You can only get the first {limit} records without using page_token param",
+            {"limit": limit},
+        )
 
 
 def _bind_digest(record: Record, fields: list[str], per_page: int, ids: list[str] | None) -> str:
@@ -77,31 +145,15 @@ def list_attachments(store: Store, query: dict[str, str], record: Record) -> Res
     must be used (alone, without ``page``).
     """
     config = store.config
-    raw_fields = query.get("fields")
-    fields = [name.strip() for name in (raw_fields or "").split(",") if name.strip()]
-    if not fields and config.fields_required:
-        raise _missing("fields")
-    if len(fields) > config.max_fields:
-        raise api_error(
-            400,
-            "LIMIT_EXCEEDED",
-            "Fields limit exceeded",
-            {"param_name": "fields", "limit": config.max_fields},
-        )
-    if "page" in query and "page_token" in query:
-        raise api_error(
-            400,
-            "AMBIGUITY_DURING_PROCESSING",
-            "page and page_token cannot be given together",
-            {"param_names": ["page", "page_token"]},
-        )
-    per_page = _int_param(query, "per_page", _MAX_PER_PAGE, 1, _MAX_PER_PAGE)
-    page = _int_param(query, "page", 1, 1, None)
+    fields = fields_param(query, config)
+    ambiguous_pages(query)
+    per_page = int_param(query, "per_page", _MAX_PER_PAGE, 1, _MAX_PER_PAGE)
+    page = int_param(query, "page", 1, 1, None)
     ids: list[str] | None = None
     if "ids" in query:
         ids = [part.strip() for part in query["ids"].split(",") if part.strip()]
         if not ids or not all(part.isdigit() for part in ids):
-            raise _invalid_param("ids")
+            raise invalid_param("ids")
     bind = _bind_digest(record, fields, per_page, ids)
 
     token = query.get("page_token")
@@ -135,14 +187,7 @@ def list_attachments(store: Store, query: dict[str, str], record: Record) -> Res
             record, ids=ids, per_page=per_page, after=(after[0], after[1]) if after is not None else None
         )
     else:
-        if page * per_page > config.discrete_pagination_limit:
-            raise api_error(
-                400,
-                "DISCRETE_PAGINATION_LIMIT_EXCEEDED",
-                f"You can only get the first {config.discrete_pagination_limit} records without using "
-                "page_token param",
-                {"limit": config.discrete_pagination_limit},
-            )
+        check_discrete_limit(page, per_page, config.discrete_pagination_limit)
         walked = (page - 1) * per_page
         result = store.page(record, ids=ids, per_page=per_page, offset=walked)
 
@@ -298,7 +343,7 @@ def upload_attachment(
         try:
             raw = body.read_all(FORM_LIMIT)
         except TooLarge:
-            raise _invalid_param("attachmentUrl", "the form is too large") from None
+            raise invalid_param("attachmentUrl", "the form is too large") from None
         form = {
             key: value
             for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
@@ -322,7 +367,7 @@ def upload_attachment(
             400, "INVALID_DATA", "only one file can be attached per request", {"param_name": "file"}
         )
     if file_sink is None and url is None:
-        raise _missing("file")
+        raise missing_param("file")
 
     if url is not None:
         if not _valid_url(url):
@@ -333,7 +378,7 @@ def upload_attachment(
                 {"param_name": "attachmentUrl"},
             )
         if title is not None and not 1 <= len(title) <= _MAX_TITLE_LENGTH:
-            raise _invalid_param("title")
+            raise invalid_param("title")
         with store.lock:
             if store.has_link(record, url):
                 raise api_error(

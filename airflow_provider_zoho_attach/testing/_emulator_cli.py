@@ -199,7 +199,7 @@ def main(argv: Sequence[str] | None, emulator_class: Callable[..., ServedEmulato
         for record in emulator.seed_records:
             print(
                 f"  {record['module']} {record['record_id']} {record['name']!r}: "
-                f"{record['attachments']} attachment(s)",
+                f"{record['attachments']} attachment(s), {record.get('field_files', 0)} field file(s)",
                 flush=True,
             )
         if args.print_env:

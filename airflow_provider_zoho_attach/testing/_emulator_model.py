@@ -17,6 +17,7 @@ __all__ = [
     "EmulatorConfig",
     "EmulatorData",
     "Fault",
+    "FilesData",
     "RequestRecord",
 ]
 
@@ -157,6 +158,27 @@ class EmulatorConfig:
         connection can be reused; past it the connection is closed instead.
     :param idle_timeout: seconds a kept-alive connection may stay silent.
     :param request_log_limit: the newest requests kept in the log (``None`` = all).
+    :param max_zfs_files: files (``file`` parts) per ``POST /files``; more get 400 ``INVALID_REQUEST``.
+    :param max_zfs_file_size: bytes per ZFS file; a larger one gets the whole upload refused with
+        ``FILE_SIZE_MORE_THAN_ALLOWED_SIZE``.
+    :param zfs_oversize_status: *guess* HTTP status of that refusal (415 as in Zoho's YAML spec; its
+        JSON spec says 400).
+    :param virus_signature: a ZFS upload whose content contains this text gets 400
+        ``VIRUS_DETECTED`` (the EICAR test file contains the default); ``""`` turns the check off.
+    :param field_update_mode: *guess* how a record update treats a file or image field: ``append``
+        (``File_Id__s`` items are added, ``{"id", "_delete"}`` items removed, the rest stays) or
+        ``replace`` (the items sent become the list: ``{"id"}`` keeps an entry, a missing one goes).
+    :param field_item_shape: *guess* how records show file and image field entries: ``v8``
+        (``id``, ``File_Id__s``, ``File_Name__s``, ``Size__s``...) or ``legacy`` (``attachment_Id``,
+        ``file_Id``, ``file_Name``, ``original_Size_Byte``...).
+    :param field_limit_code: *guess* the code of an update that puts more files in a field than its
+        ``length`` allows (HTTP 400).
+    :param reject_unknown_fields: *guess* a record update naming a field the module does not have
+        gets 400 ``INVALID_DATA`` (``False``: the key is ignored).
+    :param files_api_serves_field_files: *guess* ``GET /files?id=<File_Id__s>`` serves the file of a
+        file or image field (``False``: 204, only ``download_fields_attachment`` serves it).
+    :param field_attachment_missing_status: *guess* status of ``download_fields_attachment`` for an
+        id the record does not have: 204 (empty) or 400 (``INVALID_DATA``).
     """
 
     latency: float = 0.0
@@ -188,6 +210,16 @@ class EmulatorConfig:
     drain_limit: int = 1024 * MIB
     idle_timeout: float = 120.0
     request_log_limit: int | None = 100_000
+    max_zfs_files: int = 10
+    max_zfs_file_size: int = 20 * MIB
+    zfs_oversize_status: int = 415
+    virus_signature: str = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE"
+    field_update_mode: str = "append"
+    field_item_shape: str = "v8"
+    field_limit_code: str = "LIMIT_EXCEEDED"
+    reject_unknown_fields: bool = True
+    files_api_serves_field_files: bool = True
+    field_attachment_missing_status: int = 204
 
     def update(self, **changes: Any) -> None:
         """
@@ -343,6 +375,39 @@ class Fault:
         }
 
 
+class FilesData(Protocol):
+    """
+    The file side of the emulator facade (``emulator.files``), as its seeds and admin API use it.
+
+    :class:`~airflow_provider_zoho_attach.testing.emulator.EmulatorFiles` is one.
+    """
+
+    def add_field(
+        self, module: str, api_name: str, data_type: str = ..., *, length: int = ..., label: str | None = ...
+    ) -> dict[str, Any]: ...
+
+    def attach(
+        self,
+        module: str,
+        record_id: str,
+        field: str,
+        file_name: str,
+        content: bytes | str,
+        *,
+        content_type: str | None = ...,
+        description: str | None = ...,
+        created_time: datetime | str | float | None = ...,
+    ) -> dict[str, Any]: ...
+
+    def fields(self, module: str) -> list[dict[str, Any]]: ...
+
+    def field_files(self, module: str, record_id: str, field: str | None = ...) -> list[dict[str, Any]]: ...
+
+    def zfs_files(self, *, used: bool | None = ...) -> list[dict[str, Any]]: ...
+
+    def flag_virus(self, file_name: str) -> None: ...
+
+
 class EmulatorData(Protocol):
     """
     The data side of the emulator facade, as its seeds and its admin API use it.
@@ -352,6 +417,9 @@ class EmulatorData(Protocol):
     """
 
     clock: Clock
+
+    @property
+    def files(self) -> FilesData: ...
 
     def add_record(self, module: str, record_id: str | None = ..., *, name: str | None = ...) -> str: ...
 

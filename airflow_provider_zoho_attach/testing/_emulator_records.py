@@ -13,6 +13,7 @@ from airflow_provider_zoho_attach.testing._emulator_http import (
     Response,
     api_error,
     content_disposition,
+    file_response,
     json_response,
     sniff_image,
 )
@@ -74,23 +75,14 @@ def download_attachment(store: Store, config: EmulatorConfig, record: Record, at
         return Response(status=204)
     if attachment.kind != "File":
         raise api_error(400, "DOWNLOAD_NOT_ALLOWED", "As it is a linked attachment, you can not download it")
-    headers = [
-        ("Content-Type", attachment.content_type),
-        (
-            "Content-Disposition",
-            content_disposition(attachment.file_name, config.content_disposition_format),
-        ),
-        ("Cache-Control", "no-store, no-cache, must-revalidate, private"),
-    ]
-    if attachment.data is not None:
-        return Response(status=200, headers=headers, body=attachment.data)
-    assert attachment.path is not None
-    try:
-        handle = open(attachment.path, "rb")  # noqa: SIM115 - closed by the server's _send
-    except FileNotFoundError:
-        # Deleted between the lookup and the open.
-        return Response(status=204)
-    return Response(status=200, headers=headers, file=handle, file_size=attachment.size)
+    return file_response(
+        file_name=attachment.file_name,
+        content_type=attachment.content_type,
+        disposition=config.content_disposition_format,
+        size=attachment.size,
+        path=attachment.path,
+        data=attachment.data,
+    )
 
 
 def bulk_delete(store: Store, config: EmulatorConfig, query: dict[str, str], record: Record) -> Response:

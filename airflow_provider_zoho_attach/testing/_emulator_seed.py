@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow_provider_zoho_attach.testing._emulator_model import EmulatorData
 
-__all__ = ["DEMO_RECORDS", "SEEDS", "apply_seed", "tiny_png"]
+__all__ = ["DEAL_FILE_FIELDS", "DEMO_RECORDS", "SEEDS", "apply_seed", "deal_with_files", "tiny_png"]
 
 DAY = 86400.0
 
@@ -107,6 +107,11 @@ def _demo(emulator: EmulatorData) -> list[dict[str, Any]]:
     contact = emulator.add_record("Contacts", DEMO_RECORDS["contact"], name="Grace Hopper")
     emulator.add_attachment("Contacts", contact, "call-notes.txt", _NOTES, created_time=now - 5 * 3600)
     emulator.set_photo("Contacts", contact, tiny_png(32, 32, (200, 80, 40)))
+    # Files in fields, added last so that the attachment ids above stay what they were.
+    files = emulator.files
+    _fill_deal_fields(emulator, deal, "Acme Corp", now)
+    terms = _tiny_pdf("Renewal terms 2025")
+    files.attach("Deals", renewal, "Supporting_Documents", "renewal-terms.pdf", terms, created_time=now - DAY)
     records = {(r["module"], r["record_id"]): r for r in emulator.records()}
     described = []
     for module, record_id in (("Deals", deal), ("Deals", renewal), ("Leads", lead), ("Contacts", contact)):
@@ -117,9 +122,52 @@ def _demo(emulator: EmulatorData) -> list[dict[str, Any]]:
                 "record_id": record_id,
                 "name": record["name"],
                 "attachments": record["attachments"],
+                "field_files": len(files.field_files(module, record_id)),
             }
         )
     return described
+
+
+#: The file and image fields the demo seed and :func:`deal_with_files` declare on Deals.
+DEAL_FILE_FIELDS = (
+    ("Signed_Contract", "fileupload", 1, "Signed Contract"),
+    ("Supporting_Documents", "fileupload", 5, "Supporting Documents"),
+    ("Photos", "imageupload", 5, "Photos"),
+)
+
+
+def _fill_deal_fields(emulator: EmulatorData, deal: str, company: str, now: float) -> None:
+    """Declare :data:`DEAL_FILE_FIELDS` (where missing); put a signed PDF and two photos in a deal."""
+    files = emulator.files
+    declared = {field["api_name"] for field in files.fields("Deals")}
+    for api_name, data_type, length, label in DEAL_FILE_FIELDS:
+        if api_name not in declared:
+            files.add_field("Deals", api_name, data_type, length=length, label=label)
+    contract = _tiny_pdf(f"Contract - {company}, signed")
+    files.attach(
+        "Deals", deal, "Signed_Contract", "signed-contract.pdf", contract, created_time=now - 2 * DAY
+    )
+    for number, colour in ((1, (90, 140, 60)), (2, (160, 120, 70))):
+        image = tiny_png(24, 16, colour)
+        files.attach("Deals", deal, "Photos", f"site-{number}.png", image, created_time=now - DAY + number)
+
+
+def deal_with_files(emulator: EmulatorData, name: str = "Initech - signed deal") -> dict[str, Any]:
+    """
+    A new deal whose fields hold files: ``Signed_Contract`` a PDF, ``Photos`` two PNG images
+    (``Supporting_Documents``, up to 5 files, stays empty). The fields are declared if missing.
+
+    :return: ``{"module", "record_id", "name", "field_files"}``, the entries as
+        ``emulator.files.field_files()`` shows them.
+    """
+    record_id = emulator.add_record("Deals", name=name)
+    _fill_deal_fields(emulator, record_id, name.partition(" - ")[0], float(int(emulator.clock.now())))
+    return {
+        "module": "Deals",
+        "record_id": record_id,
+        "name": name,
+        "field_files": emulator.files.field_files("Deals", record_id),
+    }
 
 
 SEEDS = {"demo": _demo}
@@ -129,7 +177,7 @@ def apply_seed(emulator: EmulatorData, name: str) -> list[dict[str, Any]]:
     """
     Fill an emulator with a named data set.
 
-    :return: the seeded records (module, record_id, name, number of attachments).
+    :return: the seeded records (module, record_id, name, number of attachments and of field files).
     :raises ValueError: unknown seed name.
     """
     try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import email.utils
 import logging
-import re
 import socket
 import struct
 import threading
@@ -25,6 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from airflow_provider_zoho_attach.testing._emulator_attachments import list_attachments, upload_attachment
 from airflow_provider_zoho_attach.testing._emulator_engine import EmulatorEngine
+from airflow_provider_zoho_attach.testing._emulator_files import FileStore
 from airflow_provider_zoho_attach.testing._emulator_http import (
     ADMIN_PREFIX,
     FIELD_LIMIT,
@@ -57,6 +57,7 @@ from airflow_provider_zoho_attach.testing._emulator_model import (
     format_time,
     redact,
 )
+from airflow_provider_zoho_attach.testing._emulator_record_api import ApiCall, serve
 from airflow_provider_zoho_attach.testing._emulator_records import (
     bulk_delete,
     deleted,
@@ -64,6 +65,15 @@ from airflow_provider_zoho_attach.testing._emulator_records import (
     org_payload,
     serve_photo,
     users_payload,
+)
+from airflow_provider_zoho_attach.testing._emulator_routes import (
+    FILES_ROUTES,
+    OPERATIONS,
+    Route,
+    match_route,
+    module_allowed,
+    require,
+    scope_mismatch,
 )
 from airflow_provider_zoho_attach.testing._emulator_store import (
     THROTTLE_BODY,
@@ -80,7 +90,6 @@ AdminHandler = Callable[[str, str, dict[str, str], BodyReader], Response]
 
 log = logging.getLogger(__name__)
 
-_VERSION = re.compile(r"^v\d+(\.\d+)?$")
 _NOT_FOUND = "Please check if the URL trying to access is a correct one"
 
 
@@ -108,40 +117,6 @@ class _Exchange:
     answered: bool = False
 
 
-@dataclass(frozen=True)
-class _Route:
-    kind: str
-    allowed: frozenset[str]
-    segments: tuple[str, ...]
-
-
-def _match_route(path: str) -> _Route | None:
-    parts = path.split("/")
-    if len(parts) < 4 or parts[0] != "" or parts[1] != "crm" or not _VERSION.match(parts[2]):
-        return None
-    rest = parts[3:]
-    if rest and rest[-1] == "":
-        rest = rest[:-1]
-    if rest == ["users"]:
-        return _Route("users", frozenset({"GET"}), ())
-    if rest == ["org"]:
-        return _Route("org", frozenset({"GET"}), ())
-    if len(rest) == 3 and rest[2] == "Attachments" and rest[0] and rest[1]:
-        return _Route("attachments", frozenset({"GET", "POST", "DELETE"}), tuple(rest))
-    if len(rest) == 4 and rest[2] == "Attachments" and all(rest):
-        return _Route("attachment", frozenset({"GET", "DELETE"}), tuple(rest))
-    if len(rest) == 3 and rest[2] == "photo" and rest[0] and rest[1]:
-        return _Route("photo", frozenset({"GET", "POST", "DELETE"}), tuple(rest))
-    return None
-
-
-_OPERATIONS = {
-    "GET": ("read", "all"),
-    "POST": ("create", "write", "update", "all"),
-    "DELETE": ("delete", "all"),
-}
-
-
 class EmulatorHTTPServer(ThreadingHTTPServer):
     """
     A threading HTTP server that serves one emulator's state and can cut all its connections on stop.
@@ -149,6 +124,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     :param address: ``(host, port)``.
     :param engine: the emulator's faults, admission, credits and request log.
     :param store: the emulator's data.
+    :param files: the emulator's ZFS and record field files.
     :param admin: serves the admin API (``/__emulator__/...``).
     """
 
@@ -158,10 +134,17 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     request_queue_size = 256
 
     def __init__(
-        self, address: tuple[str, int], *, engine: EmulatorEngine, store: Store, admin: AdminHandler
+        self,
+        address: tuple[str, int],
+        *,
+        engine: EmulatorEngine,
+        store: Store,
+        files: FileStore,
+        admin: AdminHandler,
     ) -> None:
         self.engine = engine
         self.store = store
+        self.files = files
         self.admin = admin
         self._host = address[0]
         self._connections: set[socket.socket] = set()
@@ -577,7 +560,7 @@ class _Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ CRM API
 
     def _api(self, exchange: _Exchange) -> Response:
-        route = _match_route(exchange.path)
+        route = match_route(exchange.path)
         if route is None:
             return error_response(api_error(404, "INVALID_URL_PATTERN", _NOT_FOUND))
         if exchange.method not in route.allowed:
@@ -599,33 +582,34 @@ class _Handler(BaseHTTPRequestHandler):
         exchange.credits_left = left
         if not allowed:
             return too_many("You have exceeded the API credits allowed for the day. Try again later.")
+        scopes = access.refresh.scope_set
         try:
             if route.kind == "users":
-                self._require(access, ("zohocrm.users.read", "zohocrm.users.all"))
+                require(scopes, ("zohocrm.users.read", "zohocrm.users.all"), config)
                 return json_response(200, users_payload())
             if route.kind == "org":
-                self._require(
-                    access,
-                    ("zohocrm.org.read", "zohocrm.org.all", "zohocrm.settings.read", "zohocrm.settings.all"),
-                )
+                org_scopes = ("org.read", "org.all", "settings.read", "settings.all")
+                require(scopes, tuple(f"zohocrm.{scope}" for scope in org_scopes), config)
                 return json_response(200, org_payload())
+            if route.kind in FILES_ROUTES:
+                content_type = self.headers.get("Content-Type") or ""
+                return serve(
+                    ApiCall(
+                        exchange.method,
+                        route,
+                        exchange.query,
+                        self._body,
+                        content_type,
+                        scopes,
+                        self.store,
+                        self.server.files,
+                    )
+                )
             return self._record_api(exchange, route, access)
         except ApiError as error:
             return error_response(error)
 
-    def _require(self, access: AccessToken, any_of: tuple[str, ...]) -> None:
-        scopes = access.refresh.scope_set
-        if not any(scope in scopes for scope in any_of):
-            raise self._scope_mismatch()
-
-    def _scope_mismatch(self) -> ApiError:
-        return api_error(
-            self.config.oauth_scope_mismatch_status,
-            "OAUTH_SCOPE_MISMATCH",
-            "invalid oauth scope to access this URL",
-        )
-
-    def _record_api(self, exchange: _Exchange, route: _Route, access: AccessToken) -> Response:
+    def _record_api(self, exchange: _Exchange, route: Route, access: AccessToken) -> Response:
         store = self.store
         config = self.config
         module = store.resolve_module(route.segments[0])
@@ -638,18 +622,15 @@ class _Handler(BaseHTTPRequestHandler):
                 400, "INVALID_MODULE", "The given module is not supported in API", {"resource_path_index": 0}
             )
 
-        operations = _OPERATIONS[exchange.method]
+        operations = OPERATIONS[exchange.method]
         scopes = access.refresh.scope_set
-        names = store.module_scope_names(module)
-        module_ok = "zohocrm.modules.all" in scopes or any(
-            f"zohocrm.modules.{name}.{op}" in scopes for name in names for op in operations
-        )
+        module_ok = module_allowed(store, scopes, module, exchange.method)
         attachments_ok = route.kind == "photo" or (
             any(f"zohocrm.modules.attachments.{op}" in scopes for op in operations)
             or (config.modules_all_covers_attachments and "zohocrm.modules.all" in scopes)
         )
         if not (module_ok and attachments_ok):
-            raise self._scope_mismatch()
+            raise scope_mismatch(config)
 
         record_id = route.segments[1]
         record = store.get_record(module, record_id) if record_id.isdigit() else None

@@ -142,6 +142,7 @@ class Record:
     A CRM record that can hold attachments.
 
     ``keys`` is kept sorted (newest attachment first) so that a page is a slice or a bisection.
+    ``created`` and ``modified`` are epoch seconds (``Created_Time``, ``Modified_Time``).
     """
 
     module: str
@@ -150,6 +151,8 @@ class Record:
     keys: list[SortKey] = field(default_factory=list)
     by_key: dict[SortKey, Attachment] = field(default_factory=dict)
     photo: Photo | None = None
+    created: float = 0.0
+    modified: float = 0.0
 
 
 @dataclass
@@ -258,7 +261,10 @@ class Store:
                 if name is not None:
                     existing.name = name
                 return existing
-            record = Record(module=module, id=record_id, name=name or f"{module} {record_id}")
+            now = float(int(self.clock.now()))
+            record = Record(
+                module=module, id=record_id, name=name or f"{module} {record_id}", created=now, modified=now
+            )
             self.records[(module, record_id)] = record
             return record
 

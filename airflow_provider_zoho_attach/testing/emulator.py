@@ -1,6 +1,7 @@
 """
 An offline Zoho CRM: a real HTTP server on 127.0.0.1 that serves both the OAuth token endpoint and
-the attachment, photo and user endpoints of the CRM API, with Zoho's shapes, limits and failures.
+the attachment, photo, user, Files (ZFS), field metadata and record endpoints of the CRM API, with
+Zoho's shapes, limits and failures.
 
 Usage in a test::
 
@@ -45,6 +46,8 @@ from airflow_provider_zoho_attach.testing._emulator_cli import (  # noqa: F401 -
     cli_connection_env,
 )
 from airflow_provider_zoho_attach.testing._emulator_engine import EmulatorEngine
+from airflow_provider_zoho_attach.testing._emulator_files import FileStore
+from airflow_provider_zoho_attach.testing._emulator_files_facade import EmulatorFiles, store_content
 from airflow_provider_zoho_attach.testing._emulator_http import base_url, guess_content_type
 from airflow_provider_zoho_attach.testing._emulator_model import (
     ALL_SCOPES,
@@ -66,6 +69,7 @@ __all__ = [
     "STANDARD_MODULES",
     "Clock",
     "EmulatorConfig",
+    "EmulatorFiles",
     "Fault",
     "RequestRecord",
     "ZohoCRMEmulator",
@@ -114,6 +118,9 @@ class ZohoCRMEmulator:
         )
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
         self._store = Store(self._config, self.clock, self._dir)
+        self._files = FileStore(self._store)
+        #: Files in ZFS and in records' file and image fields (:class:`EmulatorFiles`).
+        self.files = EmulatorFiles(self._store, self._files)
         self._engine = EmulatorEngine(self._config, self.clock)
         self._admin = AdminAPI(self, self._store)
         self._server: EmulatorHTTPServer | None = None
@@ -122,7 +129,7 @@ class ZohoCRMEmulator:
         self.client_id, self.client_secret = self._store.add_client()
         self.refresh_token = self._store.create_refresh_token(self.client_id, ALL_SCOPES)
         self.seed = seed
-        #: The records a seed created: ``[{"module", "record_id", "name", "attachments"}]``.
+        #: The records a seed created: ``[{"module", "record_id", "name", "attachments", "field_files"}]``.
         self.seed_records: list[dict[str, Any]] = apply_seed(self, seed) if seed is not None else []
 
     # ------------------------------------------------------------------ life cycle
@@ -139,7 +146,11 @@ class ZohoCRMEmulator:
         if self._server is not None:
             return self
         server = EmulatorHTTPServer(
-            (self.host, self.port), engine=self._engine, store=self._store, admin=self._admin
+            (self.host, self.port),
+            engine=self._engine,
+            store=self._store,
+            files=self._files,
+            admin=self._admin,
         )
         self._server = server
         self.port = server.server_address[1]
@@ -303,16 +314,7 @@ class ZohoCRMEmulator:
         :return: the new attachment id.
         """
         record = self._record(module, record_id)
-        path = self._store.blob_path()
-        if isinstance(content, str):
-            content = content.encode("utf-8")
-        if isinstance(content, bytes):
-            with open(path, "wb") as handle:
-                handle.write(content)
-            size = len(content)
-        else:
-            shutil.copyfile(os.fspath(content), path)
-            size = os.path.getsize(path)
+        path, size, _ = store_content(self._store, content)
         attachment = self._store.add_attachment(
             record,
             file_name=file_name,

@@ -5,6 +5,9 @@ pytest plugin (entry point ``pytest11``): fixtures that run the Zoho CRM emulato
   stopped (and its stored files deleted) after the test.
 * ``zoho_emulator_connection``: the same emulator, with ``AIRFLOW_CONN_ZOHO_CRM_DEFAULT`` set to it
   for the duration of the test.
+* ``zoho_deal_with_files``: a Deal on ``zoho_emulator`` whose fields hold files: ``Signed_Contract``
+  (file upload, one file) a PDF, ``Photos`` (image upload, up to 5) two PNG images; the empty
+  ``Supporting_Documents`` takes up to 5 files.
 * ``flaky_object_store``: a fresh, empty
   :class:`~airflow_provider_zoho_attach.testing.object_store.FlakyMemoryFileSystem` attached to
   Airflow's object storage as ``flakymem://``, whose writes, reads and checks fail, wait or race
@@ -19,7 +22,7 @@ The emulator is imported inside the fixtures, so loading this plugin costs nothi
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -27,7 +30,7 @@ if TYPE_CHECKING:
     from airflow_provider_zoho_attach.testing.emulator import ZohoCRMEmulator
     from airflow_provider_zoho_attach.testing.object_store import FlakyMemoryFileSystem
 
-__all__ = ["flaky_object_store", "zoho_emulator", "zoho_emulator_connection"]
+__all__ = ["flaky_object_store", "zoho_deal_with_files", "zoho_emulator", "zoho_emulator_connection"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -64,6 +67,19 @@ def zoho_emulator_connection(
     for name, value in zoho_emulator.airflow_env().items():
         monkeypatch.setenv(name, value)
     return zoho_emulator
+
+
+@pytest.fixture
+def zoho_deal_with_files(zoho_emulator: ZohoCRMEmulator) -> dict[str, Any]:
+    """
+    A new Deal whose file and image fields hold files (the fields are declared if missing).
+
+    :return: ``{"module": "Deals", "record_id", "name", "field_files"}``; ``field_files`` lists the
+        entries (``field``, ``id``, ``File_Id__s``, ``File_Name__s``, ``Size__s``...).
+    """
+    from airflow_provider_zoho_attach.testing._emulator_seed import deal_with_files
+
+    return deal_with_files(zoho_emulator)
 
 
 @pytest.fixture

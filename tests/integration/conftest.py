@@ -37,3 +37,29 @@ def make_hook(zoho_emulator_connection):
 @pytest.fixture
 def hook(make_hook):
     return make_hook()
+
+
+@pytest.fixture(scope="session")
+def zoho_oas():
+    """Zoho's OAS files as validators of answers (``None`` when they are absent): see ``_oas.py``."""
+    from tests.integration._files_client import load_oas
+
+    return load_oas()
+
+
+@pytest.fixture
+def files_api(zoho_emulator, zoho_oas):
+    """A client of the emulator's files endpoints; every answer is checked against the OAS."""
+    from tests.integration._files_client import Api
+
+    client = Api(zoho_emulator, zoho_oas)
+    yield client
+    client.session.close()
+
+
+@pytest.fixture
+def files_deal(zoho_emulator):
+    """A Deal with empty Signed_Contract (1 file), Supporting_Documents (5) and Photos (3 images)."""
+    from tests.integration._files_client import deal_with_empty_fields
+
+    return deal_with_empty_fields(zoho_emulator)

@@ -87,7 +87,15 @@ def test_json_responses_carry_zoho_headers(zoho_emulator, api):
 
 
 @pytest.mark.parametrize(
-    "path", ["Leads/1/Foo", "Leads/1/Attachments/2/3", "Leads", "", "Leads/1/Attachments/1/x/y"]
+    "path",
+    [
+        "Leads/1/Foo",
+        "Leads/1/Attachments/2/3",
+        "Leads/1/actions/x",
+        "",
+        "Leads/1/Attachments/1/x/y",
+        "users/1",
+    ],
 )
 def test_unknown_api_path_is_invalid_url_pattern(api, path):
     response = api.get(path)

@@ -2,8 +2,10 @@
 Zoho's official Python SDK for API v8 (``zohocrmsdk8-0``) driven against the emulator.
 
 If Zoho's own client can list, upload, download and delete through the emulator, the emulator
-speaks the protocol the way Zoho's client expects. The SDK keeps global state in its
-``Initializer``; each test initialises it afresh and puts the previous state back afterwards.
+speaks the protocol the way Zoho's client expects. The same holds for files in ZFS and in record
+fields: upload to ZFS, attach to a field, read the record back, download the field's file, remove
+it. The SDK keeps global state in its ``Initializer``; each test initialises it afresh and puts
+the previous state back afterwards.
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ pytest.importorskip("zohocrmsdk")
 
 from zohocrmsdk.src.com.zoho.api.authenticator.oauth_token import OAuthToken  # noqa: E402
 from zohocrmsdk.src.com.zoho.api.authenticator.store.file_store import FileStore  # noqa: E402
-from zohocrmsdk.src.com.zoho.crm.api import ParameterMap  # noqa: E402
+from zohocrmsdk.src.com.zoho.crm.api import (  # noqa: E402
+    ParameterMap,
+    field_attachments,
+    files,
+    modules,
+    record,
+)
 from zohocrmsdk.src.com.zoho.crm.api.attachments import (  # noqa: E402
     ActionWrapper,
     APIException,
@@ -196,3 +204,156 @@ def test_sdk_record_photo(zoho_emulator, sdk, tmp_path):
 
     assert operations.delete_photo(int(record_id)).get_status_code() == 200
     assert zoho_emulator.photo("Contacts", record_id) is None
+
+
+# ---------------------------------------------------------------------------- ZFS and file fields
+
+
+def upload_to_zfs(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    body = files.BodyWrapper()
+    body.set_file([StreamWrapper(file_path=str(path))])
+    response = files.FilesOperations().upload_files(body)
+    assert response.get_status_code() == 200
+    (result,) = response.get_object().get_data()
+    assert isinstance(result, files.SuccessResponse)
+    assert result.get_details()["name"] == name
+    return result.get_details()["id"]
+
+
+def update_field(module, record_id, field, items):
+    one = record.Record()
+    one.add_key_value(field, items)
+    body = record.BodyWrapper()
+    body.set_data([one])
+    response = record.RecordOperations(module).update_record(int(record_id), body)
+    (result,) = response.get_object().get_data()
+    return response.get_status_code(), result
+
+
+def field_value(module, record_id, field):
+    response = record.RecordOperations(module).get_record(int(record_id))
+    assert response.get_status_code() == 200
+    (found,) = response.get_object().get_data()
+    return found.get_key_value(field)
+
+
+def test_sdk_zfs_upload_attach_read_download_remove(zoho_emulator, sdk, tmp_path):
+    zoho_emulator.files.add_field("Deals", "Signed_Contract", "fileupload", length=1)
+    deal = zoho_emulator.add_record("Deals", name="Acme")
+    content = os.urandom(150_000)
+    file_id = upload_to_zfs(tmp_path, "signed contract.pdf", content)
+
+    attach = record.FileDetails()
+    attach.set_file_id__s(file_id)
+    status, result = update_field("Deals", deal, "Signed_Contract", [attach])
+    assert status == 200
+    assert isinstance(result, record.SuccessResponse)
+    assert result.get_details()["id"] == deal
+
+    (entry,) = field_value("Deals", deal, "Signed_Contract")
+    assert isinstance(entry, record.FileDetails)
+    assert entry.get_file_id__s() == file_id
+    assert entry.get_file_name__s() == "signed contract.pdf"
+    assert entry.get_size__s() == str(len(content))
+    assert entry.get_created_time__s() is not None
+    assert entry.get_owner__s().get_id() is not None
+
+    download = field_attachments.FieldAttachmentsOperations("Deals", int(deal), int(entry.get_id()))
+    response = download.get_field_attachments()
+    assert response.get_status_code() == 200
+    stream = response.get_object().get_file()
+    assert b"".join(stream.get_stream()) == content
+    assert stream.get_name() == "signed%20contract.pdf"  # the SDK does not %-decode (see above)
+    params = ParameterMap()
+    params.add(files.GetFileParam.id, file_id)
+    assert b"".join(files.FilesOperations().get_file(params).get_object().get_file().get_stream()) == content
+
+    # The id is single-use: attaching it again is refused, as an APIException in the answer.
+    status, refused = update_field("Deals", deal, "Signed_Contract", [attach])
+    assert status == 400
+    assert isinstance(refused, record.APIException)
+    assert refused.get_code().get_value() == "INVALID_DATA"
+
+    # set_delete(None) does send "_delete": null (the facts file guessed it might not).
+    remove = record.FileDetails()
+    remove.set_id(entry.get_id())
+    remove.set_delete(None)
+    status, _ = update_field("Deals", deal, "Signed_Contract", [remove])
+    assert status == 200
+    assert field_value("Deals", deal, "Signed_Contract") is None
+    assert zoho_emulator.files.removed[0]["file_name"] == "signed contract.pdf"
+    # The SDK read the field metadata once (cached under resource_path) before its record calls.
+    assert zoho_emulator.count("GET", path_contains="/settings/fields") == 1
+
+
+def test_sdk_image_upload_field(zoho_emulator, sdk, tmp_path):
+    zoho_emulator.files.add_field("Deals", "Photos", "imageupload", length=2)
+    deal = zoho_emulator.add_record("Deals")
+    images = [tiny_png(4 + i, 4) for i in range(3)]
+    ids = [upload_to_zfs(tmp_path, f"site-{i}.png", image) for i, image in enumerate(images)]
+
+    items = []
+    for file_id in ids[:2]:
+        item = record.ImageUpload()
+        item.set_file_id__s(file_id)
+        items.append(item)
+    assert update_field("Deals", deal, "Photos", items)[0] == 200
+    shown = field_value("Deals", deal, "Photos")
+    assert [type(i) for i in shown] == [record.ImageUpload] * 2
+    assert [i.get_sequence_number__s() for i in shown] == [1, 2]
+    assert [i.get_file_name__s() for i in shown] == ["site-0.png", "site-1.png"]
+    assert all(i.get_preview_id__s() for i in shown)
+
+    third = record.ImageUpload()
+    third.set_file_id__s(ids[2])
+    status, refused = update_field("Deals", deal, "Photos", [third])
+    assert status == 400
+    assert refused.get_code().get_value() == "LIMIT_EXCEEDED"
+    assert (
+        refused.get_message().get_value()
+        == "Record insertion limit for Image upload field has been exceeded."
+    )
+
+
+def test_sdk_files_errors_and_quirks(zoho_emulator, sdk, tmp_path):
+    zoho_emulator.files.flag_virus("infected.pdf")
+    path = tmp_path / "infected.pdf"
+    path.write_bytes(b"%PDF-1.4")
+
+    def body():
+        wrapper = files.BodyWrapper()
+        wrapper.set_file([StreamWrapper(file_path=str(path))])
+        return wrapper
+
+    refused = files.FilesOperations().upload_files(body())
+    assert refused.get_status_code() == 400
+    assert isinstance(refused.get_object(), files.APIException)
+    assert refused.get_object().get_code().get_value() == "VIRUS_DETECTED"
+
+    # The SDK drops query parameters of multipart requests: type=inline never arrives.
+    zoho_emulator.files.clear_virus_flags()
+    params = ParameterMap()
+    params.add(files.UploadFilesParam.type, "inline")
+    assert files.FilesOperations().upload_files(body(), params).get_status_code() == 200
+    assert zoho_emulator.files.zfs_files()[0]["inline"] is False
+    assert zoho_emulator.requests[-1].query == {}
+
+    unknown = ParameterMap()
+    unknown.add(files.GetFileParam.id, "0" * 40)
+    missing = files.FilesOperations().get_file(unknown)
+    assert missing.get_status_code() == 204
+    assert missing.get_object() is None
+    deal = zoho_emulator.add_record("Deals")
+    gone = field_attachments.FieldAttachmentsOperations("Deals", int(deal), 5725767000000000009)
+    assert gone.get_field_attachments().get_status_code() == 204
+
+
+def test_sdk_reads_modules(zoho_emulator, sdk):
+    zoho_emulator.files.add_field("Projects", "Plans", "fileupload")
+    response = modules.ModulesOperations().get_modules()
+    assert response.get_status_code() == 200
+    found = {m.get_api_name(): m for m in response.get_object().get_modules()}
+    assert found["Deals"].get_api_supported() is True
+    assert found["Projects"].get_generated_type().get_value() == "custom"
