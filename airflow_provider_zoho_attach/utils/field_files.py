@@ -157,7 +157,7 @@ def parse_uploaded_files(payload: Any, names: Sequence[str], *, operation: str) 
     """
     The ZFS ids of a ``POST /files`` answer: ``[{"file_id", "file_name"}]`` in request order.
 
-    :raises ZohoCRMTransferError: ``UNEXPECTED_RESPONSE`` if the answer does not name one id per
+    :raises ZohoCRMTransferError: ``INVALID_RESPONSE`` if the answer does not name one id per
         file sent (then nothing can be attached safely).
     """
     from airflow_provider_zoho_attach.exceptions import ZohoCRMTransferError
@@ -174,7 +174,7 @@ def parse_uploaded_files(payload: Any, names: Sequence[str], *, operation: str) 
     if len(uploaded) != len(names):
         raise ZohoCRMTransferError(
             f"Zoho answered {len(uploaded)} file id(s) for {len(names)} file(s) sent",
-            code="UNEXPECTED_RESPONSE",
+            code="INVALID_RESPONSE",
             status_code=200,
             operation=operation,
             hint="The files may be in the Zoho File System unattached; upload them again.",
