@@ -50,7 +50,8 @@ with DAG(
         field="Signed_Contract",
         source=(
             "{{ params.signed_contract or (ti.xcom_pull(task_ids='collect_deal_documents')"
-            " | selectattr('field', 'equalto', 'Signed_Contract') | map(attribute='path') | first) }}"
+            " | selectattr('field', 'defined') | selectattr('field', 'equalto', 'Signed_Contract')"
+            " | map(attribute='path') | first) }}"
         ),
         # The field holds one file: the contract replaces what it held (a re-run sends nothing).
         replace=True,
