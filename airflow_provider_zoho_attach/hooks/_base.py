@@ -5,7 +5,8 @@ helpers that read, check and describe Zoho's answers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -63,6 +64,9 @@ class _ZohoCRMHookBase(BaseHook):
     default_conn_name = DEFAULT_CONN_ID
     conn_type = CONN_TYPE
     hook_name = "Zoho CRM"
+
+    #: How the hook waits between retries (``time.sleep`` or ``asyncio.sleep``); tests replace it.
+    _sleep: Callable[[float], Any]
 
     def __init__(
         self,
@@ -145,6 +149,28 @@ class _ZohoCRMHookBase(BaseHook):
             )
 
         return on_retry
+
+    @contextlib.contextmanager
+    def _retrying(self, policy: RetryPolicy, *, operation: str) -> Iterator[dict[str, Any]]:
+        """
+        The arguments of ``tenacity.Retrying`` (sync) or ``AsyncRetrying`` for one operation's retries.
+
+        Each hook only calls tenacity with them inside the block: the budget (the operation's own, or
+        the one of the operation this call runs in), the retry log line and the "gave up" note on
+        the final error are the same for both. Inside another operation's attempt (a token fetch
+        during an API call), the retries are that operation's: one budget per operation, never one
+        loop inside another.
+
+        :param policy: what is retried and how long to wait.
+        :param operation: what is being retried, for the log line and the error.
+        """
+        with policy.operation() as budget:
+            on_retry = self._retry_logger(operation, budget)
+            try:
+                yield budget.tenacity_arguments(sleep=self._sleep, on_retry=on_retry)
+            except ZohoCRMError as error:
+                budget.gave_up(error)
+                raise
 
     def _needs_mask(self, token: AccessToken) -> bool:
         if token.value in self._masked:

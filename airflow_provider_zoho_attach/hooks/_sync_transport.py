@@ -45,7 +45,6 @@ class _SyncTransport(_ZohoCRMHookBase):
     """
 
     _lock: threading.Lock
-    _sleep: Callable[[float], None]
 
     if TYPE_CHECKING:
 
@@ -152,22 +151,11 @@ class _SyncTransport(_ZohoCRMHookBase):
         self.token_cache.discard(token)
 
     def _retry(self, func: Callable[[], T], *, operation: str) -> T:
-        """
-        Call ``func`` until it succeeds, the failure is not retryable, or the operation's retries run out.
-
-        Inside another operation's attempt (a token fetch during an API call), the retries are that
-        operation's: one budget per operation, never one loop inside another.
-        """
+        """Call ``func`` until it succeeds, the failure is not retryable, or the retries run out."""
         import tenacity
 
-        with self.retry_policy.operation() as budget:
-            on_retry = self._retry_logger(operation, budget)
-            retrying = tenacity.Retrying(**budget.tenacity_arguments(sleep=self._sleep, on_retry=on_retry))
-            try:
-                return retrying(func)
-            except ZohoCRMError as error:
-                budget.gave_up(error)
-                raise
+        with self._retrying(self.retry_policy, operation=operation) as arguments:
+            return tenacity.Retrying(**arguments)(func)
 
     @contextlib.contextmanager
     def _exchange(

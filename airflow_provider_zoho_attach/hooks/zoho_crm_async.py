@@ -193,21 +193,12 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
         """See :meth:`ZohoCRMHook._retry`: the same budget, the same decisions, awaited."""
         import tenacity
 
-        with self._policy(settings).operation() as budget:
-            on_retry = self._retry_logger(operation, budget)
-            retrying = tenacity.AsyncRetrying(
-                **budget.tenacity_arguments(sleep=self._sleep, on_retry=on_retry)
-            )
+        async def attempt() -> Any:
+            # A coroutine function: AsyncRetrying calls plain callables (a lambda) without awaiting.
+            return await func()
 
-            async def attempt() -> Any:
-                # A coroutine function: AsyncRetrying calls plain callables (a lambda) without awaiting.
-                return await func()
-
-            try:
-                return await retrying(attempt)
-            except ZohoCRMError as error:
-                budget.gave_up(error)
-                raise
+        with self._retrying(self._policy(settings), operation=operation) as arguments:
+            return await tenacity.AsyncRetrying(**arguments)(attempt)
 
     async def _call_json(
         self,
