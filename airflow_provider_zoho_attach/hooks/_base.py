@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from airflow.sdk import BaseHook
 
@@ -25,7 +25,9 @@ from airflow_provider_zoho_attach.utils.protocol import (
     AccessToken,
     RetryPolicy,
     check_json_response,
+    connection_error,
     is_unreachable,
+    token_request_data,
 )
 from airflow_provider_zoho_attach.utils.settings import CONN_TYPE, DEFAULT_CONN_ID, ZohoCRMSettings
 from airflow_provider_zoho_attach.utils.validation import redact_url
@@ -130,6 +132,33 @@ class _ZohoCRMHookBase(BaseHook):
         # Always the configured host: a token's api_domain (from Zoho, or from a shared Variable that
         # anyone with Variable access can write) is checked against it, never followed.
         return settings.api_domain
+
+    def _transport_errors(self) -> tuple[type[BaseException], ...]:
+        """The HTTP library's network errors (``requests``' or ``httpx``'), imported on first use."""
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def _network_errors(self, operation: str, url: str, settings: ZohoCRMSettings) -> Iterator[None]:
+        """Raise a network error of the block as a :class:`ZohoCRMConnectionError` that leaks nothing."""
+        try:
+            yield
+        except self._transport_errors() as error:
+            raise connection_error(
+                operation, error, timeout=settings.timeout, url=url, data_center=settings.data_center
+            ) from None
+
+    @contextlib.contextmanager
+    def _token_request(self, settings: ZohoCRMSettings) -> Iterator[dict[str, Any]]:
+        """
+        The token request's ``url`` and ``data`` (its form), for the block that posts them.
+
+        Credentials go in the body, never in the URL, so no log or proxy records them. A network
+        error of the block is raised as a :class:`ZohoCRMConnectionError`; the answer is read by
+        :func:`~airflow_provider_zoho_attach.utils.protocol.parse_token_response`.
+        """
+        self.log.debug("Requesting a Zoho access token from %s", settings.accounts_url)
+        with self._network_errors("get an access token", settings.token_url, settings):
+            yield {"url": settings.token_url, "data": token_request_data(settings)}
 
     def _retry_logger(self, operation: str, budget: Any) -> Callable[[BaseException, float], None]:
         """
@@ -386,10 +415,26 @@ def _source_sha256(upload: UploadSource, operation: str) -> str:
 _CALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
+class CallOptions(TypedDict, total=False):
+    """The keyword arguments of ``call`` (see :meth:`ZohoCRMHook.call`), for the async hook's twin."""
+
+    params: Mapping[str, Any] | None
+    json: Any
+    data: Any
+    headers: Mapping[str, str] | None
+
+
 def _call_arguments(
-    method: Any, path: Any, *, json: Any, data: Any, headers: Mapping[str, str] | None
-) -> tuple[str, str, bytes | None, dict[str, str]]:
-    """Check ``call``'s arguments: (method, path, body, headers), or raise before anything is sent."""
+    method: Any, path: Any, *, params: Any = None, json: Any = None, data: Any = None, headers: Any = None
+) -> dict[str, Any]:
+    """
+    Check ``call``'s arguments and return the keyword arguments of the hook's ``_call_json``.
+
+    The arguments are the user's, checked here at run time (hence ``Any``); an unknown keyword is a
+    ``TypeError`` as for any Python call.
+
+    :raises ZohoCRMInvalidRequestError: for a bad argument, before anything is sent.
+    """
     verb = method.upper() if isinstance(method, str) else None
     if verb not in _CALL_METHODS:
         raise ZohoCRMInvalidRequestError.for_argument("method", method, "one of " + ", ".join(_CALL_METHODS))
@@ -427,7 +472,15 @@ def _call_arguments(
         body = bytes(data)
     elif data is not None:
         raise ZohoCRMInvalidRequestError.for_argument("data", data, "a mapping of form fields, str or bytes")
-    return verb, path, body, request_headers
+    return {
+        "method": verb,
+        "path": path,
+        "operation": f"{verb} {path}",
+        "params": params,
+        "empty_ok": True,
+        "body": body,
+        "headers": request_headers,
+    }
 
 
 def _is_api_path(path: Any) -> bool:

@@ -20,9 +20,7 @@ from airflow_provider_zoho_attach.hooks._base import (
 from airflow_provider_zoho_attach.utils.protocol import (
     AccessToken,
     connect_timeout,
-    connection_error,
     parse_token_response,
-    token_request_data,
 )
 from airflow_provider_zoho_attach.utils.tokens import TokenThrottle
 
@@ -119,30 +117,20 @@ class _SyncTransport(_ZohoCRMHookBase):
                 return token
 
     def _request_token(self) -> AccessToken:
-        import requests
-
         settings = self.settings
-        self.log.debug("Requesting a Zoho access token from %s", settings.accounts_url)
-        try:
-            # Credentials go in the body, never in the URL, so no log or proxy records them.
+        with self._token_request(settings) as request:
             response = self.session.post(
-                settings.token_url,
-                data=token_request_data(settings),
+                **request,
                 timeout=(connect_timeout(settings.timeout), settings.timeout),
                 allow_redirects=False,
             )
-        except requests.RequestException as error:
-            raise connection_error(
-                "get an access token",
-                error,
-                timeout=settings.timeout,
-                url=settings.token_url,
-                data_center=settings.data_center,
-            ) from None
-        try:
+        with contextlib.closing(response):
             return parse_token_response(response.status_code, response.content, settings)
-        finally:
-            response.close()
+
+    def _transport_errors(self) -> tuple[type[BaseException], ...]:
+        import requests
+
+        return (requests.RequestException,)
 
     def _invalidate(self, token: AccessToken) -> None:
         with self._lock:
@@ -175,8 +163,6 @@ class _SyncTransport(_ZohoCRMHookBase):
         A concurrency slot is held until the caller leaves the block, so a streamed body counts as
         in flight while it is read. A 401 ``INVALID_TOKEN`` refreshes the token and resends once.
         """
-        import requests
-
         settings = self.settings
         with self._slots:
             for auth_attempt in (1, 2):
@@ -184,7 +170,7 @@ class _SyncTransport(_ZohoCRMHookBase):
                 url = settings.api_url(path, self._api_domain(settings))
                 request_headers = {"Authorization": f"Zoho-oauthtoken {token.value}", **(headers or {})}
                 started = time.monotonic()
-                try:
+                with self._network_errors(operation, url, settings):
                     response = self.session.request(
                         method,
                         url,
@@ -195,10 +181,6 @@ class _SyncTransport(_ZohoCRMHookBase):
                         stream=stream,
                         allow_redirects=False,
                     )
-                except requests.RequestException as error:
-                    raise connection_error(
-                        operation, error, timeout=settings.timeout, url=url, data_center=settings.data_center
-                    ) from None
                 self.log.debug(
                     "%s /crm/%s/%s -> HTTP %d in %.3f s",
                     method,

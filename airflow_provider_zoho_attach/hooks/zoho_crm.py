@@ -650,17 +650,8 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
         :raises ZohoCRMInvalidRequestError: for a bad argument, before anything is sent.
         :raises ZohoCRMError: Zoho's error, mapped as for every other call (after the retries).
         """
-        method, path, body, request_headers = _call_arguments(
-            method, path, json=json, data=data, headers=headers
-        )
         return self._call_json(
-            method,
-            path,
-            operation=f"{method} {path}",
-            params=params,
-            empty_ok=True,
-            body=body,
-            headers=request_headers,
+            **_call_arguments(method, path, params=params, json=json, data=data, headers=headers)
         )
 
     def get_current_user(self) -> dict[str, Any]:

@@ -6,12 +6,13 @@ import asyncio
 import functools
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from airflow_provider_zoho_attach.exceptions import ZohoCRMError
 from airflow_provider_zoho_attach.hooks._base import (
     _SHARED_AFTER_THROTTLE,
     _THROTTLE_WARNING,
+    CallOptions,
     _body_is_invalid_token,
     _call_arguments,
     _user_agent,
@@ -24,10 +25,8 @@ from airflow_provider_zoho_attach.utils.protocol import (
     attachments_path,
     check_json_response,
     connect_timeout,
-    connection_error,
     fields_param,
     parse_token_response,
-    token_request_data,
 )
 from airflow_provider_zoho_attach.utils.settings import DEFAULT_CONN_ID, ZohoCRMSettings
 from airflow_provider_zoho_attach.utils.tokens import TokenCache, TokenThrottle
@@ -174,20 +173,15 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
                 return token
 
     async def _request_token(self, settings: ZohoCRMSettings) -> AccessToken:
+        client = await self._get_client()
+        with self._token_request(settings) as request:
+            response = await client.post(**request)
+        return parse_token_response(response.status_code, response.content, settings)
+
+    def _transport_errors(self) -> tuple[type[BaseException], ...]:
         import httpx
 
-        client = await self._get_client()
-        try:
-            response = await client.post(settings.token_url, data=token_request_data(settings))
-        except httpx.HTTPError as error:
-            raise connection_error(
-                "get an access token",
-                error,
-                timeout=settings.timeout,
-                url=settings.token_url,
-                data_center=settings.data_center,
-            ) from None
-        return parse_token_response(response.status_code, response.content, settings)
+        return (httpx.HTTPError,)
 
     async def _retry(self, func: Callable[[], Any], settings: ZohoCRMSettings, *, operation: str) -> Any:
         """See :meth:`ZohoCRMHook._retry`: the same budget, the same decisions, awaited."""
@@ -211,8 +205,6 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Any:
-        import httpx
-
         settings = await self.get_settings()
         client = await self._get_client()
         semaphore = self._semaphore
@@ -223,7 +215,7 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
                 for auth_attempt in (1, 2):
                     token = await self._token()
                     url = settings.api_url(path, self._api_domain(settings))
-                    try:
+                    with self._network_errors(operation, url, settings):
                         response = await client.request(
                             method,
                             url,
@@ -231,14 +223,6 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
                             content=body,
                             headers={"Authorization": f"Zoho-oauthtoken {token.value}", **(headers or {})},
                         )
-                    except httpx.HTTPError as error:
-                        raise connection_error(
-                            operation,
-                            error,
-                            timeout=settings.timeout,
-                            url=url,
-                            data_center=settings.data_center,
-                        ) from None
                     if (
                         response.status_code == 401
                         and auth_attempt == 1
@@ -298,44 +282,13 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
             async for record in self.iter_attachments(module, record_id, fields=fields, per_page=per_page)
         ]
 
-    async def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        data: Any = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Any:
+    async def call(self, method: str, path: str, **options: Unpack[CallOptions]) -> Any:
         """
-        Call any other Zoho CRM endpoint (see :meth:`ZohoCRMHook.call`): same auth, shared tokens and slots.
+        Call any other Zoho CRM endpoint: the async twin of :meth:`ZohoCRMHook.call`, same arguments.
 
-        :param method: ``GET``, ``POST``, ``PUT``, ``PATCH`` or ``DELETE``.
-        :param path: the endpoint relative to ``/crm/<version>/``, such as ``users`` or
-            ``Deals/123/Notes``: no scheme, host, leading ``/``, query, ``.`` or ``..`` segment (the
-            host is always the connection's API domain).
-        :param params: the query parameters.
-        :param json: a body sent as JSON (``Content-Type: application/json``).
-        :param data: a body sent as is (``str`` or ``bytes``) or, for a mapping, form-encoded; not with
-            ``json``.
-        :param headers: extra request headers (not ``Authorization``: the hook sends its token).
-        :return: Zoho's decoded JSON answer, or ``None`` for ``204 No Content``.
-        :raises ZohoCRMInvalidRequestError: for a bad argument, before anything is sent.
-        :raises ZohoCRMError: Zoho's error, mapped as for every other call (after the retries).
+        :param options: ``params``, ``json``, ``data`` and ``headers``, as for :meth:`ZohoCRMHook.call`.
         """
-        method, path, body, request_headers = _call_arguments(
-            method, path, json=json, data=data, headers=headers
-        )
-        return await self._call_json(
-            method,
-            path,
-            operation=f"{method} {path}",
-            params=params,
-            empty_ok=True,
-            body=body,
-            headers=request_headers,
-        )
+        return await self._call_json(**_call_arguments(method, path, **options))
 
 
 # ---------------------------------------------------------------------- shared per event loop
