@@ -35,6 +35,7 @@ from airflow_provider_zoho_attach.utils.validation import redact_url
 if TYPE_CHECKING:
     import requests
 
+    from airflow_provider_zoho_attach.utils.tokens import TokenCache
     from airflow_provider_zoho_attach.utils.transfer import MultipartBody, UploadSource
 
 T = TypeVar("T")
@@ -46,9 +47,6 @@ _ERROR_BODY_LIMIT = 64 * 1024
 _BULK_DELETE_LIMIT = 100
 #: Seconds per request of :meth:`ZohoCRMHook.test_connection` (at most two requests time out).
 TEST_CONNECTION_TIMEOUT = 4.0
-# Zoho allows 10 new tokens per refresh token in 10 minutes.
-_THROTTLE_WARNING = "Zoho throttles token creation for this refresh token; waiting %.0f s to ask again"
-_SHARED_AFTER_THROTTLE = "Another task shared a fresh access token while Zoho throttled ours; using it"
 
 
 def _user_agent() -> str:
@@ -200,6 +198,19 @@ class _ZohoCRMHookBase(BaseHook):
             except ZohoCRMError as error:
                 budget.gave_up(error)
                 raise
+
+    def _acquire_token(
+        self,
+        cache: TokenCache,
+        fetch: Callable[[], AccessToken],
+        *,
+        sleep: Callable[[float], Any],
+        policy: RetryPolicy,
+    ) -> AccessToken:
+        """A token for this hook from the sequence both hooks share (:meth:`.TokenCache.acquire`)."""
+        return cache.acquire(
+            fetch, own=lambda: self._access_token, sleep=sleep, policy=policy, logger=self.log
+        )
 
     def _needs_mask(self, token: AccessToken) -> bool:
         if token.value in self._masked:

@@ -7,10 +7,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Self
 
-from airflow_provider_zoho_attach.exceptions import ZohoCRMError
 from airflow_provider_zoho_attach.hooks._base import (
-    _SHARED_AFTER_THROTTLE,
-    _THROTTLE_WARNING,
     TEST_CONNECTION_TIMEOUT,
     T,
     _check,
@@ -22,7 +19,6 @@ from airflow_provider_zoho_attach.utils.protocol import (
     connect_timeout,
     parse_token_response,
 )
-from airflow_provider_zoho_attach.utils.tokens import TokenThrottle
 
 if TYPE_CHECKING:
     import threading
@@ -80,41 +76,19 @@ class _SyncTransport(_ZohoCRMHookBase):
         ) -> dict[str, Any]: ...
 
     def _token(self) -> AccessToken:
-        token = self._access_token
-        if token is None or not token.is_fresh():
-            token = self.token_cache.load()
-            if token is None:
-                with self.token_cache.refresh_lock():
-                    # Another thread or process may have refreshed while we waited for the lock.
-                    token = self._fresh_own_token() or self.token_cache.load() or self._fetch_token()
-            self._access_token = token
+        token = self._acquire_token(
+            self.token_cache, self._new_token, sleep=self._sleep, policy=self.retry_policy
+        )
+        self._access_token = token
         if self._needs_mask(token):
             from airflow.sdk.log import mask_secret
 
             mask_secret(token.value)
         return token
 
-    def _fresh_own_token(self) -> AccessToken | None:
-        token = self._access_token
-        return token if token is not None and token.is_fresh() else None
-
-    def _fetch_token(self) -> AccessToken:
-        """A new token from Zoho (then shared), or one another task shared while Zoho throttled us."""
-        throttle = TokenThrottle(policy=self.retry_policy)
-        while True:
-            try:
-                token = self._retry(self._request_token, operation="get an access token")
-            except ZohoCRMError as error:
-                delay = throttle.delay_after(error)
-                self.log.warning(_THROTTLE_WARNING, delay)
-                self._sleep(delay)
-                shared = self.token_cache.load()
-                if shared is not None:
-                    self.log.info(_SHARED_AFTER_THROTTLE)
-                    return shared
-            else:
-                self.token_cache.store(token)
-                return token
+    def _new_token(self) -> AccessToken:
+        """A new token from Zoho, with the operation's retries."""
+        return self._retry(self._request_token, operation="get an access token")
 
     def _request_token(self) -> AccessToken:
         settings = self.settings

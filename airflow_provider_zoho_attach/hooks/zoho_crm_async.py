@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Unpack
 
-from airflow_provider_zoho_attach.exceptions import ZohoCRMError
 from airflow_provider_zoho_attach.hooks._base import (
-    _SHARED_AFTER_THROTTLE,
-    _THROTTLE_WARNING,
     CallOptions,
+    T,
     _body_is_invalid_token,
     _call_arguments,
     _user_agent,
@@ -29,7 +27,7 @@ from airflow_provider_zoho_attach.utils.protocol import (
     parse_token_response,
 )
 from airflow_provider_zoho_attach.utils.settings import DEFAULT_CONN_ID, ZohoCRMSettings
-from airflow_provider_zoho_attach.utils.tokens import TokenCache, TokenThrottle
+from airflow_provider_zoho_attach.utils.tokens import TokenCache
 from airflow_provider_zoho_attach.utils.validation import normalize_module, validate_id
 
 if TYPE_CHECKING:
@@ -124,53 +122,47 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
 
         settings = await self.get_settings()
         cache = TokenCache(settings)
-        token = self._access_token
-        if token is None or not token.is_fresh():
-            token = cache.peek()
-            if token is None:
-                async with _async_refresh_lock(cache.fingerprint):
-                    token = self._own_fresh() or cache.peek()
-                    if token is None:
-                        token = await sync_to_async(cache.load, thread_sensitive=False)()
-                    if token is None:
-                        host_lock = cache.host_lock()
-                        await sync_to_async(host_lock.acquire, thread_sensitive=False)()
-                        try:
-                            token = await sync_to_async(cache.load, thread_sensitive=False)()
-                            if token is None:
-                                token = await self._fetch_token(settings, cache=cache)
-                        finally:
-                            host_lock.release()
-            self._access_token = token
+        token = cache.peek(self._access_token)
+        if token is None:
+            # One trigger at a time per event loop and credentials goes to the shared cache or Zoho;
+            # the others then find its token in this process's memory (1,000 triggers, one call).
+            async with _async_refresh_lock(cache.fingerprint):
+                token = cache.peek(self._access_token)
+                if token is None:
+                    token = await sync_to_async(self._acquire_off_loop, thread_sensitive=False)(
+                        cache, settings, asyncio.get_running_loop()
+                    )
+        self._access_token = token
         if self._needs_mask(token):
             await _amask(token.value)
         return token
 
-    def _own_fresh(self) -> AccessToken | None:
-        token = self._access_token
-        return token if token is not None and token.is_fresh() else None
+    def _acquire_off_loop(
+        self, cache: TokenCache, settings: ZohoCRMSettings, loop: asyncio.AbstractEventLoop
+    ) -> AccessToken:
+        """
+        The token sequence of both hooks (:meth:`TokenCache.acquire`), run in a worker thread.
 
-    async def _fetch_token(self, settings: ZohoCRMSettings, *, cache: TokenCache) -> AccessToken:
-        """See :meth:`ZohoCRMHook._fetch_token`; the cache's I/O runs off the event loop."""
-        from asgiref.sync import sync_to_async
+        Its locks and the shared cache's I/O block this thread, never the event loop; the token
+        request and the waits run on the loop (``httpx``, ``_sleep``), the thread waiting for them.
+        """
 
-        throttle = TokenThrottle(policy=self._policy(settings))
-        while True:
-            try:
-                token = await self._retry(
-                    lambda: self._request_token(settings), settings, operation="get an access token"
-                )
-            except ZohoCRMError as error:
-                delay = throttle.delay_after(error)
-                self.log.warning(_THROTTLE_WARNING, delay)
-                await self._sleep(delay)
-                shared = await sync_to_async(cache.load, thread_sensitive=False)()
-                if shared is not None:
-                    self.log.info(_SHARED_AFTER_THROTTLE)
-                    return shared
-            else:
-                await sync_to_async(cache.store, thread_sensitive=False)(token)
-                return token
+        def on_loop(make: Callable[[], Awaitable[T]]) -> T:
+            return asyncio.run_coroutine_threadsafe(_awaited(make), loop).result()
+
+        return self._acquire_token(
+            cache,
+            lambda: on_loop(lambda: self._new_token(settings)),
+            sleep=lambda seconds: on_loop(lambda: self._sleep(seconds)),
+            policy=self._policy(settings),
+        )
+
+    async def _new_token(self, settings: ZohoCRMSettings) -> AccessToken:
+        """A new token from Zoho, with the operation's retries."""
+        token: AccessToken = await self._retry(
+            lambda: self._request_token(settings), settings, operation="get an access token"
+        )
+        return token
 
     async def _request_token(self, settings: ZohoCRMSettings) -> AccessToken:
         client = await self._get_client()
@@ -332,6 +324,11 @@ def _tls_context() -> ssl.SSLContext:
     import httpx
 
     return httpx.create_ssl_context()
+
+
+async def _awaited(make: Callable[[], Awaitable[T]]) -> T:
+    """Await what ``make`` returns: a coroutine for ``run_coroutine_threadsafe`` from any awaitable."""
+    return await make()
 
 
 async def _amask(value: str) -> None:

@@ -178,3 +178,48 @@ def test_call_is_the_sync_hooks_twin(zoho_emulator_connection, make_async_hook, 
     assert payload["users"]
     with pytest.raises(ZohoCRMInvalidRequestError):
         run(make_async_hook().call("GET", "https://evil.example/users"))
+
+
+def test_waiting_for_the_refresh_lock_leaves_the_event_loop_free(zoho_emulator_connection, make_async_hook):
+    import threading
+    import time
+
+    from airflow_provider_zoho_attach.utils.tokens import TokenCache
+
+    emu = zoho_emulator_connection
+    hook = make_async_hook()
+    held, release = threading.Event(), threading.Event()
+
+    async def main():
+        cache = TokenCache(await hook.get_settings())
+
+        def hold_the_lock():  # a sync hook of the same process, creating a token
+            with cache.refresh_lock():
+                held.set()
+                release.wait(10)
+
+        thread = threading.Thread(target=hold_the_lock)
+        thread.start()
+        held.wait(10)
+        ticks = []
+
+        async def tick():
+            for _ in range(5):
+                await asyncio.sleep(0.01)
+                ticks.append(time.monotonic())
+            release.set()
+
+        started = time.monotonic()
+        try:
+            token, _ = await asyncio.gather(hook.get_access_token(), tick())
+        finally:
+            release.set()
+            thread.join()
+            await hook.aclose()
+        return token, len(ticks), time.monotonic() - started
+
+    token, ticks, elapsed = run(main())
+    assert token
+    assert ticks == 5
+    assert elapsed < 5  # the loop ticked while the token waited for the lock: nobody waited for release
+    assert emu.token_calls == 1
