@@ -6,6 +6,7 @@ helpers that read, check and describe Zoho's answers.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
@@ -89,6 +90,7 @@ class _ZohoCRMHookBase(BaseHook):
         self._retry_max_delay = retry_max_delay
         self._token_throttle_timeout = token_throttle_timeout
         self._access_token: AccessToken | None = None
+        self._token_lock = threading.Lock()
         self._masked: set[str] = set()
 
     def __repr__(self) -> str:
@@ -212,6 +214,22 @@ class _ZohoCRMHookBase(BaseHook):
             fetch, own=lambda: self._access_token, sleep=sleep, policy=policy, logger=self.log
         )
 
+    def _authorization(self, token: AccessToken, headers: Mapping[str, str] | None) -> dict[str, str]:
+        """The headers of an API request: the token's ``Authorization`` and the caller's."""
+        return {"Authorization": f"Zoho-oauthtoken {token.value}", **(headers or {})}
+
+    def _forget_token(self, token: AccessToken, cache: TokenCache) -> None:
+        """
+        Drop a token Zoho rejected, here and in the cache, unless a newer one replaced it already.
+
+        Blocking (the cache may write the Variable or file): the async hook runs it in a thread.
+        """
+        self.log.info("Zoho rejected the access token; refreshing it once")
+        with self._token_lock:
+            if self._access_token == token:
+                self._access_token = None
+        cache.discard(token)
+
     def _needs_mask(self, token: AccessToken) -> bool:
         if token.value in self._masked:
             return False
@@ -254,20 +272,6 @@ def _read_capped(response: requests.Response) -> bytes:
     except requests.RequestException:
         pass
     return b"".join(chunks)
-
-
-def _is_invalid_token(response: requests.Response) -> bool:
-    return _body_is_invalid_token(_read_capped(response))
-
-
-def _body_is_invalid_token(body: bytes) -> bool:
-    import json
-
-    try:
-        payload = json.loads(body.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        return False
-    return isinstance(payload, Mapping) and payload.get("code") in ("INVALID_TOKEN", "INVALID_OAUTHTOKEN")
 
 
 def _may_be_json_answer(response: requests.Response) -> bool:
@@ -426,6 +430,29 @@ def _source_sha256(upload: UploadSource, operation: str) -> str:
 _CALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
+@dataclass(frozen=True)
+class JsonCall:
+    """
+    One API call whose answer is JSON: what a hook's ``_call_json`` sends, and how it reads the answer.
+
+    :param method: the HTTP method.
+    :param path: the endpoint, relative to ``/crm/<version>/``.
+    :param operation: what the call does, for log lines and errors.
+    :param params: the query parameters.
+    :param body: the request body, if any.
+    :param headers: extra request headers (the hook adds ``Authorization``).
+    :param empty_ok: whether a 204 means "nothing" (``None``) rather than an error.
+    """
+
+    method: str
+    path: str
+    operation: str
+    params: Mapping[str, Any] | None = None
+    body: bytes | None = None
+    headers: Mapping[str, str] | None = None
+    empty_ok: bool = False
+
+
 class CallOptions(TypedDict, total=False):
     """The keyword arguments of ``call`` (see :meth:`ZohoCRMHook.call`), for the async hook's twin."""
 
@@ -437,9 +464,9 @@ class CallOptions(TypedDict, total=False):
 
 def _call_arguments(
     method: Any, path: Any, *, params: Any = None, json: Any = None, data: Any = None, headers: Any = None
-) -> dict[str, Any]:
+) -> JsonCall:
     """
-    Check ``call``'s arguments and return the keyword arguments of the hook's ``_call_json``.
+    Check ``call``'s arguments and return the call to send (for the hook's ``_call_json``).
 
     The arguments are the user's, checked here at run time (hence ``Any``); an unknown keyword is a
     ``TypeError`` as for any Python call.
@@ -483,15 +510,9 @@ def _call_arguments(
         body = bytes(data)
     elif data is not None:
         raise ZohoCRMInvalidRequestError.for_argument("data", data, "a mapping of form fields, str or bytes")
-    return {
-        "method": verb,
-        "path": path,
-        "operation": f"{verb} {path}",
-        "params": params,
-        "empty_ok": True,
-        "body": body,
-        "headers": request_headers,
-    }
+    return JsonCall(
+        verb, path, f"{verb} {path}", params=params, body=body, headers=request_headers, empty_ok=True
+    )
 
 
 def _is_api_path(path: Any) -> bool:

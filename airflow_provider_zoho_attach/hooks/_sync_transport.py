@@ -5,19 +5,22 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, Self
 
 from airflow_provider_zoho_attach.hooks._base import (
     TEST_CONNECTION_TIMEOUT,
+    JsonCall,
     T,
     _check,
-    _is_invalid_token,
+    _read_capped,
     _ZohoCRMHookBase,
 )
 from airflow_provider_zoho_attach.utils.protocol import (
     AccessToken,
     connect_timeout,
     parse_token_response,
+    refresh_and_resend,
 )
 
 if TYPE_CHECKING:
@@ -37,8 +40,6 @@ class _SyncTransport(_ZohoCRMHookBase):
     The hook defines what is declared below (its set-up and its listing); the cores of uploads,
     downloads and deletes build on this class.
     """
-
-    _lock: threading.Lock
 
     if TYPE_CHECKING:
 
@@ -106,12 +107,6 @@ class _SyncTransport(_ZohoCRMHookBase):
 
         return (requests.RequestException,)
 
-    def _invalidate(self, token: AccessToken) -> None:
-        with self._lock:
-            if self._access_token == token:
-                self._access_token = None
-        self.token_cache.discard(token)
-
     def _retry(self, func: Callable[[], T], *, operation: str) -> T:
         """Call ``func`` until it succeeds, the failure is not retryable, or the retries run out."""
         import tenacity
@@ -137,64 +132,81 @@ class _SyncTransport(_ZohoCRMHookBase):
         A concurrency slot is held until the caller leaves the block, so a streamed body counts as
         in flight while it is read. A 401 ``INVALID_TOKEN`` refreshes the token and resends once.
         """
-        settings = self.settings
         with self._slots:
-            for auth_attempt in (1, 2):
+            for attempt in (1, 2):
                 token = self._token()
-                url = settings.api_url(path, self._api_domain(settings))
-                request_headers = {"Authorization": f"Zoho-oauthtoken {token.value}", **(headers or {})}
-                started = time.monotonic()
-                with self._network_errors(operation, url, settings):
-                    response = self.session.request(
-                        method,
-                        url,
-                        params=params,
-                        data=body,
-                        headers=request_headers,
-                        timeout=(connect_timeout(settings.timeout), settings.timeout),
-                        stream=stream,
-                        allow_redirects=False,
-                    )
-                self.log.debug(
-                    "%s /crm/%s/%s -> HTTP %d in %.3f s",
+                response = self._send(
                     method,
-                    settings.api_version,
                     path,
-                    response.status_code,
-                    time.monotonic() - started,
+                    token,
+                    operation=operation,
+                    params=params,
+                    body=body,
+                    headers=headers,
+                    stream=stream,
                 )
-                if response.status_code == 401 and auth_attempt == 1 and _is_invalid_token(response):
-                    response.close()
-                    self.log.info("Zoho rejected the access token; refreshing it once")
-                    self._invalidate(token)
-                    # A MultipartBody re-opens its source when iterated again, so resending is safe.
-                    continue
-                try:
-                    yield response
-                finally:
-                    response.close()
-                return
+                if not refresh_and_resend(
+                    response.status_code, partial(_read_capped, response), attempt=attempt
+                ):
+                    break
+                response.close()
+                self._forget_token(token, self.token_cache)
+                # A MultipartBody re-opens its source when iterated again, so resending is safe.
+            with contextlib.closing(response):
+                yield response
 
-    def _call_json(
+    def _send(
         self,
         method: str,
         path: str,
+        token: AccessToken,
         *,
         operation: str,
-        params: Mapping[str, Any] | None = None,
-        empty_ok: bool = False,
-        body: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Any:
+        params: Mapping[str, Any] | None,
+        body: Any,
+        headers: Mapping[str, str] | None,
+        stream: bool,
+    ) -> requests.Response:
+        """Send one request with ``token``, as it is: no retries, no refresh."""
+        settings = self.settings
+        url = settings.api_url(path, self._api_domain(settings))
+        started = time.monotonic()
+        with self._network_errors(operation, url, settings):
+            response = self.session.request(
+                method,
+                url,
+                params=params,
+                data=body,
+                headers=self._authorization(token, headers),
+                timeout=(connect_timeout(settings.timeout), settings.timeout),
+                stream=stream,
+                allow_redirects=False,
+            )
+        self.log.debug(
+            "%s /crm/%s/%s -> HTTP %d in %.3f s",
+            method,
+            settings.api_version,
+            path,
+            response.status_code,
+            time.monotonic() - started,
+        )
+        return response
+
+    def _call_json(self, call: JsonCall) -> Any:
         """One JSON call with retries: the decoded body (``None`` for 204 when ``empty_ok``)."""
 
         def attempt() -> Any:
             with self._exchange(
-                method, path, operation=operation, params=params, body=body, headers=headers
+                call.method,
+                call.path,
+                operation=call.operation,
+                params=call.params,
+                body=call.body,
+                headers=call.headers,
             ) as response:
-                return _check(response, operation=operation, empty_ok=empty_ok)
+                return _check(response, operation=call.operation, empty_ok=call.empty_ok)
 
-        return self._retry(attempt, operation=operation)
+        return self._retry(attempt, operation=call.operation)
 
     def _quick_probe(self) -> Self:
         """A hook on the same connection with ``test_connection``'s short timeout and retries."""

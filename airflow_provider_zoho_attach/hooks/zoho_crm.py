@@ -28,6 +28,7 @@ from airflow_provider_zoho_attach.hooks._base import (
     MAX_ATTACHMENT_SIZE,
     MAX_PHOTO_SIZE,
     TEST_CONNECTION_TIMEOUT,  # noqa: F401
+    JsonCall,
     _bulk_results,
     _call_arguments,
     _check,
@@ -112,7 +113,6 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
 
     def __init__(self, zoho_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
         super().__init__(zoho_conn_id, **kwargs)
-        self._lock = threading.Lock()
         self._sleep: Callable[[float], None] = time.sleep
 
     # ------------------------------------------------------------------ set-up
@@ -208,7 +208,7 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
         path = attachments_path(module, record_id)
         while not pager.done:
             payload = self._call_json(
-                "GET", path, operation=operation, params={**params, **pager.params()}, empty_ok=True
+                JsonCall("GET", path, operation, params={**params, **pager.params()}, empty_ok=True)
             )
             yield from pager.feed(payload)
 
@@ -612,7 +612,7 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
         module = normalize_module(module)
         record_id = validate_id(record_id)
         self._call_json(
-            "DELETE", photo_path(module, record_id), operation=f"delete the photo of {module}/{record_id}"
+            JsonCall("DELETE", photo_path(module, record_id), f"delete the photo of {module}/{record_id}")
         )
         return {"module": module, "record_id": record_id, "status": "deleted"}
 
@@ -651,13 +651,13 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
         :raises ZohoCRMError: Zoho's error, mapped as for every other call (after the retries).
         """
         return self._call_json(
-            **_call_arguments(method, path, params=params, json=json, data=data, headers=headers)
+            _call_arguments(method, path, params=params, json=json, data=data, headers=headers)
         )
 
     def get_current_user(self) -> dict[str, Any]:
         """Return the Zoho user behind the refresh token (``GET /users?type=CurrentUser``)."""
         payload = self._call_json(
-            "GET", "users", operation="get the current user", params={"type": "CurrentUser"}
+            JsonCall("GET", "users", "get the current user", params={"type": "CurrentUser"})
         )
         users = payload.get("users") if isinstance(payload, Mapping) else None
         if isinstance(users, list) and users and isinstance(users[0], Mapping):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Unpack
 
 from airflow_provider_zoho_attach.hooks._base import (
     CallOptions,
+    JsonCall,
     T,
-    _body_is_invalid_token,
     _call_arguments,
     _user_agent,
     _ZohoCRMHookBase,
@@ -25,6 +25,7 @@ from airflow_provider_zoho_attach.utils.protocol import (
     connect_timeout,
     fields_param,
     parse_token_response,
+    refresh_and_resend,
 )
 from airflow_provider_zoho_attach.utils.settings import DEFAULT_CONN_ID, ZohoCRMSettings
 from airflow_provider_zoho_attach.utils.tokens import TokenCache
@@ -186,17 +187,8 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
         with self._retrying(self._policy(settings), operation=operation) as arguments:
             return await tenacity.AsyncRetrying(**arguments)(attempt)
 
-    async def _call_json(
-        self,
-        method: str,
-        path: str,
-        *,
-        operation: str,
-        params: Mapping[str, Any] | None = None,
-        empty_ok: bool = False,
-        body: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Any:
+    async def _call_json(self, call: JsonCall) -> Any:
+        """See :meth:`ZohoCRMHook._call_json`: one JSON call with retries, awaited."""
         settings = await self.get_settings()
         client = await self._get_client()
         semaphore = self._semaphore
@@ -204,39 +196,38 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
 
         async def attempt() -> Any:
             async with semaphore:
-                for auth_attempt in (1, 2):
-                    token = await self._token()
-                    url = settings.api_url(path, self._api_domain(settings))
-                    with self._network_errors(operation, url, settings):
-                        response = await client.request(
-                            method,
-                            url,
-                            params=params,
-                            content=body,
-                            headers={"Authorization": f"Zoho-oauthtoken {token.value}", **(headers or {})},
-                        )
-                    if (
-                        response.status_code == 401
-                        and auth_attempt == 1
-                        and _body_is_invalid_token(response.content)
-                    ):
-                        self.log.info("Zoho rejected the access token; refreshing it once")
-                        if self._access_token == token:
-                            self._access_token = None
-                        from asgiref.sync import sync_to_async
+                response = await self._send_authorized(client, settings, call)
+            return check_json_response(
+                response.status_code,
+                response.content,
+                operation=call.operation,
+                retry_after=response.headers.get("Retry-After"),
+                empty_ok=call.empty_ok,
+            )
 
-                        await sync_to_async(TokenCache(settings).discard, thread_sensitive=False)(token)
-                        continue
-                    return check_json_response(
-                        response.status_code,
-                        response.content,
-                        operation=operation,
-                        retry_after=response.headers.get("Retry-After"),
-                        empty_ok=empty_ok,
-                    )
-            raise AssertionError("unreachable")  # pragma: no cover
+        return await self._retry(attempt, settings, operation=call.operation)
 
-        return await self._retry(attempt, settings, operation=operation)
+    async def _send_authorized(
+        self, client: httpx.AsyncClient, settings: ZohoCRMSettings, call: JsonCall
+    ) -> httpx.Response:
+        """Send one request with a valid token, and once more with a new one if Zoho rejects it."""
+        from asgiref.sync import sync_to_async
+
+        url = settings.api_url(call.path, self._api_domain(settings))
+        for attempt in (1, 2):
+            token = await self._token()
+            with self._network_errors(call.operation, url, settings):
+                response = await client.request(
+                    call.method,
+                    url,
+                    params=call.params,
+                    content=call.body,
+                    headers=self._authorization(token, call.headers),
+                )
+            if not refresh_and_resend(response.status_code, response.content, attempt=attempt):
+                break
+            await sync_to_async(self._forget_token, thread_sensitive=False)(token, TokenCache(settings))
+        return response
 
     async def iter_attachments(
         self,
@@ -255,7 +246,7 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
         path = attachments_path(module, record_id)
         while not pager.done:
             payload = await self._call_json(
-                "GET", path, operation=operation, params={**params, **pager.params()}, empty_ok=True
+                JsonCall("GET", path, operation, params={**params, **pager.params()}, empty_ok=True)
             )
             for record in pager.feed(payload):
                 yield record
@@ -280,7 +271,7 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
 
         :param options: ``params``, ``json``, ``data`` and ``headers``, as for :meth:`ZohoCRMHook.call`.
         """
-        return await self._call_json(**_call_arguments(method, path, **options))
+        return await self._call_json(_call_arguments(method, path, **options))
 
 
 # ---------------------------------------------------------------------- shared per event loop

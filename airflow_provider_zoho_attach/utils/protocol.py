@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ from airflow_provider_zoho_attach.utils.settings import ZohoCRMSettings
 
 __all__ = [
     "DEFAULT_FIELDS",
+    "INVALID_TOKEN_CODES",
     "MAX_CONNECT_TIMEOUT",
     "MAX_PER_PAGE",
     "UNREACHABLE_CODES",
@@ -47,11 +48,13 @@ __all__ = [
     "connect_timeout",
     "connection_error",
     "fields_param",
+    "is_invalid_token",
     "is_unreachable",
     "origin",
     "parse_retry_after",
     "parse_token_response",
     "photo_path",
+    "refresh_and_resend",
     "token_request_data",
 ]
 
@@ -333,6 +336,37 @@ def check_json_response(
         elif str(payload.get("status", "")).lower() == "error":
             raise error_from_response(status_code, payload, operation=operation)
     return payload
+
+
+#: Zoho's codes for an access token it does not take (expired before its time, revoked, malformed).
+INVALID_TOKEN_CODES: frozenset[str] = frozenset({"INVALID_TOKEN", "INVALID_OAUTHTOKEN"})
+
+
+def is_invalid_token(body: bytes) -> bool:
+    """Whether an error body is Zoho's rejection of the access token itself (:data:`INVALID_TOKEN_CODES`)."""
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(payload, Mapping) and payload.get("code") in INVALID_TOKEN_CODES
+
+
+def refresh_and_resend(status_code: int, body: bytes | Callable[[], bytes], *, attempt: int) -> bool:
+    """
+    Whether to drop the access token and send a request again, with a new one, after Zoho's answer.
+
+    Only the first attempt is sent again, and only when Zoho rejected the token itself (HTTP 401
+    with ``INVALID_TOKEN``: it expired early or was revoked). A rejection of the new token, or
+    another 401 (a missing scope), is Zoho's error like any other answer.
+
+    :param status_code: the answer's HTTP status.
+    :param body: the answer's body, or what reads it (called only for a 401 to a first attempt: a
+        streamed download's body is read only then).
+    :param attempt: 1 for the request as first sent with a token, 2 after a refresh.
+    """
+    if attempt != 1 or status_code != 401:
+        return False
+    return is_invalid_token(body() if callable(body) else body)
 
 
 def first_item(payload: Any, *, operation: str) -> Mapping[str, Any]:
