@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
@@ -23,15 +23,24 @@ from airflow_provider_zoho_attach.exceptions import (
 )
 from airflow_provider_zoho_attach.utils.filenames import filename_from_content_disposition
 from airflow_provider_zoho_attach.utils.protocol import (
+    MAX_PER_PAGE,
     AccessToken,
+    AttachmentPager,
     RetryPolicy,
+    attachments_path,
     check_json_response,
     connection_error,
+    fields_param,
     is_unreachable,
     token_request_data,
 )
 from airflow_provider_zoho_attach.utils.settings import CONN_TYPE, DEFAULT_CONN_ID, ZohoCRMSettings
-from airflow_provider_zoho_attach.utils.validation import redact_url
+from airflow_provider_zoho_attach.utils.validation import (
+    normalize_module,
+    redact_url,
+    validate_id,
+    validate_ids,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -451,6 +460,114 @@ class JsonCall:
     body: bytes | None = None
     headers: Mapping[str, str] | None = None
     empty_ok: bool = False
+
+
+class IterOptions(TypedDict, total=False):
+    """The options of ``iter_attachments`` (see :meth:`ZohoCRMHook.iter_attachments`)."""
+
+    fields: Iterable[str] | str | None
+    per_page: int
+    ids: Iterable[str] | str | None
+
+
+class ListOptions(IterOptions, total=False):
+    """The options of ``list_attachments``: those of ``iter_attachments`` and ``max_items``."""
+
+    max_items: int | None
+
+
+@dataclass
+class _Listing:
+    """
+    One attachment listing, without the I/O: the call for each page, and when to stop.
+
+    :param path: the record's attachments path.
+    :param operation: what is listed, for log lines and errors.
+    :param params: the query parameters of every page (``fields``, ``ids``).
+    :param pager: which page comes next, and whether the listing is over.
+    :param max_items: stop after this many records (``None``: all of them).
+    """
+
+    path: str
+    operation: str
+    params: dict[str, str]
+    pager: AttachmentPager
+    max_items: int | None = None
+    taken: int = 0
+
+    @property
+    def done(self) -> bool:
+        """Whether every page, or ``max_items`` records, came."""
+        return self.pager.done or (self.max_items is not None and self.taken >= self.max_items)
+
+    def next_call(self) -> JsonCall:
+        """The call for the next page."""
+        return JsonCall(
+            "GET", self.path, self.operation, params={**self.params, **self.pager.params()}, empty_ok=True
+        )
+
+    def feed(self, payload: Any) -> list[dict[str, Any]]:
+        """The new records of a page's answer (``None`` for a 204), up to ``max_items`` in all."""
+        records = self.pager.feed(payload)
+        if self.max_items is not None:
+            records = records[: self.max_items - self.taken]
+        self.taken += len(records)
+        return records
+
+
+def _listing(
+    module: str,
+    record_id: str,
+    *,
+    fields: Iterable[str] | str | None = None,
+    per_page: int = MAX_PER_PAGE,
+    ids: Iterable[str] | str | None = None,
+    max_items: int | None = None,
+) -> _Listing:
+    """The listing of the attachments of a checked module and record id (the hooks' cores use it)."""
+    params = {"fields": fields_param(fields)}
+    if ids is not None:
+        params["ids"] = ",".join(validate_ids(ids))
+    operation = f"list attachments of {module}/{record_id}"
+    pager = AttachmentPager(per_page=per_page, operation=operation)
+    return _Listing(attachments_path(module, record_id), operation, params, pager, max_items)
+
+
+def _checked_listing(module: Any, record_id: Any, options: Mapping[str, Any], *, caller: str) -> _Listing:
+    """
+    The listing of ``iter_attachments`` or ``list_attachments``, from the user's arguments.
+
+    Both hooks' listing methods check their arguments here, the same way, before anything is sent.
+
+    :param options: the method's keyword arguments (:class:`ListOptions`, or :class:`IterOptions`
+        for ``iter_attachments``, which takes no ``max_items``).
+    :param caller: the method's name (``list_attachments`` or ``iter_attachments``).
+    :raises TypeError: for a keyword the method does not take, as Python says for any call.
+    :raises ZohoCRMInvalidRequestError: for a bad argument.
+    """
+    accepted = ListOptions if caller == "list_attachments" else IterOptions
+    for name in options:
+        if name not in accepted.__optional_keys__:
+            raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}")
+    per_page = options.get("per_page", MAX_PER_PAGE)
+    max_items = options.get("max_items")
+    if max_items is not None and (
+        isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 0
+    ):
+        raise ZohoCRMInvalidRequestError.for_argument("max_items", max_items, "a whole number >= 0")
+    if max_items is not None and max_items < per_page:
+        per_page = max(1, max_items)
+    if max_items == 0:
+        # As ever: asking for no record sends nothing, so nothing else is looked at.
+        return _Listing("", "", {}, AttachmentPager(), max_items=0)
+    return _listing(
+        normalize_module(module),
+        validate_id(record_id),
+        fields=options.get("fields"),
+        per_page=per_page,
+        ids=options.get("ids"),
+        max_items=max_items,
+    )
 
 
 class CallOptions(TypedDict, total=False):

@@ -13,6 +13,7 @@ from airflow_provider_zoho_attach.hooks._base import (
     JsonCall,
     T,
     _check,
+    _Listing,
     _read_capped,
     _ZohoCRMHookBase,
 )
@@ -207,6 +208,11 @@ class _SyncTransport(_ZohoCRMHookBase):
                 return _check(response, operation=call.operation, empty_ok=call.empty_ok)
 
         return self._retry(attempt, operation=call.operation)
+
+    def _records(self, listing: _Listing) -> Iterator[dict[str, Any]]:
+        """The records of a listing, page after page (fetched lazily)."""
+        while not listing.done:
+            yield from listing.feed(self._call_json(listing.next_call()))
 
     def _quick_probe(self) -> Self:
         """A hook on the same connection with ``test_connection``'s short timeout and retries."""

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_zoho_attach.exceptions import (
     ZohoCRMConnectionError,
     ZohoCRMError,
-    ZohoCRMInvalidRequestError,
     ZohoCRMNotFoundError,
     ZohoCRMServerError,
 )
@@ -28,11 +27,14 @@ from airflow_provider_zoho_attach.hooks._base import (
     MAX_ATTACHMENT_SIZE,
     MAX_PHOTO_SIZE,
     TEST_CONNECTION_TIMEOUT,  # noqa: F401
+    IterOptions,
     JsonCall,
+    ListOptions,
     _bulk_results,
     _call_arguments,
     _check,
     _check_size,
+    _checked_listing,
     _known_size,
     _may_have_stored,  # noqa: F401
     _user_agent,
@@ -50,11 +52,9 @@ from airflow_provider_zoho_attach.hooks.zoho_crm_async import (
 from airflow_provider_zoho_attach.utils.connection_form import legacy_field_behaviour, wtforms_widgets
 from airflow_provider_zoho_attach.utils.protocol import (
     MAX_PER_PAGE,
-    AttachmentPager,
     RetryPolicy,
     attachment_path,
     attachments_path,
-    fields_param,
     first_item,
     is_unreachable,
     photo_path,
@@ -198,19 +198,8 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
         :param ids: restrict the listing to these attachment ids.
         :return: Zoho's attachment records (dicts with ``id``, ``File_Name``, ``Size``...).
         """
-        module = normalize_module(module)
-        record_id = validate_id(record_id)
-        params = {"fields": fields_param(fields)}
-        if ids is not None:
-            params["ids"] = ",".join(validate_ids(ids))
-        operation = f"list attachments of {module}/{record_id}"
-        pager = AttachmentPager(per_page=per_page, operation=operation)
-        path = attachments_path(module, record_id)
-        while not pager.done:
-            payload = self._call_json(
-                JsonCall("GET", path, operation, params={**params, **pager.params()}, empty_ok=True)
-            )
-            yield from pager.feed(payload)
+        options: IterOptions = {"fields": fields, "per_page": per_page, "ids": ids}
+        yield from self._records(_checked_listing(module, record_id, options, caller="iter_attachments"))
 
     def list_attachments(
         self,
@@ -229,20 +218,8 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
 
         :param max_items: stop after this many records (fewer pages are fetched).
         """
-        if max_items is not None and (
-            isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 0
-        ):
-            raise ZohoCRMInvalidRequestError.for_argument("max_items", max_items, "a whole number >= 0")
-        if max_items is not None and max_items < per_page:
-            per_page = max(1, max_items)
-        records: list[dict[str, Any]] = []
-        if max_items == 0:
-            return records
-        for record in self.iter_attachments(module, record_id, fields=fields, per_page=per_page, ids=ids):
-            records.append(record)
-            if max_items is not None and len(records) >= max_items:
-                break
-        return records
+        options: ListOptions = {"fields": fields, "per_page": per_page, "ids": ids, "max_items": max_items}
+        return list(self._records(_checked_listing(module, record_id, options, caller="list_attachments")))
 
     def get_attachment(self, module: str, record_id: str | int, attachment_id: str | int) -> dict[str, Any]:
         """

@@ -5,31 +5,30 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Unpack
 
 from airflow_provider_zoho_attach.hooks._base import (
     CallOptions,
+    IterOptions,
     JsonCall,
+    ListOptions,
     T,
     _call_arguments,
+    _checked_listing,
+    _Listing,
     _user_agent,
     _ZohoCRMHookBase,
 )
 from airflow_provider_zoho_attach.utils.protocol import (
-    MAX_PER_PAGE,
     AccessToken,
-    AttachmentPager,
-    attachments_path,
     check_json_response,
     connect_timeout,
-    fields_param,
     parse_token_response,
     refresh_and_resend,
 )
 from airflow_provider_zoho_attach.utils.settings import DEFAULT_CONN_ID, ZohoCRMSettings
 from airflow_provider_zoho_attach.utils.tokens import TokenCache
-from airflow_provider_zoho_attach.utils.validation import normalize_module, validate_id
 
 if TYPE_CHECKING:
     import ssl
@@ -230,40 +229,34 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
         return response
 
     async def iter_attachments(
-        self,
-        module: str,
-        record_id: str | int,
-        *,
-        fields: Iterable[str] | str | None = None,
-        per_page: int = MAX_PER_PAGE,
+        self, module: str, record_id: str | int, **options: Unpack[IterOptions]
     ) -> AsyncIterator[dict[str, Any]]:
-        """Yield every attachment record of a record (see :meth:`ZohoCRMHook.iter_attachments`)."""
-        module = normalize_module(module)
-        record_id = validate_id(record_id)
-        params = {"fields": fields_param(fields)}
-        operation = f"list attachments of {module}/{record_id}"
-        pager = AttachmentPager(per_page=per_page, operation=operation)
-        path = attachments_path(module, record_id)
-        while not pager.done:
-            payload = await self._call_json(
-                JsonCall("GET", path, operation, params={**params, **pager.params()}, empty_ok=True)
-            )
-            for record in pager.feed(payload):
-                yield record
+        """
+        Yield every attachment record of a record: the async twin of :meth:`ZohoCRMHook.iter_attachments`.
+
+        :param options: ``fields``, ``per_page`` and ``ids``, as for the sync hook.
+        """
+        async for record in self._records(
+            _checked_listing(module, record_id, options, caller="iter_attachments")
+        ):
+            yield record
 
     async def list_attachments(
-        self,
-        module: str,
-        record_id: str | int,
-        *,
-        fields: Iterable[str] | str | None = None,
-        per_page: int = MAX_PER_PAGE,
+        self, module: str, record_id: str | int, **options: Unpack[ListOptions]
     ) -> list[dict[str, Any]]:
-        """Return every attachment record of a record."""
-        return [
-            record
-            async for record in self.iter_attachments(module, record_id, fields=fields, per_page=per_page)
-        ]
+        """
+        Return the attachment records of a record: the async twin of :meth:`ZohoCRMHook.list_attachments`.
+
+        :param options: ``fields``, ``per_page``, ``ids`` and ``max_items``, as for the sync hook.
+        """
+        listing = _checked_listing(module, record_id, options, caller="list_attachments")
+        return [record async for record in self._records(listing)]
+
+    async def _records(self, listing: _Listing) -> AsyncIterator[dict[str, Any]]:
+        """The records of a listing, page after page (fetched lazily)."""
+        while not listing.done:
+            for record in listing.feed(await self._call_json(listing.next_call())):
+                yield record
 
     async def call(self, method: str, path: str, **options: Unpack[CallOptions]) -> Any:
         """
