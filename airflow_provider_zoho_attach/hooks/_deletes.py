@@ -11,7 +11,7 @@ from airflow_provider_zoho_attach.exceptions import (
     ZohoCRMNotFoundError,
     ZohoCRMServerError,
 )
-from airflow_provider_zoho_attach.hooks._base import _check, _DeleteOutcome
+from airflow_provider_zoho_attach.hooks._base import _check, _DeleteOutcome, _listing
 from airflow_provider_zoho_attach.hooks._sync_transport import _SyncTransport
 from airflow_provider_zoho_attach.utils.protocol import is_unreachable
 
@@ -71,9 +71,8 @@ class _DeleteCore(_SyncTransport):
             record id is an error, never "deleted").
         """
         try:
-            present = {
-                str(r.get("id")) for r in self.iter_attachments(module, record_id, fields=("File_Name",))
-            }
+            listing = _listing(module, record_id, fields=("File_Name",))
+            present = {str(r.get("id")) for r in self._records(listing)}
         except ZohoCRMError as error:
             if error.code == "INVALID_DATA" or isinstance(error, ZohoCRMNotFoundError):
                 error.extend_message(f" (while confirming the delete of {len(ids)} attachment(s))")

@@ -71,7 +71,7 @@ class _DownloadCore(_SyncTransport):
 
     def _file_name_of(self, module: str, record_id: str, attachment_id: str) -> str | None:
         try:
-            return str(self.get_attachment(module, record_id, attachment_id).get("File_Name") or "") or None
+            return str(self._get_attachment(module, record_id, attachment_id).get("File_Name") or "") or None
         except ZohoCRMNotFoundError:
             return None
 

@@ -1,19 +1,21 @@
-"""The sync hook's transport: tokens, one request with a valid token, the retry driver."""
+"""The sync hook's transport: tokens, one request with a valid token, the retry driver, the listing."""
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, Self
 
+from airflow_provider_zoho_attach.exceptions import ZohoCRMNotFoundError
 from airflow_provider_zoho_attach.hooks._base import (
     TEST_CONNECTION_TIMEOUT,
     JsonCall,
     T,
     _check,
     _Listing,
+    _listing,
     _read_capped,
     _ZohoCRMHookBase,
 )
@@ -38,8 +40,8 @@ class _SyncTransport(_ZohoCRMHookBase):
     """
     Tokens, requests and retries of :class:`~airflow_provider_zoho_attach.hooks.zoho_crm.ZohoCRMHook`.
 
-    The hook defines what is declared below (its set-up and its listing); the cores of uploads,
-    downloads and deletes build on this class.
+    The hook defines what is declared below (its set-up); the cores of uploads, downloads and
+    deletes build on this class and list attachments with its listing core (:meth:`_records`).
     """
 
     if TYPE_CHECKING:
@@ -54,28 +56,6 @@ class _SyncTransport(_ZohoCRMHookBase):
         def _slots(self) -> threading.BoundedSemaphore: ...
         @property
         def session(self) -> requests.Session: ...
-        def iter_attachments(
-            self,
-            module: str,
-            record_id: str | int,
-            *,
-            fields: Iterable[str] | str | None = None,
-            per_page: int = ...,
-            ids: Iterable[str] | str | None = None,
-        ) -> Iterator[dict[str, Any]]: ...
-        def list_attachments(
-            self,
-            module: str,
-            record_id: str | int,
-            *,
-            fields: Iterable[str] | str | None = None,
-            per_page: int = ...,
-            max_items: int | None = None,
-            ids: Iterable[str] | str | None = None,
-        ) -> list[dict[str, Any]]: ...
-        def get_attachment(
-            self, module: str, record_id: str | int, attachment_id: str | int
-        ) -> dict[str, Any]: ...
 
     def _token(self) -> AccessToken:
         token = self._acquire_token(
@@ -213,6 +193,19 @@ class _SyncTransport(_ZohoCRMHookBase):
         """The records of a listing, page after page (fetched lazily)."""
         while not listing.done:
             yield from listing.feed(self._call_json(listing.next_call()))
+
+    def _get_attachment(self, module: str, record_id: str, attachment_id: str) -> dict[str, Any]:
+        """One attachment's record, by one listing filtered on its id (see ``get_attachment``)."""
+        found = list(self._records(_listing(module, record_id, ids=[attachment_id])))
+        for record in found:
+            if str(record.get("id")) == attachment_id:
+                return record
+        raise ZohoCRMNotFoundError(
+            f"{module}/{record_id} has no attachment {attachment_id}",
+            code="NOT_FOUND",
+            status_code=204,
+            operation=f"get attachment {attachment_id}",
+        )
 
     def _quick_probe(self) -> Self:
         """A hook on the same connection with ``test_connection``'s short timeout and retries."""

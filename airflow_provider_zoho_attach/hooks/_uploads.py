@@ -8,6 +8,7 @@ from typing import Any
 from airflow_provider_zoho_attach.exceptions import ZohoCRMError, ZohoCRMTransferError
 from airflow_provider_zoho_attach.hooks._base import (
     _check,
+    _listing,
     _may_have_stored,
     _not_replayable,
     _source_sha256,
@@ -45,7 +46,7 @@ class _UploadCore(_DownloadCore):
             if before is None:
                 before = {
                     str(record["id"])
-                    for record in self.iter_attachments(module, record_id, fields=("File_Name",))
+                    for record in self._records(_listing(module, record_id, fields=("File_Name",)))
                 }
             if maybe_stored:
                 # An earlier attempt failed after Zoho may have stored the file (only the answer was
@@ -165,7 +166,8 @@ class _UploadCore(_DownloadCore):
         user's file of the same name is never taken for ours.
         """
         try:
-            records = self.list_attachments(module, record_id, fields=("File_Name", "Size", "Created_Time"))
+            listing = _listing(module, record_id, fields=("File_Name", "Size", "Created_Time"))
+            records = list(self._records(listing))
             for record in records:
                 ident = str(record.get("id"))
                 if ident in excluded:
@@ -185,7 +187,7 @@ class _UploadCore(_DownloadCore):
     def _find_link(self, module: str, record_id: str, url: str) -> Mapping[str, Any] | None:
         """The link attachment of ``url`` on the record, if there is one (``None`` if the check fails)."""
         try:
-            records = self.list_attachments(module, record_id, fields=("$link_url", "File_Name"))
+            records = list(self._records(_listing(module, record_id, fields=("$link_url", "File_Name"))))
         except ZohoCRMError as error:
             self.log.warning("Could not check for the link before retrying (%s)", error.code)
             return None

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_zoho_attach.exceptions import (
     ZohoCRMConnectionError,
     ZohoCRMError,
-    ZohoCRMNotFoundError,
     ZohoCRMServerError,
 )
 
@@ -228,16 +227,7 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
         :raises ZohoCRMNotFoundError: if the record has no such attachment.
         """
         attachment_id = validate_id(attachment_id, argument="attachment_id")
-        found = self.list_attachments(module, record_id, ids=[attachment_id])
-        for record in found:
-            if str(record.get("id")) == attachment_id:
-                return record
-        raise ZohoCRMNotFoundError(
-            f"{normalize_module(module)}/{record_id} has no attachment {attachment_id}",
-            code="NOT_FOUND",
-            status_code=204,
-            operation=f"get attachment {attachment_id}",
-        )
+        return self._get_attachment(normalize_module(module), validate_id(record_id), attachment_id)
 
     # ------------------------------------------------------------------ downloads
 
