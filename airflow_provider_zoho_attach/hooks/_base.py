@@ -9,7 +9,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, cast
 
 from airflow.sdk import BaseHook
 
@@ -45,6 +45,7 @@ from airflow_provider_zoho_attach.utils.validation import (
 if TYPE_CHECKING:
     import requests
 
+    from airflow_provider_zoho_attach.results import AttachmentRecord, DeleteResult
     from airflow_provider_zoho_attach.utils.tokens import TokenCache
     from airflow_provider_zoho_attach.utils.transfer import MultipartBody, UploadSource
 
@@ -360,7 +361,7 @@ def _check_size(size: int, limit: int, what: str, name: str) -> None:
         )
 
 
-def _bulk_results(payload: Any, batch: Sequence[str], module: str, record_id: str) -> list[dict[str, Any]]:
+def _bulk_results(payload: Any, batch: Sequence[str], module: str, record_id: str) -> list[DeleteResult]:
     items = payload.get("data") if isinstance(payload, Mapping) else None
     by_id: dict[str, Mapping[str, Any]] = {}
     if isinstance(items, list):
@@ -374,7 +375,7 @@ def _bulk_results(payload: Any, batch: Sequence[str], module: str, record_id: st
     for ident in batch:
         item = by_id.get(ident)
         ok = item is not None and str(item.get("status", "")).lower() == "success"
-        result: dict[str, Any] = {
+        result: DeleteResult = {
             "attachment_id": ident,
             "module": module,
             "record_id": record_id,
@@ -506,9 +507,10 @@ class _Listing:
             "GET", self.path, self.operation, params={**self.params, **self.pager.params()}, empty_ok=True
         )
 
-    def feed(self, payload: Any) -> list[dict[str, Any]]:
+    def feed(self, payload: Any) -> list[AttachmentRecord]:
         """The new records of a page's answer (``None`` for a 204), up to ``max_items`` in all."""
-        records = self.pager.feed(payload)
+        # Zoho's JSON objects, typed as far as the provider knows their keys.
+        records = cast("list[AttachmentRecord]", self.pager.feed(payload))
         if self.max_items is not None:
             records = records[: self.max_items - self.taken]
         self.taken += len(records)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     import requests
 
+    from airflow_provider_zoho_attach.results import AttachmentRecord
     from airflow_provider_zoho_attach.utils.protocol import RetryPolicy
     from airflow_provider_zoho_attach.utils.settings import ZohoCRMSettings
     from airflow_provider_zoho_attach.utils.tokens import TokenCache
@@ -189,12 +190,12 @@ class _SyncTransport(_ZohoCRMHookBase):
 
         return self._retry(attempt, operation=call.operation)
 
-    def _records(self, listing: _Listing) -> Iterator[dict[str, Any]]:
+    def _records(self, listing: _Listing) -> Iterator[AttachmentRecord]:
         """The records of a listing, page after page (fetched lazily)."""
         while not listing.done:
             yield from listing.feed(self._call_json(listing.next_call()))
 
-    def _get_attachment(self, module: str, record_id: str, attachment_id: str) -> dict[str, Any]:
+    def _get_attachment(self, module: str, record_id: str, attachment_id: str) -> AttachmentRecord:
         """One attachment's record, by one listing filtered on its id (see ``get_attachment``)."""
         found = list(self._records(_listing(module, record_id, ids=[attachment_id])))
         for record in found:

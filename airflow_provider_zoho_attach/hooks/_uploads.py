@@ -14,6 +14,7 @@ from airflow_provider_zoho_attach.hooks._base import (
     _source_sha256,
 )
 from airflow_provider_zoho_attach.hooks._downloads import _DownloadCore
+from airflow_provider_zoho_attach.results import UploadResult
 from airflow_provider_zoho_attach.utils.protocol import attachment_size, attachments_path, first_item
 from airflow_provider_zoho_attach.utils.transfer import MultipartBody, UploadSource
 
@@ -31,7 +32,7 @@ class _UploadCore(_DownloadCore):
         kind: str,
         known_ids: Iterable[str] | None,
         on_progress: Callable[[int], None] | None,
-    ) -> dict[str, Any]:
+    ) -> UploadResult:
         """Upload a checked source with retries (see ``upload_attachment``)."""
         operation = f"upload {upload.file_name!r} to {module}/{record_id}"
         path = attachments_path(module, record_id)
@@ -41,7 +42,7 @@ class _UploadCore(_DownloadCore):
         started_before = False
         source_sha256: str | None = None
 
-        def attempt() -> dict[str, Any]:
+        def attempt() -> UploadResult:
             nonlocal before, maybe_stored, started_before, source_sha256
             if before is None:
                 before = {
@@ -129,7 +130,7 @@ class _UploadCore(_DownloadCore):
         size: int,
         details: Mapping[str, Any],
         sha256: str | None,
-    ) -> dict[str, Any]:
+    ) -> UploadResult:
         attachment_id = details.get("id")
         if not attachment_id:
             raise ZohoCRMTransferError(

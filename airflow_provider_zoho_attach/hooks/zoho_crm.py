@@ -48,6 +48,15 @@ from airflow_provider_zoho_attach.hooks.zoho_crm_async import (
     _shared_slots,  # noqa: F401
     _tls_context,  # noqa: F401
 )
+from airflow_provider_zoho_attach.results import (
+    AttachmentRecord,
+    DeleteResult,
+    DownloadResult,
+    PhotoDeleteResult,
+    PhotoDownloadResult,
+    PhotoUploadResult,
+    UploadResult,
+)
 from airflow_provider_zoho_attach.utils.connection_form import legacy_field_behaviour, wtforms_widgets
 from airflow_provider_zoho_attach.utils.protocol import (
     MAX_PER_PAGE,
@@ -182,7 +191,7 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
         fields: Iterable[str] | str | None = None,
         per_page: int = MAX_PER_PAGE,
         ids: Iterable[str] | str | None = None,
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[AttachmentRecord]:
         """
         Yield every attachment record of a record, page after page.
 
@@ -209,7 +218,7 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
         per_page: int = MAX_PER_PAGE,
         max_items: int | None = None,
         ids: Iterable[str] | str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[AttachmentRecord]:
         """
         Return the attachment records of a record (all pages, or the first ``max_items``).
 
@@ -220,7 +229,7 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
         options: ListOptions = {"fields": fields, "per_page": per_page, "ids": ids, "max_items": max_items}
         return list(self._records(_checked_listing(module, record_id, options, caller="list_attachments")))
 
-    def get_attachment(self, module: str, record_id: str | int, attachment_id: str | int) -> dict[str, Any]:
+    def get_attachment(self, module: str, record_id: str | int, attachment_id: str | int) -> AttachmentRecord:
         """
         Return one attachment's record (one list call filtered by id).
 
@@ -243,7 +252,7 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
         claims: NameClaims | None = None,
         file_name: str | None = None,
         on_progress: Callable[[int], None] | None = None,
-    ) -> dict[str, Any]:
+    ) -> DownloadResult:
         """
         Download one attachment, streaming it to ``destination``.
 
@@ -311,7 +320,7 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
         content_type: str | None = None,
         known_ids: Iterable[str] | None = None,
         on_progress: Callable[[int], None] | None = None,
-    ) -> dict[str, Any]:
+    ) -> UploadResult:
         """
         Upload a file as an attachment of a record, streaming it from disk or object storage.
 
@@ -363,7 +372,7 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
 
     def attach_link(
         self, module: str, record_id: str | int, url: str, *, title: str | None = None
-    ) -> dict[str, Any]:
+    ) -> UploadResult:
         """
         Attach a link (URL) to a record.
 
@@ -383,7 +392,7 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
         operation = f"attach link to {module}/{record_id}"
         lost = False
 
-        def attempt() -> dict[str, Any]:
+        def attempt() -> UploadResult:
             nonlocal lost
             details: Mapping[str, Any] | None = None
             if lost:
@@ -416,9 +425,7 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
 
     # ------------------------------------------------------------------ deletes
 
-    def delete_attachment(
-        self, module: str, record_id: str | int, attachment_id: str | int
-    ) -> dict[str, Any]:
+    def delete_attachment(self, module: str, record_id: str | int, attachment_id: str | int) -> DeleteResult:
         """
         Delete one attachment (Zoho moves it to the recycle bin).
 
@@ -441,7 +448,7 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
 
     def delete_attachments(
         self, module: str, record_id: str | int, ids: Iterable[str | int] | str
-    ) -> list[dict[str, Any]]:
+    ) -> list[DeleteResult]:
         """
         Delete several attachments of a record, 100 per call.
 
@@ -455,7 +462,7 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
         module = normalize_module(module)
         record_id = validate_id(record_id)
         wanted = validate_ids(ids, argument="attachment_ids")
-        results: list[dict[str, Any]] = []
+        results: list[DeleteResult] = []
         for start in range(0, len(wanted), _BULK_DELETE_LIMIT):
             batch = wanted[start : start + _BULK_DELETE_LIMIT]
             operation = f"delete {len(batch)} attachment(s) of {module}/{record_id}"
@@ -499,7 +506,7 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
         overwrite: bool = False,
         directory: bool | None = None,
         claims: NameClaims | None = None,
-    ) -> dict[str, Any]:
+    ) -> PhotoDownloadResult:
         """
         Download a record's photo (streamed, verified, atomically renamed like attachments).
 
@@ -537,7 +544,7 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
 
     def upload_photo(
         self, module: str, record_id: str | int, source: Any, *, file_name: str | None = None
-    ) -> dict[str, Any]:
+    ) -> PhotoUploadResult:
         """
         Set a record's photo (PNG, JPEG, GIF or BMP, at most 10 MB). Uploading again replaces it.
 
@@ -551,7 +558,7 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
         kind = mimetypes.guess_type(upload.file_name)[0] or "application/octet-stream"
         operation = f"upload the photo of {module}/{record_id}"
 
-        def attempt() -> dict[str, Any]:
+        def attempt() -> PhotoUploadResult:
             body = MultipartBody(
                 field="file", file_name=upload.file_name, content_type=kind, opener=upload.open, size=size
             )
@@ -574,7 +581,7 @@ class ZohoCRMHook(_UploadCore, _DeleteCore):
         # Setting a photo is idempotent (it replaces the previous one), so retrying is safe.
         return self._retry(attempt, operation=operation)
 
-    def delete_photo(self, module: str, record_id: str | int) -> dict[str, Any]:
+    def delete_photo(self, module: str, record_id: str | int) -> PhotoDeleteResult:
         """Delete a record's photo. :return: ``{"module", "record_id", "status": "deleted"}``."""
         module = normalize_module(module)
         record_id = validate_id(record_id)

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from airflow_provider_zoho_attach.results import AttachmentRecord
+
 __all__ = ["ZohoCRMAsyncHook"]
 
 
@@ -230,7 +232,7 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
 
     async def iter_attachments(
         self, module: str, record_id: str | int, **options: Unpack[IterOptions]
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncIterator[AttachmentRecord]:
         """
         Yield every attachment record of a record: the async twin of :meth:`ZohoCRMHook.iter_attachments`.
 
@@ -243,7 +245,7 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
 
     async def list_attachments(
         self, module: str, record_id: str | int, **options: Unpack[ListOptions]
-    ) -> list[dict[str, Any]]:
+    ) -> list[AttachmentRecord]:
         """
         Return the attachment records of a record: the async twin of :meth:`ZohoCRMHook.list_attachments`.
 
@@ -252,7 +254,7 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
         listing = _checked_listing(module, record_id, options, caller="list_attachments")
         return [record async for record in self._records(listing)]
 
-    async def _records(self, listing: _Listing) -> AsyncIterator[dict[str, Any]]:
+    async def _records(self, listing: _Listing) -> AsyncIterator[AttachmentRecord]:
         """The records of a listing, page after page (fetched lazily)."""
         while not listing.done:
             for record in listing.feed(await self._call_json(listing.next_call())):

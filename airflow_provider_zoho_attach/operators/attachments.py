@@ -14,6 +14,8 @@ from airflow_provider_zoho_attach.operators.base import ZohoCRMBaseOperator
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_zoho_attach.results import AttachmentRecord
+
 __all__ = [
     "ZohoCRMDeleteAttachmentOperator",
     "ZohoCRMDownloadAttachmentsOperator",
@@ -88,7 +90,7 @@ class ZohoCRMListAttachmentsOperator(ZohoCRMBaseOperator):
         )
         limit = _max_items(self.max_items)
         self.persist_record_link(context, module, record_id)
-        records: list[dict[str, Any]] = []
+        records: list[AttachmentRecord] = []
         listed = 0
         for record in self.hook.iter_attachments(module, record_id, fields=self.fields):
             listed += 1
@@ -179,7 +181,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
         self.overwrite = overwrite
         self.fail_on_error = fail_on_error
 
-    def execute(self, context: Context) -> list[dict[str, Any]]:
+    def execute(self, context: Context) -> list[Mapping[str, Any]]:
         from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
         from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
         from airflow_provider_zoho_attach.utils.protocol import is_link
@@ -272,7 +274,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
         record_id: str,
         chosen: list[tuple[str, Mapping[str, Any] | None]],
         destination: Any,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Mapping[str, Any]]:
         from concurrent.futures import ThreadPoolExecutor
 
         from airflow_provider_zoho_attach.exceptions import ZohoCRMError
@@ -300,7 +302,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMBaseOperator):
             total_bytes=sum(s for s in sizes if s is not None) if None not in sizes else None,
         )
 
-        def download(item: tuple[str, Mapping[str, Any] | None]) -> dict[str, Any]:
+        def download(item: tuple[str, Mapping[str, Any] | None]) -> Mapping[str, Any]:
             ident, record = item
             name = str(record.get("File_Name") or "") or None if record is not None else None
             try:
@@ -603,7 +605,8 @@ class ZohoCRMDeleteAttachmentOperator(ZohoCRMBaseOperator):
             return []
         ids = validate_ids(self.attachment_ids, argument="attachment_ids")
         self.persist_record_link(context, module, record_id)
-        results = self.hook.delete_attachments(module, record_id, ids)
+        # The operator's own status ("missing") goes into its copies of the hook's results.
+        results = [dict(result) for result in self.hook.delete_attachments(module, record_id, ids)]
         failed = []
         for result in results:
             if result["status"] == "error" and self.ignore_missing and result.get("code") == "INVALID_DATA":

@@ -287,3 +287,29 @@ def test_arguments_are_checked_once_then_the_cores_list_privately(hook, requests
     for name in public:
         del hook.__dict__[name]
     assert hook.get_attachment("deals", 42, "8")["File_Name"] == "listed.txt"
+
+
+def test_results_have_the_keys_of_their_typed_dicts(hook, requests_mock, tmp_path):
+    from airflow_provider_zoho_attach import results
+
+    def keys(shape):
+        return shape.__required_keys__, shape.__required_keys__ | shape.__optional_keys__
+
+    def assert_shape(result, shape):
+        required, allowed = keys(shape)
+        assert required <= set(result) <= allowed, (sorted(result), shape.__name__)
+
+    serve(requests_mock, f"{BASE}/7")
+    assert_shape(hook.download_attachment("Deals", "42", "7", tmp_path), results.DownloadResult)
+    source = tmp_path / "new.txt"
+    source.write_bytes(b"new")
+    requests_mock.get(BASE, status_code=204)
+    requests_mock.post(BASE, json={"data": [{"details": {"id": "9"}, "status": "success"}]})
+    assert_shape(hook.upload_attachment("Deals", "42", source), results.UploadResult)
+    assert_shape(hook.attach_link("Deals", "42", "https://example.com/a"), results.UploadResult)
+    requests_mock.delete(
+        BASE,
+        json={"data": [{"details": {"id": "1"}, "status": "success"}, {"code": "X", "status": "error"}]},
+    )
+    for result in hook.delete_attachments("Deals", "42", ["1", "2"]):
+        assert_shape(result, results.DeleteResult)
