@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_zoho_attach.exceptions import (
     ZohoCRMConnectionError,
     ZohoCRMError,
+    ZohoCRMInvalidRequestError,  # noqa: F401 - importable from here as before
+    ZohoCRMNotFoundError,  # noqa: F401 - importable from here as before
     ZohoCRMServerError,
 )
 
@@ -60,9 +62,11 @@ from airflow_provider_zoho_attach.results import (
 from airflow_provider_zoho_attach.utils.connection_form import legacy_field_behaviour, wtforms_widgets
 from airflow_provider_zoho_attach.utils.protocol import (
     MAX_PER_PAGE,
+    AttachmentPager,  # noqa: F401 - importable from here as before
     RetryPolicy,
     attachment_path,
     attachments_path,
+    fields_param,  # noqa: F401 - importable from here as before
     first_item,
     is_unreachable,
     photo_path,
