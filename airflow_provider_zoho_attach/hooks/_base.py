@@ -1,6 +1,7 @@
 """
-What both hooks share: the base class (connection, settings, retry policy), the limits, and the
-helpers that read, check and describe Zoho's answers.
+What both hooks share: the base class (connection, settings, retry driver, token and request glue),
+the limits, the listing and the JSON call as values, and the helpers that read, check and describe
+Zoho's answers. Each hook keeps only its I/O: ``requests`` and threads, or ``httpx`` and asyncio.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def _user_agent() -> str:
 
 
 class _ZohoCRMHookBase(BaseHook):
-    """What the sync and async hooks share: connection, settings, retry policy, token cache."""
+    """What the sync and async hooks share: connection, settings, retries, tokens, request helpers."""
 
     conn_name_attr = "zoho_conn_id"
     default_conn_name = DEFAULT_CONN_ID

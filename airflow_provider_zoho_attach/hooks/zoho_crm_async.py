@@ -238,9 +238,8 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
 
         :param options: ``fields``, ``per_page`` and ``ids``, as for the sync hook.
         """
-        async for record in self._records(
-            _checked_listing(module, record_id, options, caller="iter_attachments")
-        ):
+        listing = _checked_listing(module, record_id, options, caller="iter_attachments")
+        async for record in self._records(listing):
             yield record
 
     async def list_attachments(
