@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any
 
 from airflow_provider_zoho_attach.exceptions import ZohoCRMNotFoundError, ZohoCRMTransferError
 from airflow_provider_zoho_attach.hooks._base import (
@@ -15,6 +14,7 @@ from airflow_provider_zoho_attach.hooks._base import (
     _may_be_json_answer,
 )
 from airflow_provider_zoho_attach.hooks._sync_transport import _SyncTransport
+from airflow_provider_zoho_attach.results import DownloadedFile
 from airflow_provider_zoho_attach.utils.filenames import filename_from_content_disposition
 from airflow_provider_zoho_attach.utils.protocol import attachment_path
 from airflow_provider_zoho_attach.utils.transfer import CHUNK_SIZE, DownloadTarget
@@ -35,7 +35,7 @@ class _DownloadCore(_SyncTransport):
         name_for: Callable[[str | None, str], str],
         on_progress: Callable[[int], None] | None = None,
         not_found: str = "no such attachment",
-    ) -> dict[str, Any]:
+    ) -> DownloadedFile:
         """
         Download ``path`` into ``target``, retried from the start until verified and in place.
 
@@ -45,7 +45,7 @@ class _DownloadCore(_SyncTransport):
             "status"}``.
         """
 
-        def attempt() -> dict[str, Any]:
+        def attempt() -> DownloadedFile:
             header_name, size, sha256, content_type = self._download_once(
                 path, target, operation=operation, on_progress=on_progress, not_found=not_found
             )
@@ -71,7 +71,7 @@ class _DownloadCore(_SyncTransport):
 
     def _file_name_of(self, module: str, record_id: str, attachment_id: str) -> str | None:
         try:
-            return str(self.get_attachment(module, record_id, attachment_id).get("File_Name") or "") or None
+            return str(self._get_attachment(module, record_id, attachment_id).get("File_Name") or "") or None
         except ZohoCRMNotFoundError:
             return None
 

@@ -14,6 +14,8 @@ from airflow_provider_zoho_attach.operators.base import ZohoCRMAttachmentFilterM
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_zoho_attach.results import AttachmentRecord
+
 __all__ = [
     "ZohoCRMDeleteAttachmentOperator",
     "ZohoCRMDownloadAttachmentsOperator",
@@ -79,7 +81,7 @@ class ZohoCRMListAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBaseOp
         wanted = self.attachment_filter()
         limit = self.item_limit()
         self.persist_record_link(context, module, record_id)
-        records: list[dict[str, Any]] = []
+        records: list[AttachmentRecord] = []
         listed = 0
         for record in self.hook.iter_attachments(module, record_id, fields=self.fields):
             listed += 1
@@ -167,7 +169,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         self.overwrite = overwrite
         self.fail_on_error = fail_on_error
 
-    def execute(self, context: Context) -> list[dict[str, Any]]:
+    def execute(self, context: Context) -> list[Mapping[str, Any]]:
         from airflow_provider_zoho_attach.utils.protocol import is_link
         from airflow_provider_zoho_attach.utils.transfer import to_storage_path
         from airflow_provider_zoho_attach.utils.validation import (
@@ -217,7 +219,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         record_id: str,
         chosen: list[tuple[str, Mapping[str, Any] | None]],
         destination: Any,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Mapping[str, Any]]:
         from concurrent.futures import ThreadPoolExecutor
 
         from airflow_provider_zoho_attach.exceptions import ZohoCRMError
@@ -246,7 +248,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
             total_bytes=sum(s for s in sizes if s is not None) if None not in sizes else None,
         )
 
-        def download(item: tuple[str, Mapping[str, Any] | None]) -> dict[str, Any]:
+        def download(item: tuple[str, Mapping[str, Any] | None]) -> Mapping[str, Any]:
             ident, record = item
             name = str(record.get("File_Name") or "") or None if record is not None else None
             try:
@@ -548,7 +550,8 @@ class ZohoCRMDeleteAttachmentOperator(ZohoCRMBaseOperator):
             return []
         ids = validate_ids(self.attachment_ids, argument="attachment_ids")
         self.persist_record_link(context, module, record_id)
-        results = self.hook.delete_attachments(module, record_id, ids)
+        # The operator's own status ("missing") goes into its copies of the hook's results.
+        results = [dict(result) for result in self.hook.delete_attachments(module, record_id, ids)]
         if self.ignore_missing:
             mark_missing(results)
         failed = [result for result in results if result["status"] in ("error", "unknown")]

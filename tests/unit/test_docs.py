@@ -40,6 +40,7 @@ PUBLIC_MODULES = (
     "airflow_provider_zoho_attach.triggers.attachments",
     "airflow_provider_zoho_attach.links.zoho_crm",
     "airflow_provider_zoho_attach.exceptions",
+    "airflow_provider_zoho_attach.results",
     "airflow_provider_zoho_attach.testing.emulator",
     "airflow_provider_zoho_attach.testing.pytest_plugin",
     "airflow_provider_zoho_attach.testing.object_store",
