@@ -1,13 +1,16 @@
 """
-What both hooks share: the base class (connection, settings, retry policy), the limits, and the
-helpers that read, check and describe Zoho's answers.
+What both hooks share: the base class (connection, settings, retry driver, token and request glue),
+the limits, the listing and the JSON call as values, and the helpers that read, check and describe
+Zoho's answers. Each hook keeps only its I/O: ``requests`` and threads, or ``httpx`` and asyncio.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, cast
 
 from airflow.sdk import BaseHook
 
@@ -21,17 +24,30 @@ from airflow_provider_zoho_attach.exceptions import (
 )
 from airflow_provider_zoho_attach.utils.filenames import filename_from_content_disposition
 from airflow_provider_zoho_attach.utils.protocol import (
+    MAX_PER_PAGE,
     AccessToken,
+    AttachmentPager,
     RetryPolicy,
+    attachments_path,
     check_json_response,
+    connection_error,
+    fields_param,
     is_unreachable,
+    token_request_data,
 )
 from airflow_provider_zoho_attach.utils.settings import CONN_TYPE, DEFAULT_CONN_ID, ZohoCRMSettings
-from airflow_provider_zoho_attach.utils.validation import redact_url
+from airflow_provider_zoho_attach.utils.validation import (
+    normalize_module,
+    redact_url,
+    validate_id,
+    validate_ids,
+)
 
 if TYPE_CHECKING:
     import requests
 
+    from airflow_provider_zoho_attach.results import AttachmentRecord, DeleteResult
+    from airflow_provider_zoho_attach.utils.tokens import TokenCache
     from airflow_provider_zoho_attach.utils.transfer import MultipartBody, UploadSource
 
 T = TypeVar("T")
@@ -43,9 +59,6 @@ _ERROR_BODY_LIMIT = 64 * 1024
 _BULK_DELETE_LIMIT = 100
 #: Seconds per request of :meth:`ZohoCRMHook.test_connection` (at most two requests time out).
 TEST_CONNECTION_TIMEOUT = 4.0
-# Zoho allows 10 new tokens per refresh token in 10 minutes.
-_THROTTLE_WARNING = "Zoho throttles token creation for this refresh token; waiting %.0f s to ask again"
-_SHARED_AFTER_THROTTLE = "Another task shared a fresh access token while Zoho throttled ours; using it"
 
 
 def _user_agent() -> str:
@@ -57,12 +70,15 @@ def _user_agent() -> str:
 
 
 class _ZohoCRMHookBase(BaseHook):
-    """What the sync and async hooks share: connection, settings, retry policy, token cache."""
+    """What the sync and async hooks share: connection, settings, retries, tokens, request helpers."""
 
     conn_name_attr = "zoho_conn_id"
     default_conn_name = DEFAULT_CONN_ID
     conn_type = CONN_TYPE
     hook_name = "Zoho CRM"
+
+    #: How the hook waits between retries (``time.sleep`` or ``asyncio.sleep``); tests replace it.
+    _sleep: Callable[[float], Any]
 
     def __init__(
         self,
@@ -85,6 +101,7 @@ class _ZohoCRMHookBase(BaseHook):
         self._retry_max_delay = retry_max_delay
         self._token_throttle_timeout = token_throttle_timeout
         self._access_token: AccessToken | None = None
+        self._token_lock = threading.Lock()
         self._masked: set[str] = set()
 
     def __repr__(self) -> str:
@@ -127,6 +144,33 @@ class _ZohoCRMHookBase(BaseHook):
         # anyone with Variable access can write) is checked against it, never followed.
         return settings.api_domain
 
+    def _transport_errors(self) -> tuple[type[BaseException], ...]:
+        """The HTTP library's network errors (``requests``' or ``httpx``'), imported on first use."""
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def _network_errors(self, operation: str, url: str, settings: ZohoCRMSettings) -> Iterator[None]:
+        """Raise a network error of the block as a :class:`ZohoCRMConnectionError` that leaks nothing."""
+        try:
+            yield
+        except self._transport_errors() as error:
+            raise connection_error(
+                operation, error, timeout=settings.timeout, url=url, data_center=settings.data_center
+            ) from None
+
+    @contextlib.contextmanager
+    def _token_request(self, settings: ZohoCRMSettings) -> Iterator[dict[str, Any]]:
+        """
+        The token request's ``url`` and ``data`` (its form), for the block that posts them.
+
+        Credentials go in the body, never in the URL, so no log or proxy records them. A network
+        error of the block is raised as a :class:`ZohoCRMConnectionError`; the answer is read by
+        :func:`~airflow_provider_zoho_attach.utils.protocol.parse_token_response`.
+        """
+        self.log.debug("Requesting a Zoho access token from %s", settings.accounts_url)
+        with self._network_errors("get an access token", settings.token_url, settings):
+            yield {"url": settings.token_url, "data": token_request_data(settings)}
+
     def _retry_logger(self, operation: str, budget: Any) -> Callable[[BaseException, float], None]:
         """
         The warning logged before each retry: one line, the same for the sync and async hooks.
@@ -145,6 +189,57 @@ class _ZohoCRMHookBase(BaseHook):
             )
 
         return on_retry
+
+    @contextlib.contextmanager
+    def _retrying(self, policy: RetryPolicy, *, operation: str) -> Iterator[dict[str, Any]]:
+        """
+        The arguments of ``tenacity.Retrying`` (sync) or ``AsyncRetrying`` for one operation's retries.
+
+        Each hook only calls tenacity with them inside the block: the budget (the operation's own, or
+        the one of the operation this call runs in), the retry log line and the "gave up" note on
+        the final error are the same for both. Inside another operation's attempt (a token fetch
+        during an API call), the retries are that operation's: one budget per operation, never one
+        loop inside another.
+
+        :param policy: what is retried and how long to wait.
+        :param operation: what is being retried, for the log line and the error.
+        """
+        with policy.operation() as budget:
+            on_retry = self._retry_logger(operation, budget)
+            try:
+                yield budget.tenacity_arguments(sleep=self._sleep, on_retry=on_retry)
+            except ZohoCRMError as error:
+                budget.gave_up(error)
+                raise
+
+    def _acquire_token(
+        self,
+        cache: TokenCache,
+        fetch: Callable[[], AccessToken],
+        *,
+        sleep: Callable[[float], Any],
+        policy: RetryPolicy,
+    ) -> AccessToken:
+        """A token for this hook from the sequence both hooks share (:meth:`.TokenCache.acquire`)."""
+        return cache.acquire(
+            fetch, own=lambda: self._access_token, sleep=sleep, policy=policy, logger=self.log
+        )
+
+    def _authorization(self, token: AccessToken, headers: Mapping[str, str] | None) -> dict[str, str]:
+        """The headers of an API request: the token's ``Authorization`` and the caller's."""
+        return {"Authorization": f"Zoho-oauthtoken {token.value}", **(headers or {})}
+
+    def _forget_token(self, token: AccessToken, cache: TokenCache) -> None:
+        """
+        Drop a token Zoho rejected, here and in the cache, unless a newer one replaced it already.
+
+        Blocking (the cache may write the Variable or file): the async hook runs it in a thread.
+        """
+        self.log.info("Zoho rejected the access token; refreshing it once")
+        with self._token_lock:
+            if self._access_token == token:
+                self._access_token = None
+        cache.discard(token)
 
     def _needs_mask(self, token: AccessToken) -> bool:
         if token.value in self._masked:
@@ -188,20 +283,6 @@ def _read_capped(response: requests.Response) -> bytes:
     except requests.RequestException:
         pass
     return b"".join(chunks)
-
-
-def _is_invalid_token(response: requests.Response) -> bool:
-    return _body_is_invalid_token(_read_capped(response))
-
-
-def _body_is_invalid_token(body: bytes) -> bool:
-    import json
-
-    try:
-        payload = json.loads(body.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        return False
-    return isinstance(payload, Mapping) and payload.get("code") in ("INVALID_TOKEN", "INVALID_OAUTHTOKEN")
 
 
 def _may_be_json_answer(response: requests.Response) -> bool:
@@ -281,7 +362,7 @@ def _check_size(size: int, limit: int, what: str, name: str) -> None:
         )
 
 
-def _bulk_results(payload: Any, batch: Sequence[str], module: str, record_id: str) -> list[dict[str, Any]]:
+def _bulk_results(payload: Any, batch: Sequence[str], module: str, record_id: str) -> list[DeleteResult]:
     items = payload.get("data") if isinstance(payload, Mapping) else None
     by_id: dict[str, Mapping[str, Any]] = {}
     if isinstance(items, list):
@@ -295,7 +376,7 @@ def _bulk_results(payload: Any, batch: Sequence[str], module: str, record_id: st
     for ident in batch:
         item = by_id.get(ident)
         ok = item is not None and str(item.get("status", "")).lower() == "success"
-        result: dict[str, Any] = {
+        result: DeleteResult = {
             "attachment_id": ident,
             "module": module,
             "record_id": record_id,
@@ -360,10 +441,158 @@ def _source_sha256(upload: UploadSource, operation: str) -> str:
 _CALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
+@dataclass(frozen=True)
+class JsonCall:
+    """
+    One API call whose answer is JSON: what a hook's ``_call_json`` sends, and how it reads the answer.
+
+    :param method: the HTTP method.
+    :param path: the endpoint, relative to ``/crm/<version>/``.
+    :param operation: what the call does, for log lines and errors.
+    :param params: the query parameters.
+    :param body: the request body, if any.
+    :param headers: extra request headers (the hook adds ``Authorization``).
+    :param empty_ok: whether a 204 means "nothing" (``None``) rather than an error.
+    """
+
+    method: str
+    path: str
+    operation: str
+    params: Mapping[str, Any] | None = None
+    body: bytes | None = None
+    headers: Mapping[str, str] | None = None
+    empty_ok: bool = False
+
+
+class IterOptions(TypedDict, total=False):
+    """The options of ``iter_attachments`` (see :meth:`ZohoCRMHook.iter_attachments`)."""
+
+    fields: Iterable[str] | str | None
+    per_page: int
+    ids: Iterable[str] | str | None
+
+
+class ListOptions(IterOptions, total=False):
+    """The options of ``list_attachments``: those of ``iter_attachments`` and ``max_items``."""
+
+    max_items: int | None
+
+
+@dataclass
+class _Listing:
+    """
+    One attachment listing, without the I/O: the call for each page, and when to stop.
+
+    :param path: the record's attachments path.
+    :param operation: what is listed, for log lines and errors.
+    :param params: the query parameters of every page (``fields``, ``ids``).
+    :param pager: which page comes next, and whether the listing is over.
+    :param max_items: stop after this many records (``None``: all of them).
+    """
+
+    path: str
+    operation: str
+    params: dict[str, str]
+    pager: AttachmentPager
+    max_items: int | None = None
+    taken: int = 0
+
+    @property
+    def done(self) -> bool:
+        """Whether every page, or ``max_items`` records, came."""
+        return self.pager.done or (self.max_items is not None and self.taken >= self.max_items)
+
+    def next_call(self) -> JsonCall:
+        """The call for the next page."""
+        return JsonCall(
+            "GET", self.path, self.operation, params={**self.params, **self.pager.params()}, empty_ok=True
+        )
+
+    def feed(self, payload: Any) -> list[AttachmentRecord]:
+        """The new records of a page's answer (``None`` for a 204), up to ``max_items`` in all."""
+        # Zoho's JSON objects, typed as far as the provider knows their keys.
+        records = cast("list[AttachmentRecord]", self.pager.feed(payload))
+        if self.max_items is not None:
+            records = records[: self.max_items - self.taken]
+        self.taken += len(records)
+        return records
+
+
+def _listing(
+    module: str,
+    record_id: str,
+    *,
+    fields: Iterable[str] | str | None = None,
+    per_page: int = MAX_PER_PAGE,
+    ids: Iterable[str] | str | None = None,
+    max_items: int | None = None,
+) -> _Listing:
+    """The listing of the attachments of a checked module and record id (the hooks' cores use it)."""
+    params = {"fields": fields_param(fields)}
+    if ids is not None:
+        params["ids"] = ",".join(validate_ids(ids))
+    operation = f"list attachments of {module}/{record_id}"
+    pager = AttachmentPager(per_page=per_page, operation=operation)
+    return _Listing(attachments_path(module, record_id), operation, params, pager, max_items)
+
+
+def _checked_listing(module: Any, record_id: Any, options: Mapping[str, Any], *, caller: str) -> _Listing:
+    """
+    The listing of ``iter_attachments`` or ``list_attachments``, from the user's arguments.
+
+    Both hooks' listing methods check their arguments here, the same way, before anything is sent.
+
+    :param options: the method's keyword arguments (:class:`ListOptions`, or :class:`IterOptions`
+        for ``iter_attachments``, which takes no ``max_items``).
+    :param caller: the method's name (``list_attachments`` or ``iter_attachments``).
+    :raises TypeError: for a keyword the method does not take, as Python says for any call.
+    :raises ZohoCRMInvalidRequestError: for a bad argument.
+    """
+    accepted = ListOptions if caller == "list_attachments" else IterOptions
+    for name in options:
+        if name not in accepted.__optional_keys__:
+            raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}")
+    per_page = options.get("per_page", MAX_PER_PAGE)
+    max_items = options.get("max_items")
+    if max_items is not None and (
+        isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 0
+    ):
+        raise ZohoCRMInvalidRequestError.for_argument("max_items", max_items, "a whole number >= 0")
+    if max_items is not None and max_items < per_page:
+        per_page = max(1, max_items)
+    if max_items == 0:
+        # As ever: asking for no record sends nothing, so nothing else is looked at.
+        return _Listing("", "", {}, AttachmentPager(), max_items=0)
+    return _listing(
+        normalize_module(module),
+        validate_id(record_id),
+        fields=options.get("fields"),
+        per_page=per_page,
+        ids=options.get("ids"),
+        max_items=max_items,
+    )
+
+
+class CallOptions(TypedDict, total=False):
+    """The keyword arguments of ``call`` (see :meth:`ZohoCRMHook.call`), for the async hook's twin."""
+
+    params: Mapping[str, Any] | None
+    json: Any
+    data: Any
+    headers: Mapping[str, str] | None
+
+
 def _call_arguments(
-    method: Any, path: Any, *, json: Any, data: Any, headers: Mapping[str, str] | None
-) -> tuple[str, str, bytes | None, dict[str, str]]:
-    """Check ``call``'s arguments: (method, path, body, headers), or raise before anything is sent."""
+    method: Any, path: Any, *, params: Any = None, json: Any = None, data: Any = None, headers: Any = None
+) -> JsonCall:
+    """
+    Check ``call``'s arguments and return the call to send (for the hook's ``_call_json``).
+
+    The arguments are the user's, checked here at run time (hence ``Any``); an unknown keyword is a
+    ``TypeError`` as for any Python call.
+
+    :raises ZohoCRMInvalidRequestError: for a bad argument, before anything is sent.
+    """
     verb = method.upper() if isinstance(method, str) else None
     if verb not in _CALL_METHODS:
         raise ZohoCRMInvalidRequestError.for_argument("method", method, "one of " + ", ".join(_CALL_METHODS))
@@ -401,7 +630,9 @@ def _call_arguments(
         body = bytes(data)
     elif data is not None:
         raise ZohoCRMInvalidRequestError.for_argument("data", data, "a mapping of form fields, str or bytes")
-    return verb, path, body, request_headers
+    return JsonCall(
+        verb, path, f"{verb} {path}", params=params, body=body, headers=request_headers, empty_ok=True
+    )
 
 
 def _is_api_path(path: Any) -> bool:

@@ -11,8 +11,9 @@ from airflow_provider_zoho_attach.exceptions import (
     ZohoCRMNotFoundError,
     ZohoCRMServerError,
 )
-from airflow_provider_zoho_attach.hooks._base import _check, _DeleteOutcome
+from airflow_provider_zoho_attach.hooks._base import _check, _DeleteOutcome, _listing
 from airflow_provider_zoho_attach.hooks._sync_transport import _SyncTransport
+from airflow_provider_zoho_attach.results import DeleteResult
 from airflow_provider_zoho_attach.utils.protocol import is_unreachable
 
 
@@ -60,7 +61,7 @@ class _DeleteCore(_SyncTransport):
         ids: Sequence[str],
         refused: ZohoCRMError,
         operation: str,
-    ) -> list[dict[str, Any]]:
+    ) -> list[DeleteResult]:
         """
         After a lost answer, tell by listing the record which of ``ids`` are gone.
 
@@ -71,9 +72,8 @@ class _DeleteCore(_SyncTransport):
             record id is an error, never "deleted").
         """
         try:
-            present = {
-                str(r.get("id")) for r in self.iter_attachments(module, record_id, fields=("File_Name",))
-            }
+            listing = _listing(module, record_id, fields=("File_Name",))
+            present = {str(r.get("id")) for r in self._records(listing)}
         except ZohoCRMError as error:
             if error.code == "INVALID_DATA" or isinstance(error, ZohoCRMNotFoundError):
                 error.extend_message(f" (while confirming the delete of {len(ids)} attachment(s))")
@@ -91,15 +91,21 @@ class _DeleteCore(_SyncTransport):
                 }
                 for ident in ids
             ]
-        results = []
+        results: list[DeleteResult] = []
         for ident in ids:
-            result: dict[str, Any] = {"attachment_id": ident, "module": module, "record_id": record_id}
+            result: DeleteResult = {
+                "attachment_id": ident,
+                "module": module,
+                "record_id": record_id,
+                "status": "deleted",
+            }
             if ident in present:
-                result.update(status="error", code=refused.code, message=refused.message)
+                result["status"] = "error"
+                result["code"] = refused.code
+                result["message"] = refused.message
             else:
                 self.log.warning(
                     "%s: %s is gone (the attempt whose answer was lost deleted it)", operation, ident
                 )
-                result["status"] = "deleted"
             results.append(result)
         return results

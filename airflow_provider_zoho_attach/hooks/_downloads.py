@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from airflow_provider_zoho_attach.exceptions import ZohoCRMNotFoundError, ZohoCRMTransferError
 from airflow_provider_zoho_attach.hooks._base import (
@@ -15,6 +15,7 @@ from airflow_provider_zoho_attach.hooks._base import (
     _may_be_json_answer,
 )
 from airflow_provider_zoho_attach.hooks._sync_transport import _SyncTransport
+from airflow_provider_zoho_attach.results import DownloadedFile
 from airflow_provider_zoho_attach.utils.filenames import filename_from_content_disposition
 from airflow_provider_zoho_attach.utils.protocol import attachment_path
 from airflow_provider_zoho_attach.utils.transfer import CHUNK_SIZE, DownloadTarget
@@ -36,7 +37,7 @@ class _DownloadCore(_SyncTransport):
         on_progress: Callable[[int], None] | None = None,
         not_found: str = "no such attachment",
         params: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> DownloadedFile:
         """
         Download ``path`` into ``target``, retried from the start until verified and in place.
 
@@ -49,12 +50,12 @@ class _DownloadCore(_SyncTransport):
             "status"}``.
         """
 
-        def attempt() -> dict[str, Any]:
+        def attempt() -> DownloadedFile:
             header_name, size, sha256, content_type = self._download_once(
                 path, target, operation=operation, on_progress=on_progress, not_found=not_found, params=params
             )
             final = target.commit(name_for(header_name, content_type), size=size, sha256=sha256, tag=tag)
-            result = {
+            written = {
                 "file_name": final.file_name,
                 "path": final.path,
                 "size": size,
@@ -65,7 +66,7 @@ class _DownloadCore(_SyncTransport):
                 "status": "unchanged" if final.unchanged else "downloaded",
             }
             # A file of the Zoho File System belongs to no record.
-            return {key: value for key, value in result.items() if value is not None}
+            return cast("DownloadedFile", {key: value for key, value in written.items() if value is not None})
 
         try:
             result = self._retry(attempt, operation=operation)
@@ -77,7 +78,7 @@ class _DownloadCore(_SyncTransport):
 
     def _file_name_of(self, module: str, record_id: str, attachment_id: str) -> str | None:
         try:
-            return str(self.get_attachment(module, record_id, attachment_id).get("File_Name") or "") or None
+            return str(self._get_attachment(module, record_id, attachment_id).get("File_Name") or "") or None
         except ZohoCRMNotFoundError:
             return None
 

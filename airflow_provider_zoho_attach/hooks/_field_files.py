@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import mimetypes
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from airflow_provider_zoho_attach.exceptions import (
     ZohoCRMConnectionError,
@@ -21,12 +21,25 @@ from airflow_provider_zoho_attach.exceptions import (
     ZohoCRMNotFoundError,
     ZohoCRMServerError,
 )
-from airflow_provider_zoho_attach.hooks._base import _check, _check_size, _known_size, _not_replayable
+from airflow_provider_zoho_attach.hooks._base import (
+    JsonCall,
+    _check,
+    _check_size,
+    _known_size,
+    _not_replayable,
+)
 from airflow_provider_zoho_attach.hooks._uploads import _UploadCore
+from airflow_provider_zoho_attach.results import (
+    FieldAttachResult,
+    FieldFile,
+    FieldFileDownloadResult,
+    FieldRemoveResult,
+    ZfsDownloadResult,
+    ZfsUploadResult,
+)
 from airflow_provider_zoho_attach.utils.field_files import (
     MAX_FILES_PER_UPLOAD,
     MAX_ZFS_FILE_SIZE,
-    FieldFile,
     FileField,
     check_field_capacity,
     field_file_request,
@@ -70,10 +83,7 @@ class _FieldFilesCore(_UploadCore):
         cache: dict[str, dict[str, FileField]] = self.__dict__.setdefault("_file_fields_cache", {})
         if module not in cache:
             payload = self._call_json(
-                "GET",
-                "settings/fields",
-                operation=f"read the fields of {module}",
-                params={"module": module},
+                JsonCall("GET", "settings/fields", f"read the fields of {module}", params={"module": module})
             )
             cache[module] = parse_file_fields(payload)
         return cache[module]
@@ -115,11 +125,9 @@ class _FieldFilesCore(_UploadCore):
             return []
         operation = f"read the file fields of {module}/{record_id}"
         payload = self._call_json(
-            "GET",
-            f"{module}/{record_id}",
-            operation=operation,
-            params={"fields": ",".join(fields)},
-            empty_ok=True,
+            JsonCall(
+                "GET", f"{module}/{record_id}", operation, params={"fields": ",".join(fields)}, empty_ok=True
+            )
         )
         if payload is None:
             raise ZohoCRMNotFoundError(
@@ -138,7 +146,7 @@ class _FieldFilesCore(_UploadCore):
         *,
         inline: bool = False,
         on_progress: Callable[[int], None] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ZfsUploadResult]:
         """
         Upload files to the Zoho File System, ten per request, each streamed from its source.
 
@@ -169,8 +177,8 @@ class _FieldFilesCore(_UploadCore):
         *,
         inline: bool = False,
         on_progress: Callable[[int], None] | None = None,
-    ) -> list[dict[str, Any]]:
-        results: list[dict[str, Any]] = []
+    ) -> list[ZfsUploadResult]:
+        results: list[ZfsUploadResult] = []
         for start in range(0, len(uploads), MAX_FILES_PER_UPLOAD):
             results += self._upload_zfs_batch(
                 uploads[start : start + MAX_FILES_PER_UPLOAD], inline=inline, on_progress=on_progress
@@ -183,13 +191,13 @@ class _FieldFilesCore(_UploadCore):
         *,
         inline: bool,
         on_progress: Callable[[int], None] | None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ZfsUploadResult]:
         names = [upload.file_name for upload in uploads]
         operation = f"upload {', '.join(repr(name) for name in names)} to the Zoho File System"
         params = {"type": "inline"} if inline else None
         sent_whole = False
 
-        def attempt() -> list[dict[str, Any]]:
+        def attempt() -> list[ZfsUploadResult]:
             nonlocal sent_whole
             if sent_whole:
                 # ZFS has no listing to find a copy whose answer was lost: say so, then send again.
@@ -226,7 +234,12 @@ class _FieldFilesCore(_UploadCore):
                 raise
             uploaded = parse_uploaded_files(payload, names, operation=operation)
             return [
-                {**entry, "size": part.size, "sha256": digest}
+                {
+                    "file_id": entry["file_id"],
+                    "file_name": entry["file_name"],
+                    "size": part.size,
+                    "sha256": digest,
+                }
                 for entry, part, digest in zip(uploaded, parts, body.sha256s, strict=True)
             ]
 
@@ -244,7 +257,7 @@ class _FieldFilesCore(_UploadCore):
         claims: NameClaims | None = None,
         file_name: str | None = None,
         on_progress: Callable[[int], None] | None = None,
-    ) -> dict[str, Any]:
+    ) -> ZfsDownloadResult:
         """
         Download a file of the Zoho File System by its id (``GET /files?id=``).
 
@@ -277,7 +290,7 @@ class _FieldFilesCore(_UploadCore):
             not_found="no such file",
             params={"id": file_id},
         )
-        return {"file_id": file_id, **result}
+        return cast("ZfsDownloadResult", {"file_id": file_id, **result})
 
     # ------------------------------------------------------------------ one record's fields
 
@@ -294,7 +307,7 @@ class _FieldFilesCore(_UploadCore):
         claims: NameClaims | None = None,
         file_name: str | None = None,
         on_progress: Callable[[int], None] | None = None,
-    ) -> dict[str, Any]:
+    ) -> FieldFileDownloadResult:
         """
         Download a file held in a record's file or image field.
 
@@ -362,7 +375,7 @@ class _FieldFilesCore(_UploadCore):
         *,
         replace: bool = False,
         on_progress: Callable[[int], None] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[FieldAttachResult]:
         """
         Put files into a record's file-upload or image-upload field.
 
@@ -458,12 +471,12 @@ class _FieldFilesCore(_UploadCore):
         files: Sequence[Mapping[str, Any]],
         *,
         known: Sequence[FieldFile],
-    ) -> list[dict[str, Any]]:
+    ) -> list[FieldAttachResult]:
         """The results of an attach: each added file with the item id Zoho gave it."""
         held = self._list_field_files(module, record_id, [field])
         known_ids = {item["id"] for item in known}
         by_file_id = {item["file_id"]: item for item in held if item["id"] not in known_ids}
-        results = []
+        results: list[FieldAttachResult] = []
         for entry in files:
             item = by_file_id.get(entry["file_id"])
             results.append(
@@ -484,7 +497,7 @@ class _FieldFilesCore(_UploadCore):
 
     def remove_field_files(
         self, module: str, record_id: str | int, field: str, ids: Any
-    ) -> list[dict[str, Any]]:
+    ) -> list[FieldRemoveResult]:
         """
         Remove files from a record's file or image field (one record update).
 

@@ -1,36 +1,37 @@
-"""The sync hook's transport: tokens, one request with a valid token, the retry driver."""
+"""The sync hook's transport: tokens, one request with a valid token, the retry driver, the listing."""
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, Self
 
-from airflow_provider_zoho_attach.exceptions import ZohoCRMError
+from airflow_provider_zoho_attach.exceptions import ZohoCRMNotFoundError
 from airflow_provider_zoho_attach.hooks._base import (
-    _SHARED_AFTER_THROTTLE,
-    _THROTTLE_WARNING,
     TEST_CONNECTION_TIMEOUT,
+    JsonCall,
     T,
     _check,
-    _is_invalid_token,
+    _Listing,
+    _listing,
+    _read_capped,
     _ZohoCRMHookBase,
 )
 from airflow_provider_zoho_attach.utils.protocol import (
     AccessToken,
     connect_timeout,
-    connection_error,
     parse_token_response,
-    token_request_data,
+    refresh_and_resend,
 )
-from airflow_provider_zoho_attach.utils.tokens import TokenThrottle
 
 if TYPE_CHECKING:
     import threading
 
     import requests
 
+    from airflow_provider_zoho_attach.results import AttachmentRecord
     from airflow_provider_zoho_attach.utils.protocol import RetryPolicy
     from airflow_provider_zoho_attach.utils.settings import ZohoCRMSettings
     from airflow_provider_zoho_attach.utils.tokens import TokenCache
@@ -40,12 +41,9 @@ class _SyncTransport(_ZohoCRMHookBase):
     """
     Tokens, requests and retries of :class:`~airflow_provider_zoho_attach.hooks.zoho_crm.ZohoCRMHook`.
 
-    The hook defines what is declared below (its set-up and its listing); the cores of uploads,
-    downloads and deletes build on this class.
+    The hook defines what is declared below (its set-up); the cores of uploads, downloads and
+    deletes build on this class and list attachments with its listing core (:meth:`_records`).
     """
-
-    _lock: threading.Lock
-    _sleep: Callable[[float], None]
 
     if TYPE_CHECKING:
 
@@ -59,115 +57,44 @@ class _SyncTransport(_ZohoCRMHookBase):
         def _slots(self) -> threading.BoundedSemaphore: ...
         @property
         def session(self) -> requests.Session: ...
-        def iter_attachments(
-            self,
-            module: str,
-            record_id: str | int,
-            *,
-            fields: Iterable[str] | str | None = None,
-            per_page: int = ...,
-            ids: Iterable[str] | str | None = None,
-        ) -> Iterator[dict[str, Any]]: ...
-        def list_attachments(
-            self,
-            module: str,
-            record_id: str | int,
-            *,
-            fields: Iterable[str] | str | None = None,
-            per_page: int = ...,
-            max_items: int | None = None,
-            ids: Iterable[str] | str | None = None,
-        ) -> list[dict[str, Any]]: ...
-        def get_attachment(
-            self, module: str, record_id: str | int, attachment_id: str | int
-        ) -> dict[str, Any]: ...
 
     def _token(self) -> AccessToken:
-        token = self._access_token
-        if token is None or not token.is_fresh():
-            token = self.token_cache.load()
-            if token is None:
-                with self.token_cache.refresh_lock():
-                    # Another thread or process may have refreshed while we waited for the lock.
-                    token = self._fresh_own_token() or self.token_cache.load() or self._fetch_token()
-            self._access_token = token
+        token = self._acquire_token(
+            self.token_cache, self._new_token, sleep=self._sleep, policy=self.retry_policy
+        )
+        self._access_token = token
         if self._needs_mask(token):
             from airflow.sdk.log import mask_secret
 
             mask_secret(token.value)
         return token
 
-    def _fresh_own_token(self) -> AccessToken | None:
-        token = self._access_token
-        return token if token is not None and token.is_fresh() else None
-
-    def _fetch_token(self) -> AccessToken:
-        """A new token from Zoho (then shared), or one another task shared while Zoho throttled us."""
-        throttle = TokenThrottle(policy=self.retry_policy)
-        while True:
-            try:
-                token = self._retry(self._request_token, operation="get an access token")
-            except ZohoCRMError as error:
-                delay = throttle.delay_after(error)
-                self.log.warning(_THROTTLE_WARNING, delay)
-                self._sleep(delay)
-                shared = self.token_cache.load()
-                if shared is not None:
-                    self.log.info(_SHARED_AFTER_THROTTLE)
-                    return shared
-            else:
-                self.token_cache.store(token)
-                return token
+    def _new_token(self) -> AccessToken:
+        """A new token from Zoho, with the operation's retries."""
+        return self._retry(self._request_token, operation="get an access token")
 
     def _request_token(self) -> AccessToken:
-        import requests
-
         settings = self.settings
-        self.log.debug("Requesting a Zoho access token from %s", settings.accounts_url)
-        try:
-            # Credentials go in the body, never in the URL, so no log or proxy records them.
+        with self._token_request(settings) as request:
             response = self.session.post(
-                settings.token_url,
-                data=token_request_data(settings),
+                **request,
                 timeout=(connect_timeout(settings.timeout), settings.timeout),
                 allow_redirects=False,
             )
-        except requests.RequestException as error:
-            raise connection_error(
-                "get an access token",
-                error,
-                timeout=settings.timeout,
-                url=settings.token_url,
-                data_center=settings.data_center,
-            ) from None
-        try:
+        with contextlib.closing(response):
             return parse_token_response(response.status_code, response.content, settings)
-        finally:
-            response.close()
 
-    def _invalidate(self, token: AccessToken) -> None:
-        with self._lock:
-            if self._access_token == token:
-                self._access_token = None
-        self.token_cache.discard(token)
+    def _transport_errors(self) -> tuple[type[BaseException], ...]:
+        import requests
+
+        return (requests.RequestException,)
 
     def _retry(self, func: Callable[[], T], *, operation: str) -> T:
-        """
-        Call ``func`` until it succeeds, the failure is not retryable, or the operation's retries run out.
-
-        Inside another operation's attempt (a token fetch during an API call), the retries are that
-        operation's: one budget per operation, never one loop inside another.
-        """
+        """Call ``func`` until it succeeds, the failure is not retryable, or the retries run out."""
         import tenacity
 
-        with self.retry_policy.operation() as budget:
-            on_retry = self._retry_logger(operation, budget)
-            retrying = tenacity.Retrying(**budget.tenacity_arguments(sleep=self._sleep, on_retry=on_retry))
-            try:
-                return retrying(func)
-            except ZohoCRMError as error:
-                budget.gave_up(error)
-                raise
+        with self._retrying(self.retry_policy, operation=operation) as arguments:
+            return tenacity.Retrying(**arguments)(func)
 
     @contextlib.contextmanager
     def _exchange(
@@ -187,70 +114,99 @@ class _SyncTransport(_ZohoCRMHookBase):
         A concurrency slot is held until the caller leaves the block, so a streamed body counts as
         in flight while it is read. A 401 ``INVALID_TOKEN`` refreshes the token and resends once.
         """
-        import requests
-
-        settings = self.settings
         with self._slots:
-            for auth_attempt in (1, 2):
+            for attempt in (1, 2):
                 token = self._token()
-                url = settings.api_url(path, self._api_domain(settings))
-                request_headers = {"Authorization": f"Zoho-oauthtoken {token.value}", **(headers or {})}
-                started = time.monotonic()
-                try:
-                    response = self.session.request(
-                        method,
-                        url,
-                        params=params,
-                        data=body,
-                        headers=request_headers,
-                        timeout=(connect_timeout(settings.timeout), settings.timeout),
-                        stream=stream,
-                        allow_redirects=False,
-                    )
-                except requests.RequestException as error:
-                    raise connection_error(
-                        operation, error, timeout=settings.timeout, url=url, data_center=settings.data_center
-                    ) from None
-                self.log.debug(
-                    "%s /crm/%s/%s -> HTTP %d in %.3f s",
+                response = self._send(
                     method,
-                    settings.api_version,
                     path,
-                    response.status_code,
-                    time.monotonic() - started,
+                    token,
+                    operation=operation,
+                    params=params,
+                    body=body,
+                    headers=headers,
+                    stream=stream,
                 )
-                if response.status_code == 401 and auth_attempt == 1 and _is_invalid_token(response):
-                    response.close()
-                    self.log.info("Zoho rejected the access token; refreshing it once")
-                    self._invalidate(token)
-                    # A MultipartBody re-opens its source when iterated again, so resending is safe.
-                    continue
-                try:
-                    yield response
-                finally:
-                    response.close()
-                return
+                if not refresh_and_resend(
+                    response.status_code, partial(_read_capped, response), attempt=attempt
+                ):
+                    break
+                response.close()
+                self._forget_token(token, self.token_cache)
+                # A MultipartBody re-opens its source when iterated again, so resending is safe.
+            with contextlib.closing(response):
+                yield response
 
-    def _call_json(
+    def _send(
         self,
         method: str,
         path: str,
+        token: AccessToken,
         *,
         operation: str,
-        params: Mapping[str, Any] | None = None,
-        empty_ok: bool = False,
-        body: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Any:
+        params: Mapping[str, Any] | None,
+        body: Any,
+        headers: Mapping[str, str] | None,
+        stream: bool,
+    ) -> requests.Response:
+        """Send one request with ``token``, as it is: no retries, no refresh."""
+        settings = self.settings
+        url = settings.api_url(path, self._api_domain(settings))
+        started = time.monotonic()
+        with self._network_errors(operation, url, settings):
+            response = self.session.request(
+                method,
+                url,
+                params=params,
+                data=body,
+                headers=self._authorization(token, headers),
+                timeout=(connect_timeout(settings.timeout), settings.timeout),
+                stream=stream,
+                allow_redirects=False,
+            )
+        self.log.debug(
+            "%s /crm/%s/%s -> HTTP %d in %.3f s",
+            method,
+            settings.api_version,
+            path,
+            response.status_code,
+            time.monotonic() - started,
+        )
+        return response
+
+    def _call_json(self, call: JsonCall) -> Any:
         """One JSON call with retries: the decoded body (``None`` for 204 when ``empty_ok``)."""
 
         def attempt() -> Any:
             with self._exchange(
-                method, path, operation=operation, params=params, body=body, headers=headers
+                call.method,
+                call.path,
+                operation=call.operation,
+                params=call.params,
+                body=call.body,
+                headers=call.headers,
             ) as response:
-                return _check(response, operation=operation, empty_ok=empty_ok)
+                return _check(response, operation=call.operation, empty_ok=call.empty_ok)
 
-        return self._retry(attempt, operation=operation)
+        return self._retry(attempt, operation=call.operation)
+
+    def _records(self, listing: _Listing) -> Iterator[AttachmentRecord]:
+        """The records of a listing, page after page (fetched lazily)."""
+        while not listing.done:
+            yield from listing.feed(self._call_json(listing.next_call()))
+
+    def _get_attachment(self, module: str, record_id: str, attachment_id: str) -> AttachmentRecord:
+        """One attachment's record, by one listing filtered on its id (see ``get_attachment``)."""
+        found = list(self._records(_listing(module, record_id, ids=[attachment_id])))
+        for record in found:
+            if str(record.get("id")) == attachment_id:
+                return record
+        raise ZohoCRMNotFoundError(
+            f"{module}/{record_id} has no attachment {attachment_id}",
+            code="NOT_FOUND",
+            status_code=204,
+            operation=f"get attachment {attachment_id}",
+        )
 
     def _quick_probe(self) -> Self:
         """A hook on the same connection with ``test_connection``'s short timeout and retries."""

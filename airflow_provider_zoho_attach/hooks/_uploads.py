@@ -8,11 +8,13 @@ from typing import Any
 from airflow_provider_zoho_attach.exceptions import ZohoCRMError, ZohoCRMTransferError
 from airflow_provider_zoho_attach.hooks._base import (
     _check,
+    _listing,
     _may_have_stored,
     _not_replayable,
     _source_sha256,
 )
 from airflow_provider_zoho_attach.hooks._downloads import _DownloadCore
+from airflow_provider_zoho_attach.results import UploadResult
 from airflow_provider_zoho_attach.utils.protocol import attachment_size, attachments_path, first_item
 from airflow_provider_zoho_attach.utils.transfer import MultipartBody, UploadSource
 
@@ -30,7 +32,7 @@ class _UploadCore(_DownloadCore):
         kind: str,
         known_ids: Iterable[str] | None,
         on_progress: Callable[[int], None] | None,
-    ) -> dict[str, Any]:
+    ) -> UploadResult:
         """Upload a checked source with retries (see ``upload_attachment``)."""
         operation = f"upload {upload.file_name!r} to {module}/{record_id}"
         path = attachments_path(module, record_id)
@@ -40,12 +42,12 @@ class _UploadCore(_DownloadCore):
         started_before = False
         source_sha256: str | None = None
 
-        def attempt() -> dict[str, Any]:
+        def attempt() -> UploadResult:
             nonlocal before, maybe_stored, started_before, source_sha256
             if before is None:
                 before = {
                     str(record["id"])
-                    for record in self.iter_attachments(module, record_id, fields=("File_Name",))
+                    for record in self._records(_listing(module, record_id, fields=("File_Name",)))
                 }
             if maybe_stored:
                 # An earlier attempt failed after Zoho may have stored the file (only the answer was
@@ -128,7 +130,7 @@ class _UploadCore(_DownloadCore):
         size: int,
         details: Mapping[str, Any],
         sha256: str | None,
-    ) -> dict[str, Any]:
+    ) -> UploadResult:
         attachment_id = details.get("id")
         if not attachment_id:
             raise ZohoCRMTransferError(
@@ -165,7 +167,8 @@ class _UploadCore(_DownloadCore):
         user's file of the same name is never taken for ours.
         """
         try:
-            records = self.list_attachments(module, record_id, fields=("File_Name", "Size", "Created_Time"))
+            listing = _listing(module, record_id, fields=("File_Name", "Size", "Created_Time"))
+            records = list(self._records(listing))
             for record in records:
                 ident = str(record.get("id"))
                 if ident in excluded:
@@ -185,7 +188,7 @@ class _UploadCore(_DownloadCore):
     def _find_link(self, module: str, record_id: str, url: str) -> Mapping[str, Any] | None:
         """The link attachment of ``url`` on the record, if there is one (``None`` if the check fails)."""
         try:
-            records = self.list_attachments(module, record_id, fields=("$link_url", "File_Name"))
+            records = list(self._records(_listing(module, record_id, fields=("$link_url", "File_Name"))))
         except ZohoCRMError as error:
             self.log.warning("Could not check for the link before retrying (%s)", error.code)
             return None

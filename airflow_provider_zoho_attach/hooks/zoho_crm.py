@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_zoho_attach.exceptions import (
     ZohoCRMConnectionError,
     ZohoCRMError,
-    ZohoCRMInvalidRequestError,
-    ZohoCRMNotFoundError,
+    ZohoCRMInvalidRequestError,  # noqa: F401 - importable from here as before
+    ZohoCRMNotFoundError,  # noqa: F401 - importable from here as before
     ZohoCRMServerError,
 )
 
@@ -28,10 +28,14 @@ from airflow_provider_zoho_attach.hooks._base import (
     MAX_ATTACHMENT_SIZE,
     MAX_PHOTO_SIZE,
     TEST_CONNECTION_TIMEOUT,  # noqa: F401
+    IterOptions,
+    JsonCall,
+    ListOptions,
     _bulk_results,
     _call_arguments,
     _check,
     _check_size,
+    _checked_listing,
     _known_size,
     _may_have_stored,  # noqa: F401
     _user_agent,
@@ -46,14 +50,23 @@ from airflow_provider_zoho_attach.hooks.zoho_crm_async import (
     _shared_slots,  # noqa: F401
     _tls_context,  # noqa: F401
 )
+from airflow_provider_zoho_attach.results import (
+    AttachmentRecord,
+    DeleteResult,
+    DownloadResult,
+    PhotoDeleteResult,
+    PhotoDownloadResult,
+    PhotoUploadResult,
+    UploadResult,
+)
 from airflow_provider_zoho_attach.utils.connection_form import legacy_field_behaviour, wtforms_widgets
 from airflow_provider_zoho_attach.utils.protocol import (
     MAX_PER_PAGE,
-    AttachmentPager,
+    AttachmentPager,  # noqa: F401 - importable from here as before
     RetryPolicy,
     attachment_path,
     attachments_path,
-    fields_param,
+    fields_param,  # noqa: F401 - importable from here as before
     first_item,
     is_unreachable,
     photo_path,
@@ -112,7 +125,6 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore):
 
     def __init__(self, zoho_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
         super().__init__(zoho_conn_id, **kwargs)
-        self._lock = threading.Lock()
         self._sleep: Callable[[float], None] = time.sleep
 
     # ------------------------------------------------------------------ set-up
@@ -183,7 +195,7 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore):
         fields: Iterable[str] | str | None = None,
         per_page: int = MAX_PER_PAGE,
         ids: Iterable[str] | str | None = None,
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[AttachmentRecord]:
         """
         Yield every attachment record of a record, page after page.
 
@@ -198,19 +210,8 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore):
         :param ids: restrict the listing to these attachment ids.
         :return: Zoho's attachment records (dicts with ``id``, ``File_Name``, ``Size``...).
         """
-        module = normalize_module(module)
-        record_id = validate_id(record_id)
-        params = {"fields": fields_param(fields)}
-        if ids is not None:
-            params["ids"] = ",".join(validate_ids(ids))
-        operation = f"list attachments of {module}/{record_id}"
-        pager = AttachmentPager(per_page=per_page, operation=operation)
-        path = attachments_path(module, record_id)
-        while not pager.done:
-            payload = self._call_json(
-                "GET", path, operation=operation, params={**params, **pager.params()}, empty_ok=True
-            )
-            yield from pager.feed(payload)
+        options: IterOptions = {"fields": fields, "per_page": per_page, "ids": ids}
+        yield from self._records(_checked_listing(module, record_id, options, caller="iter_attachments"))
 
     def list_attachments(
         self,
@@ -221,7 +222,7 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore):
         per_page: int = MAX_PER_PAGE,
         max_items: int | None = None,
         ids: Iterable[str] | str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[AttachmentRecord]:
         """
         Return the attachment records of a record (all pages, or the first ``max_items``).
 
@@ -229,38 +230,17 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore):
 
         :param max_items: stop after this many records (fewer pages are fetched).
         """
-        if max_items is not None and (
-            isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 0
-        ):
-            raise ZohoCRMInvalidRequestError.for_argument("max_items", max_items, "a whole number >= 0")
-        if max_items is not None and max_items < per_page:
-            per_page = max(1, max_items)
-        records: list[dict[str, Any]] = []
-        if max_items == 0:
-            return records
-        for record in self.iter_attachments(module, record_id, fields=fields, per_page=per_page, ids=ids):
-            records.append(record)
-            if max_items is not None and len(records) >= max_items:
-                break
-        return records
+        options: ListOptions = {"fields": fields, "per_page": per_page, "ids": ids, "max_items": max_items}
+        return list(self._records(_checked_listing(module, record_id, options, caller="list_attachments")))
 
-    def get_attachment(self, module: str, record_id: str | int, attachment_id: str | int) -> dict[str, Any]:
+    def get_attachment(self, module: str, record_id: str | int, attachment_id: str | int) -> AttachmentRecord:
         """
         Return one attachment's record (one list call filtered by id).
 
         :raises ZohoCRMNotFoundError: if the record has no such attachment.
         """
         attachment_id = validate_id(attachment_id, argument="attachment_id")
-        found = self.list_attachments(module, record_id, ids=[attachment_id])
-        for record in found:
-            if str(record.get("id")) == attachment_id:
-                return record
-        raise ZohoCRMNotFoundError(
-            f"{normalize_module(module)}/{record_id} has no attachment {attachment_id}",
-            code="NOT_FOUND",
-            status_code=204,
-            operation=f"get attachment {attachment_id}",
-        )
+        return self._get_attachment(normalize_module(module), validate_id(record_id), attachment_id)
 
     # ------------------------------------------------------------------ downloads
 
@@ -276,7 +256,7 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore):
         claims: NameClaims | None = None,
         file_name: str | None = None,
         on_progress: Callable[[int], None] | None = None,
-    ) -> dict[str, Any]:
+    ) -> DownloadResult:
         """
         Download one attachment, streaming it to ``destination``.
 
@@ -344,7 +324,7 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore):
         content_type: str | None = None,
         known_ids: Iterable[str] | None = None,
         on_progress: Callable[[int], None] | None = None,
-    ) -> dict[str, Any]:
+    ) -> UploadResult:
         """
         Upload a file as an attachment of a record, streaming it from disk or object storage.
 
@@ -396,7 +376,7 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore):
 
     def attach_link(
         self, module: str, record_id: str | int, url: str, *, title: str | None = None
-    ) -> dict[str, Any]:
+    ) -> UploadResult:
         """
         Attach a link (URL) to a record.
 
@@ -416,7 +396,7 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore):
         operation = f"attach link to {module}/{record_id}"
         lost = False
 
-        def attempt() -> dict[str, Any]:
+        def attempt() -> UploadResult:
             nonlocal lost
             details: Mapping[str, Any] | None = None
             if lost:
@@ -449,9 +429,7 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore):
 
     # ------------------------------------------------------------------ deletes
 
-    def delete_attachment(
-        self, module: str, record_id: str | int, attachment_id: str | int
-    ) -> dict[str, Any]:
+    def delete_attachment(self, module: str, record_id: str | int, attachment_id: str | int) -> DeleteResult:
         """
         Delete one attachment (Zoho moves it to the recycle bin).
 
@@ -474,7 +452,7 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore):
 
     def delete_attachments(
         self, module: str, record_id: str | int, ids: Iterable[str | int] | str
-    ) -> list[dict[str, Any]]:
+    ) -> list[DeleteResult]:
         """
         Delete several attachments of a record, 100 per call.
 
@@ -488,7 +466,7 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore):
         module = normalize_module(module)
         record_id = validate_id(record_id)
         wanted = validate_ids(ids, argument="attachment_ids")
-        results: list[dict[str, Any]] = []
+        results: list[DeleteResult] = []
         for start in range(0, len(wanted), _BULK_DELETE_LIMIT):
             batch = wanted[start : start + _BULK_DELETE_LIMIT]
             operation = f"delete {len(batch)} attachment(s) of {module}/{record_id}"
@@ -532,7 +510,7 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore):
         overwrite: bool = False,
         directory: bool | None = None,
         claims: NameClaims | None = None,
-    ) -> dict[str, Any]:
+    ) -> PhotoDownloadResult:
         """
         Download a record's photo (streamed, verified, atomically renamed like attachments).
 
@@ -570,7 +548,7 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore):
 
     def upload_photo(
         self, module: str, record_id: str | int, source: Any, *, file_name: str | None = None
-    ) -> dict[str, Any]:
+    ) -> PhotoUploadResult:
         """
         Set a record's photo (PNG, JPEG, GIF or BMP, at most 10 MB). Uploading again replaces it.
 
@@ -584,7 +562,7 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore):
         kind = mimetypes.guess_type(upload.file_name)[0] or "application/octet-stream"
         operation = f"upload the photo of {module}/{record_id}"
 
-        def attempt() -> dict[str, Any]:
+        def attempt() -> PhotoUploadResult:
             body = MultipartBody(
                 field="file", file_name=upload.file_name, content_type=kind, opener=upload.open, size=size
             )
@@ -607,12 +585,12 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore):
         # Setting a photo is idempotent (it replaces the previous one), so retrying is safe.
         return self._retry(attempt, operation=operation)
 
-    def delete_photo(self, module: str, record_id: str | int) -> dict[str, Any]:
+    def delete_photo(self, module: str, record_id: str | int) -> PhotoDeleteResult:
         """Delete a record's photo. :return: ``{"module", "record_id", "status": "deleted"}``."""
         module = normalize_module(module)
         record_id = validate_id(record_id)
         self._call_json(
-            "DELETE", photo_path(module, record_id), operation=f"delete the photo of {module}/{record_id}"
+            JsonCall("DELETE", photo_path(module, record_id), f"delete the photo of {module}/{record_id}")
         )
         return {"module": module, "record_id": record_id, "status": "deleted"}
 
@@ -650,23 +628,14 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore):
         :raises ZohoCRMInvalidRequestError: for a bad argument, before anything is sent.
         :raises ZohoCRMError: Zoho's error, mapped as for every other call (after the retries).
         """
-        method, path, body, request_headers = _call_arguments(
-            method, path, json=json, data=data, headers=headers
-        )
         return self._call_json(
-            method,
-            path,
-            operation=f"{method} {path}",
-            params=params,
-            empty_ok=True,
-            body=body,
-            headers=request_headers,
+            _call_arguments(method, path, params=params, json=json, data=data, headers=headers)
         )
 
     def get_current_user(self) -> dict[str, Any]:
         """Return the Zoho user behind the refresh token (``GET /users?type=CurrentUser``)."""
         payload = self._call_json(
-            "GET", "users", operation="get the current user", params={"type": "CurrentUser"}
+            JsonCall("GET", "users", "get the current user", params={"type": "CurrentUser"})
         )
         users = payload.get("users") if isinstance(payload, Mapping) else None
         if isinstance(users, list) and users and isinstance(users[0], Mapping):

@@ -5,38 +5,37 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Unpack
 
-from airflow_provider_zoho_attach.exceptions import ZohoCRMError
 from airflow_provider_zoho_attach.hooks._base import (
-    _SHARED_AFTER_THROTTLE,
-    _THROTTLE_WARNING,
-    _body_is_invalid_token,
+    CallOptions,
+    IterOptions,
+    JsonCall,
+    ListOptions,
+    T,
     _call_arguments,
+    _checked_listing,
+    _Listing,
     _user_agent,
     _ZohoCRMHookBase,
 )
 from airflow_provider_zoho_attach.utils.protocol import (
-    MAX_PER_PAGE,
     AccessToken,
-    AttachmentPager,
-    attachments_path,
     check_json_response,
     connect_timeout,
-    connection_error,
-    fields_param,
     parse_token_response,
-    token_request_data,
+    refresh_and_resend,
 )
 from airflow_provider_zoho_attach.utils.settings import DEFAULT_CONN_ID, ZohoCRMSettings
-from airflow_provider_zoho_attach.utils.tokens import TokenCache, TokenThrottle
-from airflow_provider_zoho_attach.utils.validation import normalize_module, validate_id
+from airflow_provider_zoho_attach.utils.tokens import TokenCache
 
 if TYPE_CHECKING:
     import ssl
 
     import httpx
+
+    from airflow_provider_zoho_attach.results import AttachmentRecord
 
 __all__ = ["ZohoCRMAsyncHook"]
 
@@ -125,103 +124,72 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
 
         settings = await self.get_settings()
         cache = TokenCache(settings)
-        token = self._access_token
-        if token is None or not token.is_fresh():
-            token = cache.peek()
-            if token is None:
-                async with _async_refresh_lock(cache.fingerprint):
-                    token = self._own_fresh() or cache.peek()
-                    if token is None:
-                        token = await sync_to_async(cache.load, thread_sensitive=False)()
-                    if token is None:
-                        host_lock = cache.host_lock()
-                        await sync_to_async(host_lock.acquire, thread_sensitive=False)()
-                        try:
-                            token = await sync_to_async(cache.load, thread_sensitive=False)()
-                            if token is None:
-                                token = await self._fetch_token(settings, cache=cache)
-                        finally:
-                            host_lock.release()
-            self._access_token = token
+        token = cache.peek(self._access_token)
+        if token is None:
+            # One trigger at a time per event loop and credentials goes to the shared cache or Zoho;
+            # the others then find its token in this process's memory (1,000 triggers, one call).
+            async with _async_refresh_lock(cache.fingerprint):
+                token = cache.peek(self._access_token)
+                if token is None:
+                    token = await sync_to_async(self._acquire_off_loop, thread_sensitive=False)(
+                        cache, settings, asyncio.get_running_loop()
+                    )
+        self._access_token = token
         if self._needs_mask(token):
             await _amask(token.value)
         return token
 
-    def _own_fresh(self) -> AccessToken | None:
-        token = self._access_token
-        return token if token is not None and token.is_fresh() else None
+    def _acquire_off_loop(
+        self, cache: TokenCache, settings: ZohoCRMSettings, loop: asyncio.AbstractEventLoop
+    ) -> AccessToken:
+        """
+        The token sequence of both hooks (:meth:`TokenCache.acquire`), run in a worker thread.
 
-    async def _fetch_token(self, settings: ZohoCRMSettings, *, cache: TokenCache) -> AccessToken:
-        """See :meth:`ZohoCRMHook._fetch_token`; the cache's I/O runs off the event loop."""
-        from asgiref.sync import sync_to_async
+        Its locks and the shared cache's I/O block this thread, never the event loop; the token
+        request and the waits run on the loop (``httpx``, ``_sleep``), the thread waiting for them.
+        """
 
-        throttle = TokenThrottle(policy=self._policy(settings))
-        while True:
-            try:
-                token = await self._retry(
-                    lambda: self._request_token(settings), settings, operation="get an access token"
-                )
-            except ZohoCRMError as error:
-                delay = throttle.delay_after(error)
-                self.log.warning(_THROTTLE_WARNING, delay)
-                await self._sleep(delay)
-                shared = await sync_to_async(cache.load, thread_sensitive=False)()
-                if shared is not None:
-                    self.log.info(_SHARED_AFTER_THROTTLE)
-                    return shared
-            else:
-                await sync_to_async(cache.store, thread_sensitive=False)(token)
-                return token
+        def on_loop(make: Callable[[], Awaitable[T]]) -> T:
+            return asyncio.run_coroutine_threadsafe(_awaited(make), loop).result()
+
+        return self._acquire_token(
+            cache,
+            lambda: on_loop(lambda: self._new_token(settings)),
+            sleep=lambda seconds: on_loop(lambda: self._sleep(seconds)),
+            policy=self._policy(settings),
+        )
+
+    async def _new_token(self, settings: ZohoCRMSettings) -> AccessToken:
+        """A new token from Zoho, with the operation's retries."""
+        token: AccessToken = await self._retry(
+            lambda: self._request_token(settings), settings, operation="get an access token"
+        )
+        return token
 
     async def _request_token(self, settings: ZohoCRMSettings) -> AccessToken:
+        client = await self._get_client()
+        with self._token_request(settings) as request:
+            response = await client.post(**request)
+        return parse_token_response(response.status_code, response.content, settings)
+
+    def _transport_errors(self) -> tuple[type[BaseException], ...]:
         import httpx
 
-        client = await self._get_client()
-        try:
-            response = await client.post(settings.token_url, data=token_request_data(settings))
-        except httpx.HTTPError as error:
-            raise connection_error(
-                "get an access token",
-                error,
-                timeout=settings.timeout,
-                url=settings.token_url,
-                data_center=settings.data_center,
-            ) from None
-        return parse_token_response(response.status_code, response.content, settings)
+        return (httpx.HTTPError,)
 
     async def _retry(self, func: Callable[[], Any], settings: ZohoCRMSettings, *, operation: str) -> Any:
         """See :meth:`ZohoCRMHook._retry`: the same budget, the same decisions, awaited."""
         import tenacity
 
-        with self._policy(settings).operation() as budget:
-            on_retry = self._retry_logger(operation, budget)
-            retrying = tenacity.AsyncRetrying(
-                **budget.tenacity_arguments(sleep=self._sleep, on_retry=on_retry)
-            )
+        async def attempt() -> Any:
+            # A coroutine function: AsyncRetrying calls plain callables (a lambda) without awaiting.
+            return await func()
 
-            async def attempt() -> Any:
-                # A coroutine function: AsyncRetrying calls plain callables (a lambda) without awaiting.
-                return await func()
+        with self._retrying(self._policy(settings), operation=operation) as arguments:
+            return await tenacity.AsyncRetrying(**arguments)(attempt)
 
-            try:
-                return await retrying(attempt)
-            except ZohoCRMError as error:
-                budget.gave_up(error)
-                raise
-
-    async def _call_json(
-        self,
-        method: str,
-        path: str,
-        *,
-        operation: str,
-        params: Mapping[str, Any] | None = None,
-        empty_ok: bool = False,
-        body: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Any:
-        import httpx
-
+    async def _call_json(self, call: JsonCall) -> Any:
+        """See :meth:`ZohoCRMHook._call_json`: one JSON call with retries, awaited."""
         settings = await self.get_settings()
         client = await self._get_client()
         semaphore = self._semaphore
@@ -229,122 +197,75 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
 
         async def attempt() -> Any:
             async with semaphore:
-                for auth_attempt in (1, 2):
-                    token = await self._token()
-                    url = settings.api_url(path, self._api_domain(settings))
-                    try:
-                        response = await client.request(
-                            method,
-                            url,
-                            params=params,
-                            content=body,
-                            headers={"Authorization": f"Zoho-oauthtoken {token.value}", **(headers or {})},
-                        )
-                    except httpx.HTTPError as error:
-                        raise connection_error(
-                            operation,
-                            error,
-                            timeout=settings.timeout,
-                            url=url,
-                            data_center=settings.data_center,
-                        ) from None
-                    if (
-                        response.status_code == 401
-                        and auth_attempt == 1
-                        and _body_is_invalid_token(response.content)
-                    ):
-                        self.log.info("Zoho rejected the access token; refreshing it once")
-                        if self._access_token == token:
-                            self._access_token = None
-                        from asgiref.sync import sync_to_async
+                response = await self._send_authorized(client, settings, call)
+            return check_json_response(
+                response.status_code,
+                response.content,
+                operation=call.operation,
+                retry_after=response.headers.get("Retry-After"),
+                empty_ok=call.empty_ok,
+            )
 
-                        await sync_to_async(TokenCache(settings).discard, thread_sensitive=False)(token)
-                        continue
-                    return check_json_response(
-                        response.status_code,
-                        response.content,
-                        operation=operation,
-                        retry_after=response.headers.get("Retry-After"),
-                        empty_ok=empty_ok,
-                    )
-            raise AssertionError("unreachable")  # pragma: no cover
+        return await self._retry(attempt, settings, operation=call.operation)
 
-        return await self._retry(attempt, settings, operation=operation)
+    async def _send_authorized(
+        self, client: httpx.AsyncClient, settings: ZohoCRMSettings, call: JsonCall
+    ) -> httpx.Response:
+        """Send one request with a valid token, and once more with a new one if Zoho rejects it."""
+        from asgiref.sync import sync_to_async
+
+        url = settings.api_url(call.path, self._api_domain(settings))
+        for attempt in (1, 2):
+            token = await self._token()
+            with self._network_errors(call.operation, url, settings):
+                response = await client.request(
+                    call.method,
+                    url,
+                    params=call.params,
+                    content=call.body,
+                    headers=self._authorization(token, call.headers),
+                )
+            if not refresh_and_resend(response.status_code, response.content, attempt=attempt):
+                break
+            await sync_to_async(self._forget_token, thread_sensitive=False)(token, TokenCache(settings))
+        return response
 
     async def iter_attachments(
-        self,
-        module: str,
-        record_id: str | int,
-        *,
-        fields: Iterable[str] | str | None = None,
-        per_page: int = MAX_PER_PAGE,
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Yield every attachment record of a record (see :meth:`ZohoCRMHook.iter_attachments`)."""
-        module = normalize_module(module)
-        record_id = validate_id(record_id)
-        params = {"fields": fields_param(fields)}
-        operation = f"list attachments of {module}/{record_id}"
-        pager = AttachmentPager(per_page=per_page, operation=operation)
-        path = attachments_path(module, record_id)
-        while not pager.done:
-            payload = await self._call_json(
-                "GET", path, operation=operation, params={**params, **pager.params()}, empty_ok=True
-            )
-            for record in pager.feed(payload):
-                yield record
+        self, module: str, record_id: str | int, **options: Unpack[IterOptions]
+    ) -> AsyncIterator[AttachmentRecord]:
+        """
+        Yield every attachment record of a record: the async twin of :meth:`ZohoCRMHook.iter_attachments`.
+
+        :param options: ``fields``, ``per_page`` and ``ids``, as for the sync hook.
+        """
+        listing = _checked_listing(module, record_id, options, caller="iter_attachments")
+        async for record in self._records(listing):
+            yield record
 
     async def list_attachments(
-        self,
-        module: str,
-        record_id: str | int,
-        *,
-        fields: Iterable[str] | str | None = None,
-        per_page: int = MAX_PER_PAGE,
-    ) -> list[dict[str, Any]]:
-        """Return every attachment record of a record."""
-        return [
-            record
-            async for record in self.iter_attachments(module, record_id, fields=fields, per_page=per_page)
-        ]
-
-    async def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        data: Any = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Any:
+        self, module: str, record_id: str | int, **options: Unpack[ListOptions]
+    ) -> list[AttachmentRecord]:
         """
-        Call any other Zoho CRM endpoint (see :meth:`ZohoCRMHook.call`): same auth, shared tokens and slots.
+        Return the attachment records of a record: the async twin of :meth:`ZohoCRMHook.list_attachments`.
 
-        :param method: ``GET``, ``POST``, ``PUT``, ``PATCH`` or ``DELETE``.
-        :param path: the endpoint relative to ``/crm/<version>/``, such as ``users`` or
-            ``Deals/123/Notes``: no scheme, host, leading ``/``, query, ``.`` or ``..`` segment (the
-            host is always the connection's API domain).
-        :param params: the query parameters.
-        :param json: a body sent as JSON (``Content-Type: application/json``).
-        :param data: a body sent as is (``str`` or ``bytes``) or, for a mapping, form-encoded; not with
-            ``json``.
-        :param headers: extra request headers (not ``Authorization``: the hook sends its token).
-        :return: Zoho's decoded JSON answer, or ``None`` for ``204 No Content``.
-        :raises ZohoCRMInvalidRequestError: for a bad argument, before anything is sent.
-        :raises ZohoCRMError: Zoho's error, mapped as for every other call (after the retries).
+        :param options: ``fields``, ``per_page``, ``ids`` and ``max_items``, as for the sync hook.
         """
-        method, path, body, request_headers = _call_arguments(
-            method, path, json=json, data=data, headers=headers
-        )
-        return await self._call_json(
-            method,
-            path,
-            operation=f"{method} {path}",
-            params=params,
-            empty_ok=True,
-            body=body,
-            headers=request_headers,
-        )
+        listing = _checked_listing(module, record_id, options, caller="list_attachments")
+        return [record async for record in self._records(listing)]
+
+    async def _records(self, listing: _Listing) -> AsyncIterator[AttachmentRecord]:
+        """The records of a listing, page after page (fetched lazily)."""
+        while not listing.done:
+            for record in listing.feed(await self._call_json(listing.next_call())):
+                yield record
+
+    async def call(self, method: str, path: str, **options: Unpack[CallOptions]) -> Any:
+        """
+        Call any other Zoho CRM endpoint: the async twin of :meth:`ZohoCRMHook.call`, same arguments.
+
+        :param options: ``params``, ``json``, ``data`` and ``headers``, as for :meth:`ZohoCRMHook.call`.
+        """
+        return await self._call_json(_call_arguments(method, path, **options))
 
 
 # ---------------------------------------------------------------------- shared per event loop
@@ -388,6 +309,11 @@ def _tls_context() -> ssl.SSLContext:
     import httpx
 
     return httpx.create_ssl_context()
+
+
+async def _awaited(make: Callable[[], Awaitable[T]]) -> T:
+    """Await what ``make`` returns: a coroutine for ``run_coroutine_threadsafe`` from any awaitable."""
+    return await make()
 
 
 async def _amask(value: str) -> None:

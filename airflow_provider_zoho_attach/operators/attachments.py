@@ -14,6 +14,8 @@ from airflow_provider_zoho_attach.operators.base import ZohoCRMAttachmentFilterM
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_zoho_attach.results import AttachmentRecord
+
 __all__ = [
     "ZohoCRMDeleteAttachmentOperator",
     "ZohoCRMDownloadAttachmentsOperator",
@@ -79,7 +81,7 @@ class ZohoCRMListAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBaseOp
         wanted = self.attachment_filter()
         limit = self.item_limit()
         self.persist_record_link(context, module, record_id)
-        records: list[dict[str, Any]] = []
+        records: list[AttachmentRecord] = []
         listed = 0
         for record in self.hook.iter_attachments(module, record_id, fields=self.fields):
             listed += 1
@@ -147,8 +149,8 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         *ZohoCRMBaseOperator.template_fields,
         "destination",
         "attachment_ids",
-        *ZohoCRMAttachmentFilterMixin.filter_template_fields,
         "include_field_files",
+        *ZohoCRMAttachmentFilterMixin.filter_template_fields,
     )
 
     def __init__(
@@ -178,7 +180,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         self.overwrite = overwrite
         self.fail_on_error = fail_on_error
 
-    def execute(self, context: Context) -> list[dict[str, Any]]:
+    def execute(self, context: Context) -> list[Mapping[str, Any]]:
         from airflow_provider_zoho_attach.utils.protocol import is_link
         from airflow_provider_zoho_attach.utils.transfer import to_storage_path
         from airflow_provider_zoho_attach.utils.validation import (
@@ -251,7 +253,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         record_id: str,
         chosen: list[_Item],
         destination: Any,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Mapping[str, Any]]:
         from concurrent.futures import ThreadPoolExecutor
 
         from airflow_provider_zoho_attach.exceptions import ZohoCRMError
@@ -282,7 +284,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
             total_bytes=sum(s for s in sizes if s is not None) if None not in sizes else None,
         )
 
-        def download(item: _Item) -> dict[str, Any]:
+        def download(item: _Item) -> Mapping[str, Any]:
             ident, record, field = item
             name = str(record.get("File_Name") or "") or None if record is not None else None
             # Many files go into it: a directory whatever its type, even before it exists.
@@ -587,7 +589,8 @@ class ZohoCRMDeleteAttachmentOperator(ZohoCRMBaseOperator):
             return []
         ids = validate_ids(self.attachment_ids, argument="attachment_ids")
         self.persist_record_link(context, module, record_id)
-        results = self.hook.delete_attachments(module, record_id, ids)
+        # The operator's own status ("missing") goes into its copies of the hook's results.
+        results = [dict(result) for result in self.hook.delete_attachments(module, record_id, ids)]
         if self.ignore_missing:
             mark_missing(results)
         failed = [result for result in results if result["status"] in ("error", "unknown")]

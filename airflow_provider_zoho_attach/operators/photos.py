@@ -10,6 +10,8 @@ from airflow_provider_zoho_attach.operators.base import ZohoCRMBaseOperator
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_zoho_attach.results import PhotoDownloadResult, PhotoUploadResult
+
 __all__ = ["ZohoCRMDownloadPhotoOperator", "ZohoCRMUploadPhotoOperator"]
 
 
@@ -51,7 +53,7 @@ class ZohoCRMDownloadPhotoOperator(ZohoCRMBaseOperator):
         self.overwrite = overwrite
         self.missing_ok = missing_ok
 
-    def execute(self, context: Context) -> dict[str, Any] | None:
+    def execute(self, context: Context) -> PhotoDownloadResult | None:
         from airflow_provider_zoho_attach.exceptions import ZohoCRMNotFoundError
         from airflow_provider_zoho_attach.utils.validation import require_value
 
@@ -98,7 +100,7 @@ class ZohoCRMUploadPhotoOperator(ZohoCRMBaseOperator):
         super().__init__(module=module, record_id=record_id, **kwargs)
         self.source = source
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> PhotoUploadResult:
         from airflow_provider_zoho_attach.utils.validation import require_value
 
         require_value(self.source, argument="source", expected="the path or URL of an image")

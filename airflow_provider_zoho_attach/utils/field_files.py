@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any
 
 from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
+from airflow_provider_zoho_attach.results import FieldFile
 
 __all__ = [
     "FILE_FIELD_TYPES",
@@ -54,20 +55,6 @@ class FileField:
     data_type: str
     max_files: int
     label: str | None = None
-
-
-class FieldFile(TypedDict):
-    """A file held in a record's file or image field."""
-
-    field: str
-    #: The item's id: what ``download_fields_attachment`` and ``_delete`` take.
-    id: str
-    #: The file's id in the Zoho File System.
-    file_id: str | None
-    file_name: str | None
-    size: int | None
-    created_time: str | None
-    modified_time: str | None
 
 
 def field_file_request(module: str, record_id: str, item_id: str) -> tuple[str, dict[str, str]]:

@@ -31,7 +31,7 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,9 @@ FILE_LOCK_TIMEOUT = 60.0
 _VARIABLE_DESCRIPTION = "Zoho CRM access token shared between tasks (managed by airflow-provider-zoho-attach)"
 #: The folder under the user's cache directory that holds the token files.
 CACHE_SUBDIR = ("airflow-provider-zoho-attach", "tokens")
+# Zoho allows 10 new tokens per refresh token in 10 minutes.
+_THROTTLE_WARNING = "Zoho throttles token creation for this refresh token; waiting %.0f s to ask again"
+_SHARED_AFTER_THROTTLE = "Another task shared a fresh access token while Zoho throttled ours; using it"
 # Refused cache files already warned about: a refused file is looked at on every token miss, and one
 # warning per process says all there is to say.
 _WARNED: set[str] = set()
@@ -126,17 +129,23 @@ class TokenCache:
         """The per-user token file of these credentials (used when :attr:`backend` is ``"file"``)."""
         return FileTokenStore(fingerprint=self.fingerprint)
 
-    def peek(self) -> AccessToken | None:
-        """The token this process already holds, if it is still fresh (no I/O)."""
+    def peek(self, own: AccessToken | None = None) -> AccessToken | None:
+        """
+        A fresh token at hand, without I/O: ``own`` (a hook's own token), else this process's.
+
+        :param own: the token the asking hook holds, if any; used while it is fresh (in every mode).
+        """
+        if own is not None and own.is_fresh():
+            return own
         if self.mode == "none":
             return None
         with _MEMORY_LOCK:
             token = _MEMORY.get(self.fingerprint)
         return token if token is not None and token.is_fresh() else None
 
-    def load(self) -> AccessToken | None:
-        """The freshest token available to this process: memory first, then the Variable or file."""
-        token = self.peek()
+    def load(self, own: AccessToken | None = None) -> AccessToken | None:
+        """The freshest token at hand: ``own`` or this process's (:meth:`peek`), then the shared one."""
+        token = self.peek(own)
         if token is not None or not self.shares_between_processes:
             return token
         token = AccessToken.from_json(self._read_shared(), self.fingerprint)
@@ -144,6 +153,57 @@ class TokenCache:
             self._remember(token)
             return token
         return None
+
+    def acquire(
+        self,
+        fetch: Callable[[], AccessToken],
+        *,
+        own: Callable[[], AccessToken | None],
+        sleep: Callable[[float], Any],
+        policy: RetryPolicy,
+        logger: Any = log,
+    ) -> AccessToken:
+        """
+        The token to use: one at hand while fresh, else a new one; the sequence of both hooks.
+
+        1. The hook's own token, this process's, or the shared one (:meth:`load`), if fresh.
+        2. Else, under the refresh lock (:meth:`refresh_lock`), the same again: another thread or
+           process may have created one while this one waited for the lock.
+        3. Else ``fetch`` a new one and :meth:`store` it. While Zoho throttles token creation, wait
+           (:class:`TokenThrottle` says how long) and look at the shared cache again before asking:
+           another task may have shared a token meanwhile.
+
+        Everything here blocks: the async hook runs it in a worker thread, with ``fetch`` and
+        ``sleep`` sent back to its event loop.
+
+        :param fetch: asks Zoho for a new token, with the operation's retries.
+        :param own: the asking hook's own token (asked again after waiting for the lock).
+        :param sleep: how to wait out the throttle (the hook's replaceable ``_sleep``).
+        :param policy: the hook's retry policy (bounds the wait for the throttle).
+        :param logger: where to say that the throttle is waited out (the hook's log).
+        """
+        token = self.load(own())
+        if token is not None:
+            return token
+        with self.refresh_lock():
+            token = self.load(own())
+            if token is not None:
+                return token
+            throttle = TokenThrottle(policy=policy)
+            while True:
+                try:
+                    token = fetch()
+                except ZohoCRMError as error:
+                    delay = throttle.delay_after(error)
+                    logger.warning(_THROTTLE_WARNING, delay)
+                    sleep(delay)
+                    shared = self.load()
+                    if shared is not None:
+                        logger.info(_SHARED_AFTER_THROTTLE)
+                        return shared
+                else:
+                    self.store(token)
+                    return token
 
     def store(self, token: AccessToken) -> None:
         """Keep a new token for this process and, when shared, for every other one."""
@@ -223,7 +283,7 @@ class TokenThrottle:
     Waiting out Zoho's token-creation throttle: the decisions both hooks share (no I/O here).
 
     A hook that is refused a token with ``TOKEN_THROTTLED`` asks :meth:`delay_after` how long to
-    wait, waits, and then looks at the token cache again (:meth:`TokenCache.load`) before asking
+    wait (in :meth:`TokenCache.acquire`), waits, and then looks at the token cache again before asking
     Zoho: another task or host of the deployment may have stored a token meanwhile, and using it
     spares a request to an endpoint that is refusing them.
 

@@ -178,3 +178,85 @@ def test_call_is_the_sync_hooks_twin(zoho_emulator_connection, make_async_hook, 
     assert payload["users"]
     with pytest.raises(ZohoCRMInvalidRequestError):
         run(make_async_hook().call("GET", "https://evil.example/users"))
+
+
+def test_async_listing_takes_every_option_of_the_sync_one(zoho_emulator_connection, make_async_hook, hook):
+    emu = zoho_emulator_connection
+    record = emu.add_record("Deals")
+    ids = [emu.add_attachment("Deals", record, f"{n}.txt", b"x") for n in range(5)]
+
+    chosen = run(_list(make_async_hook(), "Deals", record, ids=ids[1:3]))
+    assert sorted(r["id"] for r in chosen) == sorted(ids[1:3])
+    assert chosen == hook.list_attachments("Deals", record, ids=ids[1:3])
+
+    async def iterate(**options):
+        async_hook = make_async_hook()
+        try:
+            return [record async for record in async_hook.iter_attachments("Deals", record, **options)]
+        finally:
+            await async_hook.aclose()
+
+    assert run(iterate(ids=ids[3])) == hook.list_attachments("Deals", record, ids=ids[3])
+    with pytest.raises(TypeError, match="max_items"):
+        run(iterate(max_items=1))  # as the sync iter_attachments, which takes no max_items
+
+    emu.reset_log()
+    first = run(_list(make_async_hook(), "Deals", record, max_items=2))
+    assert len(first) == 2
+    assert emu.count(path_contains="/Attachments") == 1  # per_page follows max_items: one small page
+    assert first == hook.list_attachments("Deals", record, max_items=2)
+    emu.reset_log()
+    assert run(_list(make_async_hook(), "Deals", record, max_items=0)) == []
+    assert emu.count(path_contains="/Attachments") == 0
+
+    for bad in ({"max_items": -1}, {"max_items": True}, {"max_items": 2.5}, {"ids": ["x1"]}, {"ids": "1,a"}):
+        with pytest.raises(ZohoCRMInvalidRequestError) as sync_error:
+            hook.list_attachments("Deals", record, **bad)
+        with pytest.raises(ZohoCRMInvalidRequestError) as async_error:
+            run(_list(make_async_hook(), "Deals", record, **bad))
+        assert str(async_error.value) == str(sync_error.value)
+
+
+def test_waiting_for_the_refresh_lock_leaves_the_event_loop_free(zoho_emulator_connection, make_async_hook):
+    import threading
+    import time
+
+    from airflow_provider_zoho_attach.utils.tokens import TokenCache
+
+    emu = zoho_emulator_connection
+    hook = make_async_hook()
+    held, release = threading.Event(), threading.Event()
+
+    async def main():
+        cache = TokenCache(await hook.get_settings())
+
+        def hold_the_lock():  # a sync hook of the same process, creating a token
+            with cache.refresh_lock():
+                held.set()
+                release.wait(10)
+
+        thread = threading.Thread(target=hold_the_lock)
+        thread.start()
+        held.wait(10)
+        ticks = []
+
+        async def tick():
+            for _ in range(5):
+                await asyncio.sleep(0.01)
+                ticks.append(time.monotonic())
+            release.set()
+
+        started = time.monotonic()
+        try:
+            token, _ = await asyncio.gather(hook.get_access_token(), tick())
+        finally:
+            release.set()
+            thread.join()
+            await hook.aclose()
+        return token, len(ticks), time.monotonic() - started
+
+    token, ticks, elapsed = run(main())
+    assert token
+    assert ticks == 5
+    assert elapsed < 5  # the loop ticked while the token waited for the lock: nobody waited for release
+    assert emu.token_calls == 1

@@ -35,11 +35,13 @@ EXAMPLE_DAGS = REPO / "example_dags"
 PUBLIC_MODULES = (
     "airflow_provider_zoho_attach.hooks.zoho_crm",
     "airflow_provider_zoho_attach.operators.attachments",
+    "airflow_provider_zoho_attach.operators.field_files",
     "airflow_provider_zoho_attach.operators.photos",
     "airflow_provider_zoho_attach.sensors.attachments",
     "airflow_provider_zoho_attach.triggers.attachments",
     "airflow_provider_zoho_attach.links.zoho_crm",
     "airflow_provider_zoho_attach.exceptions",
+    "airflow_provider_zoho_attach.results",
     "airflow_provider_zoho_attach.testing.emulator",
     "airflow_provider_zoho_attach.testing.pytest_plugin",
     "airflow_provider_zoho_attach.testing.object_store",

@@ -117,6 +117,29 @@ def test_invalid_token_twice_is_an_auth_error(hook, requests_mock):
 
 
 @pytest.mark.parametrize(
+    ("status", "code", "attempt", "resend"),
+    [
+        (401, "INVALID_TOKEN", 1, True),
+        (401, "INVALID_OAUTHTOKEN", 1, True),
+        (401, "INVALID_TOKEN", 2, False),  # the new token was rejected too: Zoho's error
+        (401, "OAUTH_SCOPE_MISMATCH", 1, False),  # a new token would have the same scopes
+        (400, "INVALID_TOKEN", 1, False),
+    ],
+)
+def test_the_refresh_once_rule_is_one_pure_decision(status, code, attempt, resend):
+    import json
+
+    from airflow_provider_zoho_attach.utils.protocol import refresh_and_resend
+
+    body = json.dumps(zoho_error(code)).encode()
+    assert refresh_and_resend(status, body, attempt=attempt) is resend
+    reads = []
+    assert refresh_and_resend(status, lambda: reads.append(1) or body, attempt=attempt) is resend
+    # A body that is read lazily (a streamed download) is only read for a 401 to a first attempt.
+    assert len(reads) == (1 if status == 401 and attempt == 1 else 0)
+
+
+@pytest.mark.parametrize(
     ("body", "code", "fragment"),
     [
         ({"error": "invalid_code"}, "invalid_code", "refresh token"),

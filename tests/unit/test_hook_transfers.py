@@ -267,3 +267,49 @@ def test_requests_carry_auth_user_agent_and_timeouts(hook, requests_mock):
     assert token_call.timeout == (10.0, 60.0)
     assert "refresh_token=" in token_call.text
     assert "refresh_token" not in token_call.url
+
+
+def test_arguments_are_checked_once_then_the_cores_list_privately(hook, requests_mock, tmp_path):
+    # The public methods check the user's arguments; what they call inside never goes back
+    # through a public method (nor checks the same arguments again).
+    public = ("iter_attachments", "list_attachments", "get_attachment")
+    for name in public:
+        hook.__dict__[name] = lambda *args, _name=name, **kwargs: pytest.fail(f"{_name} called")
+    requests_mock.get(BASE, json={"data": [{"id": "8", "File_Name": "listed.txt"}], "info": {}})
+    serve(requests_mock, f"{BASE}/8", name=None)
+    assert hook.download_attachment("Deals", "42", "8", tmp_path)["file_name"] == "listed.txt"
+    source = tmp_path / "new.txt"
+    source.write_bytes(b"new")
+    requests_mock.post(BASE, json={"data": [{"details": {"id": "9"}, "status": "success"}]})
+    assert hook.upload_attachment("Deals", "42", source)["attachment_id"] == "9"
+    requests_mock.delete(f"{BASE}/8", json={"data": [{"details": {"id": "8"}, "status": "success"}]})
+    assert hook.delete_attachment("Deals", "42", "8")["status"] == "deleted"
+    for name in public:
+        del hook.__dict__[name]
+    assert hook.get_attachment("deals", 42, "8")["File_Name"] == "listed.txt"
+
+
+def test_results_have_the_keys_of_their_typed_dicts(hook, requests_mock, tmp_path):
+    from airflow_provider_zoho_attach import results
+
+    def keys(shape):
+        return shape.__required_keys__, shape.__required_keys__ | shape.__optional_keys__
+
+    def assert_shape(result, shape):
+        required, allowed = keys(shape)
+        assert required <= set(result) <= allowed, (sorted(result), shape.__name__)
+
+    serve(requests_mock, f"{BASE}/7")
+    assert_shape(hook.download_attachment("Deals", "42", "7", tmp_path), results.DownloadResult)
+    source = tmp_path / "new.txt"
+    source.write_bytes(b"new")
+    requests_mock.get(BASE, status_code=204)
+    requests_mock.post(BASE, json={"data": [{"details": {"id": "9"}, "status": "success"}]})
+    assert_shape(hook.upload_attachment("Deals", "42", source), results.UploadResult)
+    assert_shape(hook.attach_link("Deals", "42", "https://example.com/a"), results.UploadResult)
+    requests_mock.delete(
+        BASE,
+        json={"data": [{"details": {"id": "1"}, "status": "success"}, {"code": "X", "status": "error"}]},
+    )
+    for result in hook.delete_attachments("Deals", "42", ["1", "2"]):
+        assert_shape(result, results.DeleteResult)

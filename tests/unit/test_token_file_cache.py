@@ -183,3 +183,33 @@ def test_the_write_is_atomic(monkeypatch):
 def test_the_host_lock_is_taken_whenever_the_file_is_used():
     assert TokenCache(settings("variable")).host_lock().path is not None
     assert TokenCache(settings("memory")).host_lock().path is None
+
+
+def test_acquire_is_the_token_sequence_of_both_hooks(monkeypatch, tmp_path):
+    from airflow_provider_zoho_attach.exceptions import TOKEN_THROTTLED, ZohoCRMRateLimitError
+    from airflow_provider_zoho_attach.utils.protocol import RetryPolicy
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cache = TokenCache(settings("file"))
+    sleeps, fetched = [], []
+    policy = RetryPolicy(token_throttle_timeout=900)
+
+    def fetch():
+        fetched.append(1)
+        if len(fetched) == 1:
+            raise ZohoCRMRateLimitError("throttled", code=TOKEN_THROTTLED)
+        return fresh_token("new")
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+
+    own = fresh_token("own")
+    assert cache.acquire(fetch, own=lambda: own, sleep=sleep, policy=policy) is own
+    assert fetched == []
+    # Throttled: wait, look at the shared file again (nothing there), ask again, share what came.
+    assert cache.acquire(fetch, own=lambda: None, sleep=sleep, policy=policy) == fresh_token("new")
+    assert len(fetched) == 2
+    assert len(sleeps) == 1
+    tokens.clear_memory_cache()
+    assert cache.acquire(fetch, own=lambda: None, sleep=sleep, policy=policy) == fresh_token("new")
+    assert len(fetched) == 2  # read back from the shared file
