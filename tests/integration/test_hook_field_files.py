@@ -185,3 +185,35 @@ def test_upload_field_operator_rerun_sends_nothing(hook, zoho_emulator, deal, tm
     assert [r["attachment_id"] for r in second] == [r["attachment_id"] for r in first]
     assert zoho_emulator.count("POST", "/files") == uploads
     assert len(zoho_emulator.files.field_files("Deals", deal["record_id"], "Supporting_Documents")) == 2
+
+
+def test_field_files_go_to_object_storage_and_come_from_it(
+    hook, zoho_emulator, deal, memory_storage, context
+):
+    from airflow_provider_zoho_attach.operators.attachments import ZohoCRMDownloadAttachmentsOperator
+    from airflow_provider_zoho_attach.operators.field_files import ZohoCRMUploadFieldFilesOperator
+
+    download = ZohoCRMDownloadAttachmentsOperator(
+        task_id="collect",
+        module="Deals",
+        record_id=deal["record_id"],
+        destination="memory://bucket/{module}/{record_id}/",
+        include_field_files=["Signed_Contract"],
+    )
+    download.hook = hook
+    (result,) = download.execute(context)
+    (contract,) = zoho_emulator.files.field_files("Deals", deal["record_id"], "Signed_Contract")
+    assert result["path"] == f"memory://bucket/Deals/{deal['record_id']}/{contract['File_Name__s']}"
+    stored = memory_storage.cat(result["path"].removeprefix("memory://"))
+    assert stored == zoho_emulator.files.content(contract["id"])
+
+    upload = ZohoCRMUploadFieldFilesOperator(
+        task_id="file",
+        module="Deals",
+        record_id=deal["record_id"],
+        field="Supporting_Documents",
+        source=f"memory://bucket/Deals/{deal['record_id']}/*.pdf",
+    )
+    upload.hook = hook
+    (filed,) = upload.execute(context)
+    assert zoho_emulator.files.content(filed["attachment_id"]) == stored
