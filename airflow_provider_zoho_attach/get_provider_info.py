@@ -31,7 +31,11 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": [f"{PACKAGE}.operators.attachments", f"{PACKAGE}.operators.photos"],
+                "python-modules": [
+                    f"{PACKAGE}.operators.attachments",
+                    f"{PACKAGE}.operators.field_files",
+                    f"{PACKAGE}.operators.photos",
+                ],
             }
         ],
         "sensors": [{"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.sensors.attachments"]}],

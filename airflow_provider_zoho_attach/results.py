@@ -15,10 +15,16 @@ __all__ = [
     "DeleteResult",
     "DownloadResult",
     "DownloadedFile",
+    "FieldAttachResult",
+    "FieldFile",
+    "FieldFileDownloadResult",
+    "FieldRemoveResult",
     "PhotoDeleteResult",
     "PhotoDownloadResult",
     "PhotoUploadResult",
     "UploadResult",
+    "ZfsDownloadResult",
+    "ZfsUploadResult",
 ]
 
 # The $-prefixed keys are why this one is declared with the functional syntax.
@@ -155,3 +161,77 @@ class PhotoDeleteResult(_OnRecord):
 
     #: Always ``"deleted"``.
     status: Literal["deleted"]
+
+
+# ---------------------------------------------------------------------- file and image fields
+
+
+class FieldFile(TypedDict):
+    """A file held in a record's file-upload or image-upload field (``list_field_files``)."""
+
+    #: The field's API name.
+    field: str
+    #: The item's id: what ``download_field_file`` and ``remove_field_files`` take.
+    id: str
+    #: The file's id in the Zoho File System.
+    file_id: str | None
+    file_name: str | None
+    #: Bytes, as Zoho reports them.
+    size: int | None
+    created_time: str | None
+    modified_time: str | None
+
+
+class FieldFileDownloadResult(DownloadResult):
+    """What ``download_field_file`` returns: ``attachment_id`` is the field item's id."""
+
+    #: The field's API name, as the caller gave it (``None`` if it did not).
+    field: str | None
+
+
+class FieldAttachResult(_OnRecord):
+    """One file ``attach_to_field`` added (and ``module``, ``record_id``)."""
+
+    #: The new field item's id (``None`` if Zoho's record did not show it after the update).
+    attachment_id: str | None
+    #: The file's id in the Zoho File System.
+    file_id: str
+    file_name: str | None
+    size: int | None
+    #: Hex SHA-256 of the bytes sent (``None`` for a file attached by its ZFS id).
+    sha256: str | None
+    field: str
+    created_time: str | None
+
+
+class FieldRemoveResult(_OnRecord):
+    """One id of ``remove_field_files`` (and ``module``, ``record_id``)."""
+
+    #: The field item's id.
+    attachment_id: str
+    field: str
+    #: ``"deleted"``, or ``"absent"`` when the field did not hold it (a re-run).
+    status: Literal["deleted", "absent"]
+
+
+class ZfsUploadResult(TypedDict):
+    """One file ``upload_files`` put in the Zoho File System."""
+
+    #: The single-use id Zoho gave the file.
+    file_id: str
+    file_name: str
+    size: int
+    #: Hex SHA-256 of the bytes sent.
+    sha256: str
+
+
+class ZfsDownloadResult(TypedDict):
+    """What ``download_file`` returns (a file of the Zoho File System belongs to no record)."""
+
+    file_id: str
+    file_name: str
+    path: str
+    size: int
+    sha256: str
+    content_type: str
+    status: Literal["downloaded", "unchanged"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 from airflow_provider_zoho_attach.exceptions import ZohoCRMNotFoundError, ZohoCRMTransferError
 from airflow_provider_zoho_attach.hooks._base import (
@@ -29,28 +30,32 @@ class _DownloadCore(_SyncTransport):
         target: DownloadTarget,
         *,
         operation: str,
-        module: str,
-        record_id: str,
         tag: str,
+        module: str | None = None,
+        record_id: str | None = None,
         name_for: Callable[[str | None, str], str],
         on_progress: Callable[[int], None] | None = None,
         not_found: str = "no such attachment",
+        params: Mapping[str, Any] | None = None,
     ) -> DownloadedFile:
         """
         Download ``path`` into ``target``, retried from the start until verified and in place.
 
         :param name_for: the safe file name, from the header's name (if any) and the content type.
         :param tag: what makes a clashing name unique (the attachment or record id).
+        :param module: the record's module, reported in the result (none for a ZFS file).
+        :param record_id: the record's id, reported in the result (none for a ZFS file).
+        :param params: the request's query parameters.
         :return: ``{"file_name", "path", "size", "sha256", "content_type", "module", "record_id",
             "status"}``.
         """
 
         def attempt() -> DownloadedFile:
             header_name, size, sha256, content_type = self._download_once(
-                path, target, operation=operation, on_progress=on_progress, not_found=not_found
+                path, target, operation=operation, on_progress=on_progress, not_found=not_found, params=params
             )
             final = target.commit(name_for(header_name, content_type), size=size, sha256=sha256, tag=tag)
-            return {
+            written = {
                 "file_name": final.file_name,
                 "path": final.path,
                 "size": size,
@@ -60,6 +65,8 @@ class _DownloadCore(_SyncTransport):
                 "record_id": record_id,
                 "status": "unchanged" if final.unchanged else "downloaded",
             }
+            # A file of the Zoho File System belongs to no record.
+            return cast("DownloadedFile", {key: value for key, value in written.items() if value is not None})
 
         try:
             result = self._retry(attempt, operation=operation)
@@ -83,6 +90,7 @@ class _DownloadCore(_SyncTransport):
         operation: str,
         on_progress: Callable[[int], None] | None,
         not_found: str = "no such attachment",
+        params: Mapping[str, Any] | None = None,
     ) -> tuple[str | None, int, str, str]:
         """One streamed GET into the target's temp file: (header name, size, sha256, content type)."""
         import requests
@@ -90,7 +98,7 @@ class _DownloadCore(_SyncTransport):
         target.discard()
         handle = target.open_temp()
         try:
-            with self._exchange("GET", path, operation=operation, stream=True) as response:
+            with self._exchange("GET", path, operation=operation, params=params, stream=True) as response:
                 if response.status_code == 204:
                     raise ZohoCRMNotFoundError(
                         f"Zoho CRM answered 204 No Content: {not_found}",
@@ -162,10 +170,14 @@ class _DownloadCore(_SyncTransport):
         self, module: str, record_id: str, attachment_id: str, operation: str
     ) -> str | None:
         """The SHA-256 of a stored attachment's bytes, streamed and discarded (``None`` if it is gone)."""
+        return self._stored_sha256(attachment_path(module, record_id, attachment_id), operation=operation)
+
+    def _stored_sha256(
+        self, path: str, *, operation: str, params: Mapping[str, Any] | None = None
+    ) -> str | None:
+        """The SHA-256 of the file ``path`` answers, streamed and discarded (``None`` for 204)."""
         digest = hashlib.sha256()
-        with self._exchange(
-            "GET", attachment_path(module, record_id, attachment_id), operation=operation, stream=True
-        ) as response:
+        with self._exchange("GET", path, operation=operation, params=params, stream=True) as response:
             if response.status_code == 204:
                 return None
             if response.status_code != 200:
@@ -176,8 +188,7 @@ class _DownloadCore(_SyncTransport):
                     digest.update(chunk)
             except Exception as error:
                 raise ZohoCRMTransferError(
-                    f"the connection broke while checking attachment {attachment_id} "
-                    f"({type(error).__name__})",
+                    f"the connection broke while reading a stored file to check it ({type(error).__name__})",
                     code="CONNECTION_LOST",
                     status_code=200,
                     operation=operation,

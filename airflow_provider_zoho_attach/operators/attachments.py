@@ -113,8 +113,13 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
     ``Parent_Id`` then supplies ``record_id`` when it is not given, so a mapped list task can feed a
     mapped download task directly.
 
+    With ``include_field_files``, the files of the record's file-upload and image-upload fields are
+    downloaded too, into the same destination, with the same filters, names and guarantees (one
+    more call for the record's fields, one per file).
+
     Returns one result per file: ``{"attachment_id", "file_name", "path", "size", "sha256",
-    "content_type", "module", "record_id", "status"}``.
+    "content_type", "module", "record_id", "status"}``, plus ``field`` (the field's API name) for a
+    field's file, whose ``attachment_id`` is the field item's id.
 
     .. seealso::
         :ref:`howto/operator:ZohoCRMDownloadAttachmentsOperator`
@@ -130,6 +135,9 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
     :param created_after: only attachments created at or after this time. (templated)
     :param created_before: only attachments created before this time. (templated)
     :param max_items: download at most this many. (templated)
+    :param include_field_files: also download the files of the record's file-upload and
+        image-upload fields: ``True`` for every such field, or a field's API name or a list of them.
+        (templated)
     :param overwrite: replace files of the same name that were there before this run.
     :param fail_on_error: fail the task if any file failed (after trying all of them); with
         ``False`` the failures are logged and returned with ``status: "failed"``.
@@ -141,6 +149,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         *ZohoCRMBaseOperator.template_fields,
         "destination",
         "attachment_ids",
+        "include_field_files",
         *ZohoCRMAttachmentFilterMixin.filter_template_fields,
     )
 
@@ -155,6 +164,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         created_after: Any = None,
         created_before: Any = None,
         max_items: int | str | None = None,
+        include_field_files: bool | str | Sequence[str] = False,
         overwrite: bool = False,
         fail_on_error: bool = True,
         **kwargs: Any,
@@ -162,6 +172,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         super().__init__(module=module, record_id=record_id, **kwargs)
         self.destination = destination
         self.attachment_ids = attachment_ids
+        self.include_field_files = include_field_files
         self.file_name_pattern = file_name_pattern
         self.created_after = created_after
         self.created_before = created_before
@@ -176,6 +187,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
             normalize_module,
             require_value,
             validate_attachment_refs,
+            validate_field_choice,
             validate_id,
         )
 
@@ -190,6 +202,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         module = normalize_module(self.module)
         wanted = self.attachment_filter(files_only=True)
         limit = self.item_limit()
+        fields = validate_field_choice(self.include_field_files)
         record_id, given = validate_attachment_refs(self.attachment_ids, record_id=self.record_id)
         if record_id is None:
             self.log.info("No attachments were given and no record_id: nothing to download")
@@ -199,7 +212,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         if given is None:
             # Listed records carry their type and name, so filters and link detection apply.
             given = [(str(r["id"]), r) for r in self.hook.iter_attachments(module, record_id)]
-        chosen: list[tuple[str, Mapping[str, Any] | None]] = []
+        chosen: list[_Item] = []
         for ident, record in given:
             if record is not None and is_link(record):
                 self.log.info(
@@ -207,17 +220,38 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
                 )
             elif record is None or wanted.matches(record):
                 # Bare ids carry no metadata: they are downloaded as given, without filtering.
-                chosen.append((ident, record))
+                chosen.append((ident, record, None))
+        chosen += [
+            item for item in self._field_items(module, record_id, fields) if wanted.matches(item[1] or {})
+        ]
         if limit is not None:
             chosen = chosen[:limit]
         destination = _render_placeholders(self.destination, module=module, record_id=record_id)
         return self._download_all(module, record_id, chosen, destination)
 
+    def _field_items(self, module: str, record_id: str, fields: list[str] | None) -> list[_Item]:
+        """The files of the record's file fields (``None``: all), as records the filters read."""
+        if fields == []:
+            return []
+        return [
+            (
+                item["id"],
+                {
+                    "id": item["id"],
+                    "File_Name": item["file_name"],
+                    "Size": item["size"],
+                    "Created_Time": item["created_time"],
+                },
+                item["field"],
+            )
+            for item in self.hook.list_field_files(module, record_id, fields)
+        ]
+
     def _download_all(
         self,
         module: str,
         record_id: str,
-        chosen: list[tuple[str, Mapping[str, Any] | None]],
+        chosen: list[_Item],
         destination: Any,
     ) -> list[Mapping[str, Any]]:
         from concurrent.futures import ThreadPoolExecutor
@@ -237,10 +271,12 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         # Same-named attachments: the lowest id takes the plain name, the others their own
         # "name (<id>).ext", decided here, before the threads race, so every run lays the files out
         # alike and a re-run finds them unchanged. (Bare ids have no name yet: first come, first served.)
-        for ident, record in sorted(chosen, key=lambda item: (len(item[0]), item[0])):
+        for ident, record, _field in sorted(
+            chosen, key=lambda item: (item[2] is not None, len(item[0]), item[0])
+        ):
             if record is not None and record.get("File_Name"):
                 target.reserve(choose_file_name(None, str(record["File_Name"]), ident), tag=ident)
-        sizes = [attachment_size(record) if record is not None else None for _, record in chosen]
+        sizes = [attachment_size(record) if record is not None else None for _, record, _ in chosen]
         progress = TransferProgress(
             self.log,
             verb="downloaded",
@@ -248,22 +284,24 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
             total_bytes=sum(s for s in sizes if s is not None) if None not in sizes else None,
         )
 
-        def download(item: tuple[str, Mapping[str, Any] | None]) -> Mapping[str, Any]:
-            ident, record = item
+        def download(item: _Item) -> Mapping[str, Any]:
+            ident, record, field = item
             name = str(record.get("File_Name") or "") or None if record is not None else None
+            # Many files go into it: a directory whatever its type, even before it exists.
+            options: dict[str, Any] = {
+                "overwrite": self.overwrite,
+                "directory": True,
+                "claims": claims,
+                "file_name": name,
+                "on_progress": progress.add_bytes,
+            }
             try:
-                result = self.hook.download_attachment(
-                    module,
-                    record_id,
-                    ident,
-                    destination,
-                    overwrite=self.overwrite,
-                    # Many files go into it: a directory whatever its type, even before it exists.
-                    directory=True,
-                    claims=claims,
-                    file_name=name,
-                    on_progress=progress.add_bytes,
-                )
+                if field is None:
+                    result = self.hook.download_attachment(module, record_id, ident, destination, **options)
+                else:
+                    result = self.hook.download_field_file(
+                        module, record_id, ident, destination, field=field, **options
+                    )
             except ZohoCRMError as error:
                 if error.code == "DOWNLOAD_NOT_ALLOWED":
                     # A link attachment given by bare id: nothing to download, and nothing went wrong.
@@ -271,8 +309,8 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
                     self.log.info("Skipping %s: it is a link attachment", ident)
                     return {"attachment_id": ident, "status": "skipped"}
                 progress.file_done(outcome="failed")
-                self.log.error("Download of attachment %s failed: %s", ident, error)
-                return {
+                self.log.error("Download of %s %s failed: %s", field or "attachment", ident, error)
+                failure = {
                     "attachment_id": ident,
                     "file_name": name,
                     "module": module,
@@ -280,6 +318,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
                     "status": "failed",
                     "error": error.to_dict(),
                 }
+                return failure if field is None else {**failure, "field": field}
             progress.file_done(outcome="unchanged" if result.get("status") == "unchanged" else "done")
             return result
 
@@ -567,6 +606,10 @@ class ZohoCRMDeleteAttachmentOperator(ZohoCRMBaseOperator):
         if failed:
             raise summary_error("delete", failed, len(ids), done=counts)
         return results
+
+
+#: A file to download: its id, its record (``None`` for a bare id), its field (``None``: an attachment).
+_Item = tuple[str, Mapping[str, Any] | None, str | None]
 
 
 def _render_placeholders(destination: Any, *, module: str, record_id: str) -> Any:

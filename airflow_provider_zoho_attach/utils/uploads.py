@@ -13,7 +13,8 @@ import hashlib
 import io
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -26,7 +27,7 @@ from airflow_provider_zoho_attach.utils.tempfiles import is_temp_file_name
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
-__all__ = ["MultipartBody", "Readable", "UploadSource", "expand_sources"]
+__all__ = ["FilePart", "MultipartBody", "Readable", "UploadSource", "expand_sources"]
 
 
 class Readable(Protocol):
@@ -164,19 +165,53 @@ def _path_size(path: Path | ObjectStoragePath, argument: str) -> int:
         ) from None
 
 
-class MultipartBody:
+@dataclass(frozen=True)
+class FilePart:
     """
-    A ``multipart/form-data`` body with one file part, streamed in chunks with a known length.
-
-    ``requests`` sends an iterable with ``__len__`` as a stream with a ``Content-Length`` header, so
-    the file is never held in memory, whatever its size. The SHA-256 of the file part is computed on
-    the way (:attr:`sha256` once fully sent).
+    One file part of a :class:`MultipartBody`.
 
     :param field: the form field name (``file``).
     :param file_name: the name to send.
     :param content_type: the part's media type.
     :param opener: returns the file, open at its start.
     :param size: the file's exact size.
+    """
+
+    field: str
+    file_name: str
+    content_type: str
+    opener: Callable[[], Readable]
+    size: int
+
+    def head(self, boundary: str, *, first: bool) -> bytes:
+        """The part's delimiter and headers (after the previous part's data unless ``first``)."""
+        quoted = (
+            self.file_name.replace("\\", "\\\\").replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+        )
+        lead = "" if first else "\r\n"
+        return (
+            f"{lead}--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="{self.field}"; filename="{quoted}"\r\n'
+            f"Content-Type: {self.content_type}\r\n\r\n"
+        ).encode()
+
+
+class MultipartBody:
+    """
+    A ``multipart/form-data`` body of file parts, streamed in chunks with a known length.
+
+    ``requests`` sends an iterable with ``__len__`` as a stream with a ``Content-Length`` header, so
+    no file is ever held in memory, whatever its size. The SHA-256 of each file part is computed on
+    the way (:attr:`sha256s`, and :attr:`sha256` for the first, once fully sent). The keyword
+    arguments describe one file part; :meth:`of_parts` builds a body of several (Zoho's Files API
+    takes up to ten ``file`` parts in one request).
+
+    :param field: the form field name (``file``).
+    :param file_name: the name to send.
+    :param content_type: the part's media type.
+    :param opener: returns the file, open at its start.
+    :param size: the file's exact size.
+    :param on_progress: called with the size of each chunk sent.
     """
 
     def __init__(
@@ -189,23 +224,39 @@ class MultipartBody:
         size: int,
         on_progress: Callable[[int], None] | None = None,
     ) -> None:
+        self._set_parts([FilePart(field, file_name, content_type, opener, size)], on_progress)
+
+    @classmethod
+    def of_parts(
+        cls, parts: Sequence[FilePart], *, on_progress: Callable[[int], None] | None = None
+    ) -> MultipartBody:
+        """A body of several file parts, sent in order."""
+        if not parts:
+            raise ValueError("a multipart body needs at least one part")
+        body = cls.__new__(cls)
+        body._set_parts(list(parts), on_progress)
+        return body
+
+    def _set_parts(self, parts: list[FilePart], on_progress: Callable[[int], None] | None) -> None:
         self.boundary = secrets.token_hex(16)
-        quoted = file_name.replace("\\", "\\\\").replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
-        self._head = (
-            f"--{self.boundary}\r\n"
-            f'Content-Disposition: form-data; name="{field}"; filename="{quoted}"\r\n'
-            f"Content-Type: {content_type}\r\n\r\n"
-        ).encode()
+        self.parts = parts
+        self._heads = [part.head(self.boundary, first=index == 0) for index, part in enumerate(parts)]
         self._tail = f"\r\n--{self.boundary}--\r\n".encode()
-        self._opener = opener
-        self.size = size
+        #: The file bytes of all parts.
+        self.size = sum(part.size for part in parts)
         self.sent = 0
-        #: Whether sending began (the head went out), and whether all of it went out: only a body that
-        #: went out whole can have been stored by Zoho, also when the file is empty.
+        #: Whether sending began (the first head went out), and whether all of it went out: only a
+        #: body that went out whole can have been stored by Zoho, also when the files are empty.
         self.started = False
         self.finished = False
-        self.sha256: str | None = None
+        #: The SHA-256 of each part sent whole, in order.
+        self.sha256s: list[str] = []
         self._on_progress = on_progress
+
+    @property
+    def sha256(self) -> str | None:
+        """The first part's SHA-256 once it was sent whole (the file of a one-part body)."""
+        return self.sha256s[0] if self.sha256s else None
 
     @property
     def content_type(self) -> str:
@@ -213,35 +264,42 @@ class MultipartBody:
         return f"multipart/form-data; boundary={self.boundary}"
 
     def __len__(self) -> int:
-        return len(self._head) + self.size + len(self._tail)
+        return sum(len(head) for head in self._heads) + self.size + len(self._tail)
 
     def __iter__(self) -> Iterator[bytes]:
-        digest = hashlib.sha256()
-        sent = 0
+        self.sent = 0
         self.started = True
         self.finished = False
-        yield self._head
-        with self._opener() as handle:
-            while sent < self.size:
-                chunk = handle.read(min(CHUNK_SIZE, self.size - sent))
+        self.sha256s = []
+        for head, part in zip(self._heads, self.parts, strict=True):
+            yield head
+            self.sha256s.append((yield from self._stream(part)))
+        yield self._tail
+        self.finished = True
+
+    def _stream(self, part: FilePart) -> Generator[bytes, None, str]:
+        """Yield one part's bytes; return their SHA-256."""
+        digest = hashlib.sha256()
+        sent = 0
+        with part.opener() as handle:
+            while sent < part.size:
+                chunk = handle.read(min(CHUNK_SIZE, part.size - sent))
                 if not chunk:
                     break
                 digest.update(chunk)
                 sent += len(chunk)
-                self.sent = sent
+                self.sent += len(chunk)
                 if self._on_progress is not None:
                     self._on_progress(len(chunk))
                 yield chunk
-        if sent != self.size:
+        if sent != part.size:
             # The source shrank while we sent it: the Content-Length we promised is now a lie.
             raise ZohoCRMTransferError(
-                f"the source changed while it was being sent ({sent} of {self.size} bytes read)",
+                f"the source changed while it was being sent ({sent} of {part.size} bytes read)",
                 code="SOURCE_CHANGED",
                 hint="Do not modify a file while it is being uploaded.",
             )
-        self.sha256 = digest.hexdigest()
-        yield self._tail
-        self.finished = True
+        return digest.hexdigest()
 
 
 def expand_sources(source: Any, *, argument: str = "source") -> list[Any]:

@@ -463,3 +463,43 @@ def _mask(value: str) -> None:
     except ImportError:  # pragma: no cover - airflow.sdk always has it on 3.x
         return
     mask_secret(value)
+
+
+def validate_file_id(value: Any, *, argument: str = "file_id") -> str:
+    """
+    Return ``value`` as a Zoho File System id: the opaque string ``POST /files`` answered.
+
+    :raises ZohoCRMInvalidRequestError: for anything but 1 to 150 letters, digits, ``-`` or ``_``.
+    """
+    text = value.strip() if isinstance(value, str) else None
+    if not text or len(text) > 150 or not all(ch.isascii() and (ch.isalnum() or ch in "-_") for ch in text):
+        raise ZohoCRMInvalidRequestError.for_argument(
+            argument, value, "a Zoho File System id such as 'ae9c6cd994aa55a0fda90faaff4a2f472b1c94e7'"
+        )
+    return text
+
+
+def validate_field_choice(value: Any, *, argument: str = "include_field_files") -> list[str] | None:
+    """
+    Return which file fields an argument such as ``include_field_files`` names.
+
+    :param value: ``True`` (or its text) for every file field, ``False``/``None``/empty for none,
+        a field's API name, or a list of them (what a template renders to is accepted).
+    :return: ``None`` for every file field, else the API names (empty: none).
+    :raises ZohoCRMInvalidRequestError: for anything else.
+    """
+    if value is None or value in ("", []):
+        return []
+    if isinstance(value, str):
+        flag = parse_flag(value)
+        if flag is not None:
+            return None if flag else []
+        value = [value]
+    elif isinstance(value, bool):
+        return None if value else []
+    names = list(value) if isinstance(value, list | tuple) else None
+    if names is None or not all(isinstance(name, str) and name.strip() for name in names):
+        raise ZohoCRMInvalidRequestError.for_argument(
+            argument, value, "True, False, a file field's API name or a list of them"
+        )
+    return [name.strip() for name in names]

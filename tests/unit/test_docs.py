@@ -35,6 +35,7 @@ EXAMPLE_DAGS = REPO / "example_dags"
 PUBLIC_MODULES = (
     "airflow_provider_zoho_attach.hooks.zoho_crm",
     "airflow_provider_zoho_attach.operators.attachments",
+    "airflow_provider_zoho_attach.operators.field_files",
     "airflow_provider_zoho_attach.operators.photos",
     "airflow_provider_zoho_attach.sensors.attachments",
     "airflow_provider_zoho_attach.triggers.attachments",

@@ -1,0 +1,67 @@
+"""The deal-documents example end to end: attachments and field files into one folder, then a field filled."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import run_dag, task_states, xcom
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "example_dags" / "example_zoho_deal_documents.py"
+
+
+def load_example():
+    spec = importlib.util.spec_from_file_location("example_zoho_deal_documents_under_test", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.dag
+
+
+@pytest.mark.zoho_emulator(seed="demo")
+def test_the_deal_documents_example_collects_and_files(airflow_db, zoho_emulator_connection, tmp_path):
+    emu = zoho_emulator_connection
+    deal = "5725767000000100001"
+    attachments = [a["File_Name"] for a in emu.attachments("Deals", deal) if not a.get("$link_url")]
+    field_files = emu.files.field_files("Deals", deal)
+    (contract,) = [e for e in field_files if e["field"] == "Signed_Contract"]
+    contract_bytes = emu.files.content(contract["id"])
+    new_contract = tmp_path / "signed-v2.pdf"
+    new_contract.write_bytes(b"%PDF-1.7 countersigned")
+    destination = tmp_path.as_uri() + "/{module}/{record_id}/"
+
+    run = run_dag(load_example(), run_conf={"destination": destination, "signed_contract": str(new_contract)})
+
+    assert task_states(run) == {"collect_deal_documents": "success", "file_signed_contract": "success"}
+    collected = xcom(run, "collect_deal_documents")
+    folder = tmp_path / "Deals" / deal
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        {*attachments, *(e["File_Name__s"] for e in field_files)}
+    )
+    assert {r.get("field") for r in collected} == {None, "Signed_Contract", "Photos"}
+    assert (folder / contract["File_Name__s"]).read_bytes() == contract_bytes
+    (filed,) = xcom(run, "file_signed_contract")
+    (now,) = emu.files.field_files("Deals", deal, "Signed_Contract")
+    assert filed["attachment_id"] == now["id"] != contract["id"]
+    assert emu.files.content(now["id"]) == b"%PDF-1.7 countersigned"
+
+
+@pytest.mark.zoho_emulator(seed="demo")
+def test_a_rerun_of_the_example_changes_nothing(airflow_db, zoho_emulator_connection, tmp_path):
+    emu = zoho_emulator_connection
+    conf = {"destination": tmp_path.as_uri() + "/{module}/{record_id}/"}
+    run_dag(load_example(), run_conf=conf)
+    before = emu.files.field_files("Deals", "5725767000000100001")
+    emu.reset_log()
+
+    again = run_dag(load_example(), run_conf=conf)
+
+    assert set(task_states(again).values()) == {"success"}
+    assert {r["status"] for r in xcom(again, "collect_deal_documents")} == {"unchanged"}
+    assert [r["status"] for r in xcom(again, "file_signed_contract")] == ["skipped"]
+    assert emu.files.field_files("Deals", "5725767000000100001") == before
+    assert emu.count("POST", "/files") == 0
+    assert emu.count("PUT") == 0
