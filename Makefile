@@ -4,8 +4,10 @@
 # docs; `make bench`: bench; `make test-e2e`: test and e2e ...). A stamp file per set of extras,
 # named after them and a hash of pyproject.toml, tells whether that set is installed; a change to
 # pyproject.toml invalidates every stamp. `make venv` installs the `dev` extra: all of them.
-# uv does the installing (seconds instead of a minute with pip); it is bootstrapped from PyPI into
-# .tools/ so that it survives a rebuild of .venv.
+# uv does the installing (seconds instead of a minute with pip) and compiles the bytecode once
+# (every test starts Python processes; without .pyc files each one compiles Airflow again, as with
+# PYTHONDONTWRITEBYTECODE set); it is bootstrapped from PyPI into .tools/ so that it survives a
+# rebuild of .venv.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -41,7 +43,7 @@ $(UV):
 $(VENV)/.installed-$(PYPROJECT_HASH)-%: pyproject.toml | $(UV)
 	find $(VENV) -maxdepth 1 -name '.installed-*' ! -name '.installed-$(PYPROJECT_HASH)-*' -delete 2>/dev/null || true
 	test -x $(PY) || $(UV) venv --quiet --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')" $(VENV)
-	$(UV) pip install --quiet --python $(PY) \
+	$(UV) pip install --quiet --compile-bytecode --python $(PY) \
 		-e ".$(if $(filter none,$*),,[$(subst +,$(comma),$*)])"
 	touch $@
 
@@ -91,7 +93,7 @@ test-e2e: $(call stamp,test+e2e)  ## a real Airflow deployment on loopback, and 
 $(COMPAT_STAMP): pyproject.toml | $(UV)
 	rm -f $(COMPAT_VENV)/.installed-*
 	test -x $(COMPAT_VENV)/bin/python || $(UV) venv --quiet --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')" $(COMPAT_VENV)
-	$(UV) pip install --quiet --python $(COMPAT_VENV)/bin/python \
+	$(UV) pip install --quiet --compile-bytecode --python $(COMPAT_VENV)/bin/python \
 		-e ".[test,docs]" "apache-airflow==$(COMPAT_AIRFLOW)"
 	touch $@
 
