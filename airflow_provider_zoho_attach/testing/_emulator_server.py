@@ -544,7 +544,7 @@ class _Handler(BaseHTTPRequestHandler):
                     with suppress(OSError):
                         self.connection.shutdown(socket.SHUT_WR)
                     return
-                time.sleep(mode.delay if mode is not None and mode.delay is not None else 1.0)
+                self.engine.stall(mode.delay if mode is not None and mode.delay is not None else 1.0)
                 self._write_body(response, part, length)
                 return
             exchange.bytes_out = length
