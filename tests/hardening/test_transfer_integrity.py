@@ -464,10 +464,10 @@ def test_temp_files_of_killed_downloads_are_removed_and_running_ones_kept(
     killed = emu.add_attachment("Deals", record, "killed.bin", BIG)
     running = emu.add_attachment("Deals", record, "running.bin", BIG[::-1])
     later = emu.add_attachment("Deals", record, "later.txt", b"later")
-    # Each body stops half-way, so each process is caught mid-download; the one to be killed for
-    # longer than the test needs, the other long enough to be running while the cleanup runs.
-    emu.inject_fault("slow_body", path=f"/Attachments/{killed}$", delay=30)
-    emu.inject_fault("slow_body", path=f"/Attachments/{running}$", delay=6)
+    # Each body stops half-way, so each process is caught mid-download, for longer than the test
+    # needs: the running one goes on when the test releases it, once the cleanup has run.
+    emu.inject_fault("slow_body", path=f"/Attachments/{killed}$", delay=120)
+    emu.inject_fault("slow_body", path=f"/Attachments/{running}$", delay=120)
     destination = tmp_path / "in"
     destination.mkdir()
     children = [_start_download(record, ident, destination) for ident in (killed, running)]
@@ -488,6 +488,7 @@ def test_temp_files_of_killed_downloads_are_removed_and_running_ones_kept(
 
     assert not killed_part.exists()
     assert running_part.exists()
+    emu.release_stalls()
     out, err = children[1].communicate(timeout=60)
     assert children[1].returncode == 0, err
     assert Path(out.strip()).read_bytes() == BIG[::-1]
