@@ -23,6 +23,7 @@ import textwrap
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -421,22 +422,71 @@ def docs_emulator(monkeypatch, tmp_path):
     tokens.clear_memory_cache()
 
 
+def defines_tests(block: Directive) -> bool:
+    return re.search(r"^def test_\w+\(", block.content, re.MULTILINE) is not None
+
+
+@pytest.fixture(scope="module")
+def docs_test_modules(tmp_path_factory) -> dict[str, Any]:
+    """
+    The blocks that define tests, each written as a test module, all run by one pytest process.
+
+    As a user runs them: a fresh interpreter, the emulator's fixtures from the plugin's entry
+    point, no connection in the environment. One process rather than one per block: each costs a
+    Python, pytest and Airflow start-up.
+
+    :return: ``{"tests": {block.where: [(test name, outcome)]}, "output": the run's output tail}``.
+    """
+    from xml.etree import ElementTree
+
+    folder = tmp_path_factory.mktemp("docs-tests")
+    modules = {}
+    for index, block in enumerate(b for b in python_blocks() if defines_tests(b)):
+        module = f"test_docs_example_{index}"
+        (folder / f"{module}.py").write_text(block.content, encoding="utf-8")
+        modules[module] = block.where
+    report = folder / "report.xml"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={report}",
+            *sorted(f"{module}.py" for module in modules),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        cwd=folder,
+        env={**env, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    output = f"{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
+    tests: dict[str, list[tuple[str, str]]] = {where: [] for where in modules.values()}
+    if report.is_file():
+        for case in ElementTree.parse(report).iter("testcase"):  # noqa: S314 - our own pytest's report
+            where = modules.get(case.get("classname", ""))
+            if where is not None:
+                problems = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
+                tests[where].append((case.get("name", ""), problems[0] if problems else "passed"))
+    return {"tests": tests, "output": output}
+
+
 @pytest.mark.parametrize("block", python_blocks(), ids=lambda block: block.where)
-def test_python_block_runs(block, docs_emulator, tmp_path):
-    if re.search(r"^def test_\w+\(", block.content, re.MULTILINE):
-        module = tmp_path / "test_docs_example.py"
-        module.write_text(block.content, encoding="utf-8")
-        result = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(module)],
-            capture_output=True,
-            text=True,
-            timeout=240,
-            check=False,
-            cwd=tmp_path,
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+def test_python_block_runs(block, docs_emulator, tmp_path, request):
+    if defines_tests(block):
+        run = request.getfixturevalue("docs_test_modules")
+        outcomes = run["tests"][block.where]
+        defined = re.findall(r"^def (test_\w+)\(", block.content, re.MULTILINE)
+        assert {name.partition("[")[0] for name, _ in outcomes} == set(defined), (
+            f"{block.where}: not every test ran: {outcomes}\n{run['output']}"
         )
-        assert result.returncode == 0, f"{block.where}\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
-        assert " passed" in result.stdout
+        failed = [(name, outcome) for name, outcome in outcomes if outcome != "passed"]
+        assert not failed, f"{block.where}: {failed}\n{run['output']}"
         return
     code = compile(block.content, block.where, "exec")
     exec(code, {"__name__": "__docs_example__"})  # noqa: S102 - the docs' own examples
