@@ -411,8 +411,12 @@ def test_command_lines_in_the_docs_wrap():
 def docs_emulator(monkeypatch, tmp_path):
     """The demo data set on a running emulator, ``zoho_crm_default`` pointing at it, cwd in tmp."""
     from airflow_provider_zoho_attach.testing import ZohoCRMEmulator
+    from airflow_provider_zoho_attach.triggers import attachments as triggers
     from airflow_provider_zoho_attach.utils import tokens
 
+    # A trigger's first poll waits a random part of its interval (up to 5 s in the examples), to
+    # spread many deferred sensors; here it would only make the run slower by a random amount.
+    monkeypatch.setattr(triggers, "_stagger", lambda poll_interval: 0.0)
     tokens.clear_memory_cache()
     with ZohoCRMEmulator(seed="demo") as emulator:
         for name, value in emulator.airflow_env().items():
