@@ -153,35 +153,41 @@ def literal(cell: str) -> str:
 # --------------------------------------------------------------------------------------------- build
 
 
+def sphinx_command(out: Path) -> list[str]:
+    """Build the HTML docs like ``make docs`` (warnings are errors) into ``out/html``."""
+    return [
+        sys.executable,
+        "-m",
+        "sphinx",
+        "-W",
+        "--keep-going",
+        "-q",
+        "-b",
+        "html",
+        "-d",
+        str(out / "doctrees"),
+        str(DOCS),
+        str(out / "html"),
+    ]
+
+
 @pytest.fixture(scope="module")
-def built_html(tmp_path_factory) -> Path:
-    """The HTML docs, built like ``make docs`` (warnings are errors) into a temporary directory."""
-    out = tmp_path_factory.mktemp("docs")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sphinx",
-            "-W",
-            "--keep-going",
-            "-q",
-            "-b",
-            "html",
-            "-d",
-            str(out / "doctrees"),
-            str(DOCS),
-            str(out / "html"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-        cwd=REPO,
-    )
-    problems = [line for line in result.stderr.splitlines() if "WARNING" in line or "ERROR" in line]
-    assert result.returncode == 0, result.stderr[-6000:]
-    assert not problems, result.stderr[-6000:]
-    return out / "html"
+def built_html(request) -> Path:
+    """
+    The HTML docs, built like ``make docs`` (warnings are errors).
+
+    The build starts in the background as soon as the session knows it will need it (see
+    tests/unit/conftest.py), so that it runs beside the other tests; here it is waited for.
+    """
+    from tests.unit.conftest import docs_build
+
+    build = docs_build(request.config)
+    returncode = build.wait(timeout=240)
+    stderr = build.stderr()
+    problems = [line for line in stderr.splitlines() if "WARNING" in line or "ERROR" in line]
+    assert returncode == 0, stderr[-6000:]
+    assert not problems, stderr[-6000:]
+    return build.out / "html"
 
 
 def test_sphinx_build_has_no_warnings(built_html):
