@@ -114,6 +114,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     The docs tests run near the end of the session: by then the build has run beside the other
     tests, which mostly use one core or wait, instead of after them.
     """
+    if session.config.option.collectonly:
+        return
     if any("built_html" in getattr(item, "fixturenames", ()) for item in session.items):
         docs_build(session.config)
 
