@@ -88,7 +88,8 @@ def check_wheel(wheel: Path) -> None:
     description = metadata.get_payload() or ""
     check("## The two commands" in description, "METADATA: the README is not the description")
     extras = set(metadata.get_all("Provides-Extra") or [])
-    check({"s3", "gcs", "azure", "dev"} <= extras, f"METADATA: extras are {sorted(extras)}")
+    development = ("test", "docs", "bench", "e2e", "dev")
+    check({"s3", "gcs", "azure", *development} <= extras, f"METADATA: extras are {sorted(extras)}")
     requires = metadata.get_all("Requires-Dist") or []
     check(any(r.startswith("apache-airflow>=") for r in requires), "METADATA: no apache-airflow requirement")
     for extra, library in (("s3", "s3fs"), ("gcs", "gcsfs"), ("azure", "adlfs")):
@@ -96,10 +97,12 @@ def check_wheel(wheel: Path) -> None:
             any(r.startswith(library) and f"extra == '{extra}'" in r for r in requires),
             f"METADATA: extra {extra} does not bring {library}",
         )
-    check(
-        not any(r.startswith(("s3fs", "gcsfs", "adlfs")) and "extra == 'dev'" in r for r in requires),
-        "METADATA: the dev extra pulls in an object-storage filesystem",
-    )
+    for extra in development:
+        marker = f"extra == '{extra}'"
+        check(
+            not any(r.startswith(("s3fs", "gcsfs", "adlfs")) and marker in r for r in requires),
+            f"METADATA: the {extra} extra pulls in an object-storage filesystem",
+        )
     step(
         f"wheel ok: {wheel.name}, {len(names)} files, {wheel.stat().st_size / 1024:.0f} KiB; py.typed, "
         f"entry points apache_airflow_provider and pytest11, extras {', '.join(sorted(extras))}; "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -52,3 +53,27 @@ def _private_token_cache_dir(monkeypatch, tmp_path_factory):
     the next one the token call it counts. Not under ``tmp_path``: tests check that folder's contents.
     """
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
+def forget_masked_secrets() -> None:
+    """Empty Airflow's secrets masker (nothing to do if Airflow's SDK was never imported)."""
+    if "airflow.sdk" not in sys.modules:
+        return
+    try:
+        from airflow.sdk.log import _secrets_masker
+    except ImportError:  # Airflow 3.1 keeps it in the shared package only
+        from airflow.sdk._shared.secrets_masker import _secrets_masker
+    _secrets_masker().reset_masker()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_secrets_masker():
+    """
+    Forget the secrets masked by earlier tests.
+
+    Every hook on a new emulator registers new client secrets and tokens with Airflow's secrets
+    masker, whose pattern is recompiled on every addition: over the whole suite that made each
+    token fetch cost most of a second.
+    """
+    yield
+    forget_masked_secrets()

@@ -44,6 +44,8 @@ class EmulatorEngine:
         self._in_flight_changed = threading.Condition()
         self._gate = threading.Event()
         self._gate.set()
+        self._stalls_released = threading.Condition()
+        self._stall_generation = 0
 
     # ------------------------------------------------------------------ request log
 
@@ -152,6 +154,18 @@ class EmulatorEngine:
     def hold(self) -> None:
         """Wait while paused."""
         self._gate.wait()
+
+    def stall(self, seconds: float) -> None:
+        """Wait ``seconds`` (a ``slow_body`` stall), or less if :meth:`release_stalls` is called."""
+        with self._stalls_released:
+            generation = self._stall_generation
+            self._stalls_released.wait_for(lambda: self._stall_generation != generation, seconds)
+
+    def release_stalls(self) -> None:
+        """End every stall in progress now (later ones stall as usual)."""
+        with self._stalls_released:
+            self._stall_generation += 1
+            self._stalls_released.notify_all()
 
     def wait_in_flight(self, count: int, timeout: float) -> bool:
         """Wait until ``count`` API calls are in flight at once; ``False`` on timeout."""

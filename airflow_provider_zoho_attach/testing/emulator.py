@@ -154,9 +154,8 @@ class ZohoCRMEmulator:
         )
         self._server = server
         self.port = server.server_address[1]
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="zoho-crm-emulator", daemon=True
-        )
+        # Its stop() wakes the loop at once: the poll interval costs nothing on the way out.
+        self._thread = threading.Thread(target=server.serve_forever, name="zoho-crm-emulator", daemon=True)
         self._thread.start()
         return self
 
@@ -164,6 +163,7 @@ class ZohoCRMEmulator:
         """Stop serving, cut open connections and delete stored contents. Safe to call twice."""
         self._stopped = True
         self._engine.resume()
+        self._engine.release_stalls()
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
@@ -580,6 +580,14 @@ class ZohoCRMEmulator:
     def faults(self) -> list[dict[str, Any]]:
         """The pending faults."""
         return self._engine.faults
+
+    def release_stalls(self) -> None:
+        """
+        End the stall of every ``slow_body`` answer in progress: the rest of each body goes out now.
+
+        With a long ``delay``, this keeps a download mid-body for exactly as long as a test needs.
+        """
+        self._engine.release_stalls()
 
     def pause(self) -> None:
         """

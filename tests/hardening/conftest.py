@@ -18,23 +18,6 @@ def _fresh_token_memory():
     tokens.clear_memory_cache()
 
 
-@pytest.fixture(autouse=True)
-def _fresh_secrets_masker():
-    """
-    Forget the secrets masked by earlier tests.
-
-    Every test issues new tokens and each one is registered with Airflow's secrets masker, whose
-    pattern is recompiled on every addition: hundreds of tests would make that quadratic.
-    """
-    try:
-        from airflow.sdk.log import _secrets_masker
-    except ImportError:  # Airflow 3.1 keeps it in the shared package only
-        from airflow.sdk._shared.secrets_masker import _secrets_masker
-
-    yield
-    _secrets_masker().reset_masker()
-
-
 class NoXCom:
     """The ``ti`` of a hand-made context: operators push their record link to it."""
 

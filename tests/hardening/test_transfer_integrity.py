@@ -8,7 +8,6 @@ of it (``tmem://``) makes two threads check a name before either writes, or fail
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import os
@@ -31,7 +30,9 @@ class RacyMemoryFileSystem(MemoryFileSystem):
 
     * ``meet(name)``: the first two threads that look ``name`` up (``info``, which ``exists`` and
       ``stat`` use) wait for each other after the look-up, so both have their answer before either
-      writes. A thread waits once; alone, it goes on after ``MEET_TIMEOUT`` seconds.
+      writes. A thread waits once. One that waits alone goes on as soon as another thread opens a
+      file for writing (that one is past its look-ups: nobody else is coming), or after
+      ``MEET_TIMEOUT`` seconds.
     * ``fail_writes()``: every file opened for writing fails after its first bytes (EIO).
     * ``break_name(name, how)``: looking ``name`` up (``how="info"``) or reading it (``"read"``)
       raises ``PermissionError``.
@@ -43,21 +44,21 @@ class RacyMemoryFileSystem(MemoryFileSystem):
     store: ClassVar[dict] = {}
     pseudo_dirs: ClassVar[list] = [""]
     MEET_TIMEOUT = 2.0
-    _barriers: ClassVar[dict[str, threading.Barrier]] = {}
+    _meetings: ClassVar[dict[str, _Meeting]] = {}
     _waited: ClassVar[set[tuple[str, int]]] = set()
     _broken: ClassVar[dict[str, str]] = {}
     _failing: ClassVar[list[bool]] = [False]
 
     @classmethod
     def reset(cls):
-        cls._barriers.clear()
+        cls._meetings.clear()
         cls._waited.clear()
         cls._broken.clear()
         cls._failing[0] = False
 
     @classmethod
     def meet(cls, name):
-        cls._barriers[name] = threading.Barrier(2, timeout=cls.MEET_TIMEOUT)
+        cls._meetings[name] = _Meeting()
 
     @classmethod
     def fail_writes(cls):
@@ -82,12 +83,11 @@ class RacyMemoryFileSystem(MemoryFileSystem):
             answer, error = super().info(path, **kwargs), None
         except FileNotFoundError as missing:
             answer, error = None, missing
-        barrier = self._barriers.get(name)
+        meeting = self._meetings.get(name)
         key = (name, threading.get_ident())
-        if barrier is not None and key not in self._waited:
+        if meeting is not None and key not in self._waited:
             self._waited.add(key)
-            with contextlib.suppress(threading.BrokenBarrierError):
-                barrier.wait()
+            meeting.wait(self.MEET_TIMEOUT)
         if error is not None:
             raise error
         return answer
@@ -96,9 +96,34 @@ class RacyMemoryFileSystem(MemoryFileSystem):
         name = self._strip_protocol(path).rsplit("/", 1)[-1]
         if "r" in mode and self._broken.get(name) == "read":
             raise PermissionError(errno.EACCES, "Access Denied", path)
-        if "w" in mode and self._failing[0]:
-            return _FailingFile(self, self._strip_protocol(path))
+        if "w" in mode:
+            for meeting in list(self._meetings.values()):
+                meeting.end()
+            if self._failing[0]:
+                return _FailingFile(self, self._strip_protocol(path))
         return super()._open(path, mode, **kwargs)
+
+
+class _Meeting:
+    """Two threads wait for each other; the wait also ends when :meth:`end` is called."""
+
+    def __init__(self):
+        self._changed = threading.Condition()
+        self._arrived = 0
+        self._over = False
+
+    def wait(self, timeout):
+        with self._changed:
+            self._arrived += 1
+            if self._arrived >= 2:
+                self._over = True
+                self._changed.notify_all()
+            self._changed.wait_for(lambda: self._over, timeout)
+
+    def end(self):
+        with self._changed:
+            self._over = True
+            self._changed.notify_all()
 
 
 class _FailingFile(MemoryFile):
@@ -464,10 +489,10 @@ def test_temp_files_of_killed_downloads_are_removed_and_running_ones_kept(
     killed = emu.add_attachment("Deals", record, "killed.bin", BIG)
     running = emu.add_attachment("Deals", record, "running.bin", BIG[::-1])
     later = emu.add_attachment("Deals", record, "later.txt", b"later")
-    # Each body stops half-way, so each process is caught mid-download; the one to be killed for
-    # longer than the test needs, the other long enough to be running while the cleanup runs.
-    emu.inject_fault("slow_body", path=f"/Attachments/{killed}$", delay=30)
-    emu.inject_fault("slow_body", path=f"/Attachments/{running}$", delay=6)
+    # Each body stops half-way, so each process is caught mid-download, for longer than the test
+    # needs: the running one goes on when the test releases it, once the cleanup has run.
+    emu.inject_fault("slow_body", path=f"/Attachments/{killed}$", delay=120)
+    emu.inject_fault("slow_body", path=f"/Attachments/{running}$", delay=120)
     destination = tmp_path / "in"
     destination.mkdir()
     children = [_start_download(record, ident, destination) for ident in (killed, running)]
@@ -488,6 +513,7 @@ def test_temp_files_of_killed_downloads_are_removed_and_running_ones_kept(
 
     assert not killed_part.exists()
     assert running_part.exists()
+    emu.release_stalls()
     out, err = children[1].communicate(timeout=60)
     assert children[1].returncode == 0, err
     assert Path(out.strip()).read_bytes() == BIG[::-1]

@@ -32,8 +32,11 @@ def main(runs: int, module: str, record_id: str) -> None:
     import requests  # noqa: F401 - imported once here rather than in every run
     import tenacity  # noqa: F401
 
-    import airflow_provider_zoho_attach.hooks.zoho_crm  # noqa: F401
+    from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMHook
 
+    # Read the connection once, so that what that imports is not imported again by each run. It
+    # makes no token: every run still starts with no token in its memory.
+    ZohoCRMHook().settings  # noqa: B018
     context = multiprocessing.get_context("fork")
     results = context.Queue()
     outcomes = []

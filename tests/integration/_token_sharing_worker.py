@@ -63,9 +63,13 @@ def main(processes: int, module: str, record_id: str, workdir: str) -> None:
     import tenacity  # noqa: F401
     from airflow.sdk import Variable
 
-    import airflow_provider_zoho_attach.hooks.zoho_crm  # noqa: F401
+    from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMHook
     from airflow_provider_zoho_attach.utils import tokens
 
+    # Read the connection once: what that imports (the Task SDK's connection and supervisor
+    # modules) a task process has imported before its task runs. Without this each child imported
+    # it after the fork: 50 processes compiling the same modules at once. No token is made here.
+    ZohoCRMHook().settings  # noqa: B018
     store = FileVariables(f"{workdir}/variables.json")
     Variable.get = staticmethod(store.get)  # type: ignore[method-assign]
     Variable.set = staticmethod(store.set)  # type: ignore[method-assign]

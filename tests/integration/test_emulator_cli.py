@@ -42,15 +42,52 @@ def run_cli(*args):
     )
 
 
+def _token(url, client_id, client_secret, refresh_token):
+    return requests.post(
+        f"{url}/oauth/v2/token",
+        data={
+            "grant_type": "refresh_token",
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "refresh_token": refresh_token,
+        },
+        timeout=TIMEOUT,
+    ).json()["access_token"]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_cli_serves_the_demo_seed_until_signalled(sig):
-    proc, first = start_cli("--port", "0", "--seed", "demo", "--print-env", "--latency", "0.01")
+    # Without --print-env (the next test's), which imports Airflow for its note: this starts in a second.
+    proc, first = start_cli("--port", "0", "--seed", "demo", "--latency", "0.01")
     try:
         url = first.split(" listening on ")[1].split(",")[0].split()[0]
         assert url.startswith("http://127.0.0.1:")
-        lines = [proc.stdout.readline() for _ in range(5)]
-        records = [line.split() for line in lines[:4]]
+        records = [proc.stdout.readline().split() for _ in range(4)]
         assert [r[0] for r in records] == ["Deals", "Deals", "Leads", "Contacts"]
+
+        credentials = requests.get(f"{url}/__emulator__/credentials", timeout=TIMEOUT).json()
+        token = _token(
+            url, credentials["client_id"], credentials["client_secret"], credentials["refresh_token"]
+        )
+        module, record_id = records[0][0], records[0][1]
+        listed = requests.get(
+            f"{url}/crm/v8/{module}/{record_id}/Attachments",
+            params={"fields": "id,File_Name,$type"},
+            headers={"Authorization": f"Zoho-oauthtoken {token}"},
+            timeout=TIMEOUT,
+        ).json()["data"]
+        assert sorted(a["File_Name"] for a in listed) == ["pricing.csv", "proposal.pdf"]
+    finally:
+        proc.send_signal(sig)
+        assert proc.wait(timeout=TIMEOUT) == 0
+        assert "Traceback" not in proc.stderr.read()
+
+
+def test_cli_prints_a_connection_that_shares_tokens():
+    proc, first = start_cli("--port", "0", "--seed", "demo", "--print-env")
+    try:
+        url = first.split(" listening on ")[1].split(",")[0].split()[0]
+        lines = [proc.stdout.readline() for _ in range(5)]
         name, _, value = lines[4].strip().partition("=")
         assert name == "AIRFLOW_CONN_ZOHO_CRM_DEFAULT"
         conn = json.loads(value)
@@ -62,27 +99,10 @@ def test_cli_serves_the_demo_seed_until_signalled(sig):
         assert "airflow-provider-zoho-attach/tokens" in note
 
         credentials = requests.get(f"{url}/__emulator__/credentials", timeout=TIMEOUT).json()
-        token = requests.post(
-            f"{url}/oauth/v2/token",
-            data={
-                "grant_type": "refresh_token",
-                "client_id": conn["login"],
-                "client_secret": conn["password"],
-                "refresh_token": conn["extra"]["refresh_token"],
-            },
-            timeout=TIMEOUT,
-        ).json()["access_token"]
         assert credentials["refresh_token"] == conn["extra"]["refresh_token"]
-        module, record_id = records[0][0], records[0][1]
-        listed = requests.get(
-            f"{url}/crm/v8/{module}/{record_id}/Attachments",
-            params={"fields": "id,File_Name,$type"},
-            headers={"Authorization": f"Zoho-oauthtoken {token}"},
-            timeout=TIMEOUT,
-        ).json()["data"]
-        assert sorted(a["File_Name"] for a in listed) == ["pricing.csv", "proposal.pdf"]
+        assert _token(url, conn["login"], conn["password"], conn["extra"]["refresh_token"])
     finally:
-        proc.send_signal(sig)
+        proc.terminate()
         assert proc.wait(timeout=TIMEOUT) == 0
         assert "Traceback" not in proc.stderr.read()
 

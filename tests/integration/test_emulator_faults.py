@@ -185,6 +185,21 @@ def test_slow_body(zoho_emulator, setup):
     assert response.elapsed.total_seconds() < 0.3  # headers came before the stall
 
 
+def test_a_stalled_body_goes_on_when_released(zoho_emulator, setup):
+    zoho_emulator.inject_fault("slow_body", delay=3600)
+    with setup["session"].get(setup["download"], timeout=TIMEOUT, stream=True) as response:
+        first = response.raw.read(len(setup["content"]) // 2)  # the half sent before the stall
+        received = []
+        reader = threading.Thread(target=lambda: received.append(response.raw.read()))
+        reader.start()
+        reader.join(0.2)
+        assert reader.is_alive()  # the rest waits for the stall to end
+        zoho_emulator.release_stalls()
+        reader.join(TIMEOUT)
+    assert not reader.is_alive()
+    assert first + received[0] == setup["content"]
+
+
 def test_html_error(zoho_emulator, setup):
     zoho_emulator.inject_fault("html_error")
     response = get_list(setup)

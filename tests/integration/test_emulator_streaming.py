@@ -273,6 +273,26 @@ def test_stop_removes_contents_and_closes_connections():
     emulator.stop()  # twice is fine
 
 
+def test_stop_does_not_wait_for_the_serving_loop_to_poll():
+    from airflow_provider_zoho_attach.testing._emulator_server import EmulatorHTTPServer
+
+    emulator = ZohoCRMEmulator()
+    server = EmulatorHTTPServer(
+        ("127.0.0.1", 0), engine=emulator._engine, store=emulator._store, admin=emulator._admin
+    )
+    # A loop that would only look at its stop flag once an hour: shutdown() must wake it.
+    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 3600}, daemon=True)
+    serving.start()
+    stopper = threading.Thread(target=server.shutdown, daemon=True)
+    stopper.start()
+    stopper.join(timeout=10)
+    serving.join(timeout=10)
+    server.server_close()
+    emulator.stop()
+    assert not stopper.is_alive()
+    assert not serving.is_alive()
+
+
 def test_storage_dir(tmp_path):
     with ZohoCRMEmulator(storage_dir=tmp_path) as emulator:
         emulator.add_attachment("Leads", emulator.add_record("Leads"), "a.txt", "x")

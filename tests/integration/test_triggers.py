@@ -106,25 +106,27 @@ def test_transient_errors_are_tolerated_then_reported(zoho_emulator_connection):
     emu = zoho_emulator_connection
     record = emu.add_record("Deals")
     emu.add_attachment("Deals", record, "a.pdf", b"a")
-    emu.inject_fault("status", status=503, count=2, method="GET")
-    trigger = ZohoCRMNewAttachmentTrigger(
-        module="Deals", record_id=record, since=_iso(-60), poll_interval=0.01
-    )
-    event = asyncio.run(_first_event(trigger))
-    assert event.payload["status"] == "success"
-
-    emu.inject_fault("status", status=503, count=1000, method="GET")
-    failing = ZohoCRMNewAttachmentTrigger(
-        module="Deals", record_id=record, since=_iso(-60), poll_interval=0.01, max_consecutive_failures=2
-    )
 
     async def fast(trigger):
+        # The hook's backoff (1 s, then 2 s ... by default) is not what is tested here.
         hook = trigger._hook()
         hook._retry_base_delay = 0.001
         hook._retry_max_delay = 0.001
         trigger._hook = lambda: hook
         return await _first_event(trigger)
 
+    emu.inject_fault("status", status=503, count=2, method="GET")
+    trigger = ZohoCRMNewAttachmentTrigger(
+        module="Deals", record_id=record, since=_iso(-60), poll_interval=0.01
+    )
+    event = asyncio.run(fast(trigger))
+    assert event.payload["status"] == "success"
+    assert emu.count(method="GET", path_contains="/Attachments") == 3  # two 503s, then the answer
+
+    emu.inject_fault("status", status=503, count=1000, method="GET")
+    failing = ZohoCRMNewAttachmentTrigger(
+        module="Deals", record_id=record, since=_iso(-60), poll_interval=0.01, max_consecutive_failures=2
+    )
     event = asyncio.run(fast(failing))
     assert event.payload["status"] == "error"
     assert event.payload["error"]["status_code"] == 503

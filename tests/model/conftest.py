@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import InvalidArgument
 
 from tests.hardening.conftest import (  # noqa: F401 - fixtures, used by name
-    _fresh_secrets_masker,
     _fresh_token_memory,
     make_hook,
 )

@@ -23,6 +23,7 @@ import textwrap
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -154,35 +155,41 @@ def literal(cell: str) -> str:
 # --------------------------------------------------------------------------------------------- build
 
 
+def sphinx_command(out: Path) -> list[str]:
+    """Build the HTML docs like ``make docs`` (warnings are errors) into ``out/html``."""
+    return [
+        sys.executable,
+        "-m",
+        "sphinx",
+        "-W",
+        "--keep-going",
+        "-q",
+        "-b",
+        "html",
+        "-d",
+        str(out / "doctrees"),
+        str(DOCS),
+        str(out / "html"),
+    ]
+
+
 @pytest.fixture(scope="module")
-def built_html(tmp_path_factory) -> Path:
-    """The HTML docs, built like ``make docs`` (warnings are errors) into a temporary directory."""
-    out = tmp_path_factory.mktemp("docs")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sphinx",
-            "-W",
-            "--keep-going",
-            "-q",
-            "-b",
-            "html",
-            "-d",
-            str(out / "doctrees"),
-            str(DOCS),
-            str(out / "html"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-        cwd=REPO,
-    )
-    problems = [line for line in result.stderr.splitlines() if "WARNING" in line or "ERROR" in line]
-    assert result.returncode == 0, result.stderr[-6000:]
-    assert not problems, result.stderr[-6000:]
-    return out / "html"
+def built_html(request) -> Path:
+    """
+    The HTML docs, built like ``make docs`` (warnings are errors).
+
+    The build starts in the background as soon as the session knows it will need it (see
+    tests/unit/conftest.py), so that it runs beside the other tests; here it is waited for.
+    """
+    from tests.unit.conftest import docs_build
+
+    build = docs_build(request.config)
+    returncode = build.wait(timeout=240)
+    stderr = build.stderr()
+    problems = [line for line in stderr.splitlines() if "WARNING" in line or "ERROR" in line]
+    assert returncode == 0, stderr[-6000:]
+    assert not problems, stderr[-6000:]
+    return build.out / "html"
 
 
 def test_sphinx_build_has_no_warnings(built_html):
@@ -412,8 +419,12 @@ def test_command_lines_in_the_docs_wrap():
 def docs_emulator(monkeypatch, tmp_path):
     """The demo data set on a running emulator, ``zoho_crm_default`` pointing at it, cwd in tmp."""
     from airflow_provider_zoho_attach.testing import ZohoCRMEmulator
+    from airflow_provider_zoho_attach.triggers import attachments as triggers
     from airflow_provider_zoho_attach.utils import tokens
 
+    # A trigger's first poll waits a random part of its interval (up to 5 s in the examples), to
+    # spread many deferred sensors; here it would only make the run slower by a random amount.
+    monkeypatch.setattr(triggers, "_stagger", lambda poll_interval: 0.0)
     tokens.clear_memory_cache()
     with ZohoCRMEmulator(seed="demo") as emulator:
         for name, value in emulator.airflow_env().items():
@@ -423,22 +434,71 @@ def docs_emulator(monkeypatch, tmp_path):
     tokens.clear_memory_cache()
 
 
+def defines_tests(block: Directive) -> bool:
+    return re.search(r"^def test_\w+\(", block.content, re.MULTILINE) is not None
+
+
+@pytest.fixture(scope="module")
+def docs_test_modules(tmp_path_factory) -> dict[str, Any]:
+    """
+    The blocks that define tests, each written as a test module, all run by one pytest process.
+
+    As a user runs them: a fresh interpreter, the emulator's fixtures from the plugin's entry
+    point, no connection in the environment. One process rather than one per block: each costs a
+    Python, pytest and Airflow start-up.
+
+    :return: ``{"tests": {block.where: [(test name, outcome)]}, "output": the run's output tail}``.
+    """
+    from xml.etree import ElementTree
+
+    folder = tmp_path_factory.mktemp("docs-tests")
+    modules = {}
+    for index, block in enumerate(b for b in python_blocks() if defines_tests(b)):
+        module = f"test_docs_example_{index}"
+        (folder / f"{module}.py").write_text(block.content, encoding="utf-8")
+        modules[module] = block.where
+    report = folder / "report.xml"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={report}",
+            *sorted(f"{module}.py" for module in modules),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        cwd=folder,
+        env={**env, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    output = f"{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
+    tests: dict[str, list[tuple[str, str]]] = {where: [] for where in modules.values()}
+    if report.is_file():
+        for case in ElementTree.parse(report).iter("testcase"):  # noqa: S314 - our own pytest's report
+            where = modules.get(case.get("classname", ""))
+            if where is not None:
+                problems = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
+                tests[where].append((case.get("name", ""), problems[0] if problems else "passed"))
+    return {"tests": tests, "output": output}
+
+
 @pytest.mark.parametrize("block", python_blocks(), ids=lambda block: block.where)
-def test_python_block_runs(block, docs_emulator, tmp_path):
-    if re.search(r"^def test_\w+\(", block.content, re.MULTILINE):
-        module = tmp_path / "test_docs_example.py"
-        module.write_text(block.content, encoding="utf-8")
-        result = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(module)],
-            capture_output=True,
-            text=True,
-            timeout=240,
-            check=False,
-            cwd=tmp_path,
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+def test_python_block_runs(block, docs_emulator, tmp_path, request):
+    if defines_tests(block):
+        run = request.getfixturevalue("docs_test_modules")
+        outcomes = run["tests"][block.where]
+        defined = re.findall(r"^def (test_\w+)\(", block.content, re.MULTILINE)
+        assert {name.partition("[")[0] for name, _ in outcomes} == set(defined), (
+            f"{block.where}: not every test ran: {outcomes}\n{run['output']}"
         )
-        assert result.returncode == 0, f"{block.where}\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
-        assert " passed" in result.stdout
+        failed = [(name, outcome) for name, outcome in outcomes if outcome != "passed"]
+        assert not failed, f"{block.where}: {failed}\n{run['output']}"
         return
     code = compile(block.content, block.where, "exec")
     exec(code, {"__name__": "__docs_example__"})  # noqa: S102 - the docs' own examples

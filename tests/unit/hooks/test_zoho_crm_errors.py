@@ -1,21 +1,17 @@
-"""The error model: every Zoho code of the spec becomes the right exception, retried or not."""
+"""Errors through the hook: every Zoho code of the spec becomes the right exception, retried or not."""
 
 from __future__ import annotations
-
-import pickle
 
 import pytest
 
 from airflow_provider_zoho_attach.exceptions import (
     ZohoCRMAuthError,
     ZohoCRMConnectionError,
-    ZohoCRMError,
     ZohoCRMInvalidRequestError,
     ZohoCRMNotFoundError,
     ZohoCRMPermissionError,
     ZohoCRMRateLimitError,
     ZohoCRMServerError,
-    error_from_response,
 )
 from tests.unit.conftest import ACCESS_TOKEN, API, CLIENT_SECRET, REFRESH_TOKEN, TOKEN_URL, token_body
 
@@ -233,46 +229,3 @@ def test_backoff_grows_with_jitter(hook):
     for n, delay in enumerate(delays, start=1):
         ceiling = min(policy.max_delay, policy.base_delay * 2 ** (n - 1))
         assert ceiling / 2 <= delay <= ceiling
-
-
-def test_errors_survive_pickling():
-    error = error_from_response(429, b'{"code":"TOO_MANY_REQUESTS","message":"slow down","status":"error"}')
-    error.retry_after = 3.0
-    copy = pickle.loads(pickle.dumps(error))
-    assert type(copy) is ZohoCRMRateLimitError
-    assert (copy.code, copy.status_code, copy.message, copy.retry_after) == (
-        "TOO_MANY_REQUESTS",
-        429,
-        "slow down",
-        3.0,
-    )
-    assert str(copy) == str(error)
-
-
-def test_errors_round_trip_through_dicts():
-    error = error_from_response(403, {"code": "NO_PERMISSION", "message": "nope", "details": {"a": 1}})
-    copy = ZohoCRMError.from_dict(error.to_dict())
-    assert type(copy) is ZohoCRMPermissionError
-    assert copy.to_dict() == error.to_dict()
-
-
-def test_data_wrapped_item_errors_are_reported():
-    body = {
-        "data": [
-            {
-                "code": "INVALID_DATA",
-                "details": {"id": "9"},
-                "message": "record not deleted",
-                "status": "error",
-            }
-        ]
-    }
-    error = error_from_response(400, body)
-    assert error.code == "INVALID_DATA"
-    assert error.message == "record not deleted"
-
-
-def test_empty_body_status_only():
-    error = error_from_response(404, b"")
-    assert isinstance(error, ZohoCRMNotFoundError)
-    assert "empty body" in error.message
