@@ -278,7 +278,11 @@ def test_stop_does_not_wait_for_the_serving_loop_to_poll():
 
     emulator = ZohoCRMEmulator()
     server = EmulatorHTTPServer(
-        ("127.0.0.1", 0), engine=emulator._engine, store=emulator._store, admin=emulator._admin
+        ("127.0.0.1", 0),
+        engine=emulator._engine,
+        store=emulator._store,
+        files=emulator._files,
+        admin=emulator._admin,
     )
     # A loop that would only look at its stop flag once an hour: shutdown() must wake it.
     serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 3600}, daemon=True)
