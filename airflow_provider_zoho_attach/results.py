@@ -91,13 +91,7 @@ class UploadResult(_Uploaded, total=False):
     link_url: str
 
 
-class DownloadedFile(_OnRecord):
-    """
-    What a download wrote: the common part of :class:`DownloadResult` and ``download_photo``'s.
-
-    Its keys are below, with ``module`` and ``record_id``.
-    """
-
+class _WrittenFile(TypedDict):
     #: The file's name at the destination (made safe; unique among the run's downloads).
     file_name: str
     #: Where the file is: a local path or an object-storage URL.
@@ -110,6 +104,17 @@ class DownloadedFile(_OnRecord):
     content_type: str
     #: ``"downloaded"``, or ``"unchanged"`` when an identical file was already there.
     status: Literal["downloaded", "unchanged"]
+
+
+class DownloadedFile(_OnRecord, _WrittenFile):
+    """
+    What a download wrote: the common part of :class:`DownloadResult` and ``download_photo``'s.
+
+    ``file_name`` (made safe; unique among the run's downloads), ``path`` (local, or an
+    object-storage URL), ``size`` (bytes written), ``sha256`` (hex), ``content_type`` (what Zoho
+    sent) and ``status`` (``"downloaded"``, or ``"unchanged"`` when an identical file was already
+    there), with ``module`` and ``record_id``.
+    """
 
 
 class DownloadResult(DownloadedFile):
@@ -225,13 +230,7 @@ class ZfsUploadResult(TypedDict):
     sha256: str
 
 
-class ZfsDownloadResult(TypedDict):
-    """What ``download_file`` returns (a file of the Zoho File System belongs to no record)."""
+class ZfsDownloadResult(_WrittenFile):
+    """What ``download_file`` returns: :class:`DownloadedFile` without a record, with ``file_id``."""
 
     file_id: str
-    file_name: str
-    path: str
-    size: int
-    sha256: str
-    content_type: str
-    status: Literal["downloaded", "unchanged"]
