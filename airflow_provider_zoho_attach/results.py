@@ -22,6 +22,7 @@ __all__ = [
     "PhotoDeleteResult",
     "PhotoDownloadResult",
     "PhotoUploadResult",
+    "RecordRef",
     "UploadResult",
     "ZfsDownloadResult",
     "ZfsUploadResult",
@@ -235,3 +236,15 @@ class ZfsDownloadResult(TypedDict):
     sha256: str
     content_type: str
     status: Literal["downloaded", "unchanged"]
+
+
+class RecordRef(TypedDict):
+    """
+    A record found by ``ZohoCRMFindRecordsOperator`` (``output_format="kwargs"``): exactly the ``module``
+    and ``record_id`` arguments of the record-level operators, so ``.expand_kwargs(find.output)``
+    maps one task instance per record. With ``output_format="records"`` each dict carries the selected
+    fields besides these two keys.
+    """
+
+    module: str
+    record_id: str
