@@ -372,6 +372,15 @@ _CODE_TABLE: dict[str, tuple[type[ZohoCRMError], str]] = {
         "A request limit was exceeded (for example, too many fields).",
     ),
     "LIMIT_REACHED": (ZohoCRMInvalidRequestError, "A request limit was reached; see details."),
+    "SYNTAX_ERROR": (
+        ZohoCRMInvalidRequestError,
+        "The COQL query does not parse near the word in details; check quotes, brackets (more than two "
+        "conditions need them) and the where clause.",
+    ),
+    "INVALID_QUERY": (
+        ZohoCRMInvalidRequestError,
+        "The query names a column, operator or value Zoho refuses (see details); check the field's API name.",
+    ),
     "DISCRETE_PAGINATION_LIMIT_EXCEEDED": (
         ZohoCRMInvalidRequestError,
         "Zoho serves only the first 2,000 rows by page number; past that a page_token is required.",

@@ -35,6 +35,7 @@ def get_provider_info() -> dict[str, Any]:
                     f"{PACKAGE}.operators.attachments",
                     f"{PACKAGE}.operators.field_files",
                     f"{PACKAGE}.operators.photos",
+                    f"{PACKAGE}.operators.records",
                 ],
             }
         ],

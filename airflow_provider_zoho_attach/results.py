@@ -22,6 +22,7 @@ __all__ = [
     "PhotoDeleteResult",
     "PhotoDownloadResult",
     "PhotoUploadResult",
+    "RecordRef",
     "UploadResult",
     "ZfsDownloadResult",
     "ZfsUploadResult",
@@ -234,3 +235,15 @@ class ZfsDownloadResult(_WrittenFile):
     """What ``download_file`` returns: :class:`DownloadedFile` without a record, with ``file_id``."""
 
     file_id: str
+
+
+class RecordRef(TypedDict):
+    """
+    A record found by ``ZohoCRMFindRecordsOperator`` (``output_format="kwargs"``): exactly the ``module``
+    and ``record_id`` arguments of the record-level operators, so ``.expand_kwargs(find.output)``
+    maps one task instance per record. With ``output_format="records"`` each dict carries the selected
+    fields besides these two keys.
+    """
+
+    module: str
+    record_id: str

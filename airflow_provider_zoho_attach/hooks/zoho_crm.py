@@ -43,6 +43,7 @@ from airflow_provider_zoho_attach.hooks._base import (
 )
 from airflow_provider_zoho_attach.hooks._deletes import _DeleteCore
 from airflow_provider_zoho_attach.hooks._field_files import _FieldFilesCore
+from airflow_provider_zoho_attach.hooks._records import _RecordsCore
 from airflow_provider_zoho_attach.hooks.zoho_crm_async import (
     ZohoCRMAsyncHook,
     _amask,  # noqa: F401
@@ -93,7 +94,7 @@ if TYPE_CHECKING:
 __all__ = ["ZohoCRMAsyncHook", "ZohoCRMHook"]
 
 
-class ZohoCRMHook(_FieldFilesCore, _DeleteCore):
+class ZohoCRMHook(_FieldFilesCore, _DeleteCore, _RecordsCore):
     """
     Interact with Zoho CRM's attachments, record photos and OAuth endpoints.
 

@@ -31,6 +31,8 @@ ALL_SCOPES: tuple[str, ...] = (
     "ZohoCRM.org.ALL",
     "ZohoCRM.settings.ALL",
     "ZohoCRM.Files.ALL",
+    "ZohoCRM.coql.READ",
+    "ZohoSearch.securesearch.READ",
 )
 
 #: Module API names that support attachments (spec §1), mapped to the lower-case name their scopes use.

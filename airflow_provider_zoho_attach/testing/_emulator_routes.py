@@ -64,6 +64,7 @@ _FIXED = {
     ("files",): _route("files", "GET POST"),
     ("settings", "fields"): _route("fields", "GET"),
     ("settings", "modules"): _route("modules", "GET"),
+    ("coql",): _route("coql", "POST"),
 }
 _RESERVED = frozenset(name for key in _FIXED for name in key[:1])
 
@@ -82,6 +83,8 @@ def match_route(path: str) -> Route | None:
         return None
     if len(rest) == 1:
         return _route("records", "GET PUT", rest)
+    if len(rest) == 2 and rest[1] == "search":
+        return _route("search", "GET", rest)
     if len(rest) == 2:
         return _route("record", "GET PUT", rest)
     if len(rest) == 3 and rest[2] == "Attachments":

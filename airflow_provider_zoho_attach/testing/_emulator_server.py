@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from airflow_provider_zoho_attach.testing._emulator_attachments import list_attachments, upload_attachment
+from airflow_provider_zoho_attach.testing._emulator_coql import coql_answer
 from airflow_provider_zoho_attach.testing._emulator_engine import EmulatorEngine
 from airflow_provider_zoho_attach.testing._emulator_files import FileStore
 from airflow_provider_zoho_attach.testing._emulator_http import (
@@ -75,6 +76,7 @@ from airflow_provider_zoho_attach.testing._emulator_routes import (
     require,
     scope_mismatch,
 )
+from airflow_provider_zoho_attach.testing._emulator_search import search_answer
 from airflow_provider_zoho_attach.testing._emulator_store import (
     THROTTLE_BODY,
     AccessToken,
@@ -90,6 +92,7 @@ AdminHandler = Callable[[str, str, dict[str, str], BodyReader], Response]
 
 log = logging.getLogger(__name__)
 
+_COQL_BODY_LIMIT = 1024 * 1024
 _NOT_FOUND = "Please check if the URL trying to access is a correct one"
 
 
@@ -564,6 +567,10 @@ class _Handler(BaseHTTPRequestHandler):
                 org_scopes = ("org.read", "org.all", "settings.read", "settings.all")
                 require(scopes, tuple(f"zohocrm.{scope}" for scope in org_scopes), config)
                 return json_response(200, org_payload())
+            if route.kind == "coql":
+                return coql_answer(self.store, scopes, self._body.read_all(_COQL_BODY_LIMIT))
+            if route.kind == "search":
+                return search_answer(self.store, scopes, route.segments[0], exchange.query)
             if route.kind in FILES_ROUTES:
                 content_type = self.headers.get("Content-Type") or ""
                 return serve(

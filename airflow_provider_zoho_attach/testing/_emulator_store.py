@@ -153,6 +153,8 @@ class Record:
     photo: Photo | None = None
     created: float = 0.0
     modified: float = 0.0
+    #: Other fields (``Stage``, ``Amount``...), read by COQL and search.
+    values: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

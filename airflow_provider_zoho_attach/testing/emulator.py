@@ -33,7 +33,7 @@ import sys
 import tempfile
 import threading
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -287,6 +287,28 @@ class ZohoCRMEmulator:
         :return: the record id.
         """
         return self._store.add_record(module, record_id, name).id
+
+    def add_records(self, module: str, rows: Iterable[Mapping[str, Any]]) -> list[str]:
+        """
+        Create records with fields, quickly (thousands at once), for COQL and search.
+
+        :param module: the module API name.
+        :param rows: one mapping of field values per record (``{"Stage": "Won", "Amount": 10}``); an
+            ``id`` sets the record id, a ``Modified_Time`` (``datetime``, ISO string or epoch
+            seconds) its modification time.
+        :return: the record ids, in order.
+        """
+        ids = []
+        for row in rows:
+            values = dict(row)
+            record_id = values.pop("id", None)
+            modified = values.pop("Modified_Time", None)
+            record = self._store.add_record(module, None if record_id is None else str(record_id))
+            record.values.update(values)
+            if modified is not None:
+                record.modified = parse_time(modified, record.modified)
+            ids.append(record.id)
+        return ids
 
     def _record(self, module: str, record_id: str) -> Record:
         return self._store.add_record(module, str(record_id))
