@@ -16,6 +16,7 @@ from airflow_provider_zoho_attach.hooks._base import (
 )
 from airflow_provider_zoho_attach.hooks._downloads import _DownloadCore
 from airflow_provider_zoho_attach.results import UploadResult
+from airflow_provider_zoho_attach.utils.filters import link_attachment
 from airflow_provider_zoho_attach.utils.protocol import attachment_size, attachments_path, first_item
 from airflow_provider_zoho_attach.utils.transfer import MultipartBody, UploadSource
 
@@ -233,11 +234,10 @@ class _UploadCore(_DownloadCore):
         except ZohoCRMError as error:
             self.log.warning("Could not check for the link before retrying (%s)", error.code)
             return None
-        for record in records:
-            if record.get("$link_url") == url:
-                self.log.warning("The answer was lost but Zoho attached the link as %s", record.get("id"))
-                return record
-        return None
+        record = link_attachment(records, url)
+        if record is not None:
+            self.log.warning("The answer was lost but Zoho attached the link as %s", record.get("id"))
+        return record
 
 
 @dataclass
