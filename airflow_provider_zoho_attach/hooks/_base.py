@@ -38,6 +38,7 @@ from airflow_provider_zoho_attach.utils.protocol import (
 from airflow_provider_zoho_attach.utils.settings import CONN_TYPE, DEFAULT_CONN_ID, ZohoCRMSettings
 from airflow_provider_zoho_attach.utils.validation import (
     normalize_module,
+    parse_number,
     redact_url,
     validate_id,
     validate_ids,
@@ -108,24 +109,28 @@ class _ZohoCRMHookBase(BaseHook):
         return f"{type(self).__name__}(zoho_conn_id={self.zoho_conn_id!r})"
 
     def _apply_overrides(self, settings: ZohoCRMSettings) -> ZohoCRMSettings:
+        """
+        The connection's settings with the hook's ``timeout``, ``max_concurrency`` and ``max_retries``.
+
+        :param settings: the connection's checked settings.
+        :raises ZohoCRMInvalidRequestError: for an override outside the connection field's limits.
+        """
         from dataclasses import replace
 
-        from airflow_provider_zoho_attach.utils.settings import MAX_CONCURRENCY_LIMIT, MAX_RETRIES_LIMIT
+        from airflow_provider_zoho_attach.utils.settings import NUMBER_LIMITS
 
         changes: dict[str, Any] = {}
         # Checked like the connection's fields: max_concurrency=0 would wait forever for a slot.
-        for name, value, low, high, integer in (
-            ("timeout", self._timeout_override, 0.001, 3600, False),
-            ("max_concurrency", self._max_concurrency_override, 1, MAX_CONCURRENCY_LIMIT, True),
-            ("max_retries", self._max_retries_override, 0, MAX_RETRIES_LIMIT, True),
+        for name, value in (
+            ("timeout", self._timeout_override),
+            ("max_concurrency", self._max_concurrency_override),
+            ("max_retries", self._max_retries_override),
         ):
             if value is None:
                 continue
-            try:
-                number = None if isinstance(value, bool) else float(value)
-            except (TypeError, ValueError, OverflowError):
-                number = None
-            if number is None or (integer and not number.is_integer()) or not low <= number <= high:
+            low, high, integer = NUMBER_LIMITS[name]
+            number = parse_number(value, integer=integer)
+            if number is None or not low <= number <= high:
                 kind = "a whole number" if integer else "a number of seconds"
                 raise ZohoCRMInvalidRequestError.for_argument(name, value, f"{kind} from {low:g} to {high:g}")
             changes[name] = int(number) if integer else number
