@@ -39,7 +39,6 @@ from airflow_provider_zoho_attach.hooks._base import (
     _known_size,
     _may_have_stored,  # noqa: F401
     _user_agent,
-    check_link,
 )
 from airflow_provider_zoho_attach.hooks._deletes import _DeleteCore
 from airflow_provider_zoho_attach.hooks._field_files import _FieldFilesCore
@@ -81,6 +80,7 @@ from airflow_provider_zoho_attach.utils.transfer import (
     choose_file_name,
 )
 from airflow_provider_zoho_attach.utils.validation import (
+    check_link,
     normalize_module,
     redact_url,
     validate_id,

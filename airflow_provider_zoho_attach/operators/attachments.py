@@ -407,7 +407,7 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
             )
         module, record_id = self.target()
         if has_link:
-            from airflow_provider_zoho_attach.hooks.zoho_crm import check_link
+            from airflow_provider_zoho_attach.utils.validation import check_link
 
             # Checked before the listing that looks for an existing copy: nothing is sent for bad input.
             check_link(self.link_url, self.title or None)
