@@ -40,6 +40,7 @@ from airflow_provider_zoho_attach.utils.validation import (
     normalize_module,
     parse_number,
     validate_call,
+    validate_count,
     validate_id,
     validate_ids,
 )
@@ -538,10 +539,9 @@ def _checked_listing(module: Any, record_id: Any, options: Mapping[str, Any], *,
             raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}")
     per_page = options.get("per_page", MAX_PER_PAGE)
     max_items = options.get("max_items")
-    if max_items is not None and (
-        isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 0
-    ):
-        raise ZohoCRMInvalidRequestError.for_argument("max_items", max_items, "a whole number >= 0")
+    if max_items is not None:
+        # Not optional=True: that takes "" for "not set", and the hooks have always refused it.
+        max_items = validate_count(max_items, argument="max_items", minimum=0, from_text=False)
     if max_items is not None and max_items < per_page:
         per_page = max(1, max_items)
     if max_items == 0:

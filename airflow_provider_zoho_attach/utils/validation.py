@@ -205,14 +205,20 @@ def validate_ids(values: Any, *, argument: str = "attachment_ids") -> list[str]:
 
 
 @overload
-def validate_count(value: Any, *, argument: str, minimum: int, optional: Literal[False] = False) -> int: ...
+def validate_count(
+    value: Any, *, argument: str, minimum: int, optional: Literal[False] = False, from_text: bool = True
+) -> int: ...
 
 
 @overload
-def validate_count(value: Any, *, argument: str, minimum: int, optional: bool) -> int | None: ...
+def validate_count(
+    value: Any, *, argument: str, minimum: int, optional: bool, from_text: bool = True
+) -> int | None: ...
 
 
-def validate_count(value: Any, *, argument: str, minimum: int, optional: bool = False) -> int | None:
+def validate_count(
+    value: Any, *, argument: str, minimum: int, optional: bool = False, from_text: bool = True
+) -> int | None:
     """
     Return a count argument (``max_items``, ``min_count``) as an int.
 
@@ -220,11 +226,14 @@ def validate_count(value: Any, *, argument: str, minimum: int, optional: bool = 
     :param argument: the name of the argument, for the message.
     :param minimum: the smallest count accepted.
     :param optional: ``None`` and ``""`` mean "not set" (returned as ``None``).
+    :param from_text: accept a string of digits; ``False`` refuses every string (a hook's
+        ``max_items`` takes an int only).
     :raises ZohoCRMInvalidRequestError: for anything else (bools, floats, negative numbers...).
     """
     if optional and (value is None or value == ""):
         return None
-    count = int(value.strip()) if isinstance(value, str) and value.strip().isdigit() else value
+    digits = from_text and isinstance(value, str) and value.strip().isdigit()
+    count = int(value.strip()) if digits else value
     if isinstance(count, bool) or not isinstance(count, int) or count < minimum:
         raise ZohoCRMInvalidRequestError.for_argument(argument, value, f"a whole number >= {minimum}")
     return count
