@@ -59,6 +59,7 @@ from airflow_provider_zoho_attach.results import (
     UploadResult,
 )
 from airflow_provider_zoho_attach.utils.connection_form import legacy_field_behaviour, wtforms_widgets
+from airflow_provider_zoho_attach.utils.outcomes import ATTACHMENT_NOT_THERE, is_not_there
 from airflow_provider_zoho_attach.utils.protocol import (
     MAX_PER_PAGE,
     AttachmentPager,  # noqa: F401 - importable from here as before
@@ -481,16 +482,14 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore):
                 results.extend(self._confirm_deleted(module, record_id, batch, outcome.refused, operation))
                 continue
             batch_results = _bulk_results(outcome.payload, batch, module, record_id)
-            unsure = [
-                r["attachment_id"]
-                for r in batch_results
-                if outcome.lost and r["status"] == "error" and r.get("code") == "INVALID_DATA"
-            ]
+            unsure = [r["attachment_id"] for r in batch_results if outcome.lost and is_not_there(r)]
             if unsure:
                 # "Not there" on a retry may mean the attempt whose answer was lost deleted it, or
                 # that it never was: only a listing of the record tells.
                 first = next(r for r in batch_results if r["attachment_id"] == unsure[0])
-                refused = ZohoCRMError(str(first.get("message")), code="INVALID_DATA", operation=operation)
+                refused = ZohoCRMError(
+                    str(first.get("message")), code=ATTACHMENT_NOT_THERE, operation=operation
+                )
                 confirmed = {
                     r["attachment_id"]: r
                     for r in self._confirm_deleted(module, record_id, unsure, refused, operation)
