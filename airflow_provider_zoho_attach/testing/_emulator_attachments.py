@@ -30,7 +30,14 @@ from airflow_provider_zoho_attach.testing._emulator_io import (
     parse_multipart,
 )
 from airflow_provider_zoho_attach.testing._emulator_model import EmulatorConfig, format_time
-from airflow_provider_zoho_attach.testing._emulator_store import USER, ApiError, Record, Store
+from airflow_provider_zoho_attach.testing._emulator_store import (
+    USER,
+    ApiError,
+    Attachment,
+    PageResult,
+    Record,
+    Store,
+)
 
 __all__ = [
     "ambiguous_pages",
@@ -144,49 +151,22 @@ def list_attachments(store: Store, query: dict[str, str], record: Record) -> Res
     Pagination follows spec §7: ``page`` x ``per_page`` may reach the first
     ``discrete_pagination_limit`` rows; beyond, the signed, parameter-bound ``next_page_token``
     must be used (alone, without ``page``).
+
+    :param store: the emulator's store.
+    :param query: the query parameters.
+    :param record: the parent record.
     """
     config = store.config
     fields = fields_param(query, config)
     ambiguous_pages(query)
     per_page = int_param(query, "per_page", _MAX_PER_PAGE, 1, _MAX_PER_PAGE)
     page = int_param(query, "page", 1, 1, None)
-    ids: list[str] | None = None
-    if "ids" in query:
-        ids = [part.strip() for part in query["ids"].split(",") if part.strip()]
-        if not ids or not all(part.isdigit() for part in ids):
-            raise invalid_param("ids")
+    ids = _ids_param(query)
     bind = _bind_digest(record, fields, per_page, ids)
 
     token = query.get("page_token")
-    walked = 0
     if token is not None:
-        content = store.read_page_token(token)
-        if content is None:
-            raise api_error(
-                400, "INVALID_DATA", "The token given seems to be invalid", {"param_name": "page_token"}
-            )
-        if content.get("b") != bind:
-            raise api_error(
-                400,
-                "TOKEN_BOUND_DATA_MISMATCH",
-                "the parameters do not match the ones the page_token was issued for",
-                {"param_name": "page_token"},
-            )
-        if float(content.get("e", 0)) <= store.clock.now():
-            raise api_error(400, "EXPIRED_VALUE", "the page_token has expired", {"param_name": "page_token"})
-        walked = int(content.get("w", 0))
-        if walked >= config.max_token_rows:
-            raise api_error(
-                400,
-                "PAGINATION_LIMIT_EXCEEDED",
-                f"You can only get {config.max_token_rows} records using page_token",
-                {"limit": config.max_token_rows},
-            )
-        page = int(content.get("p", 1))
-        after = content.get("a")
-        result = store.page(
-            record, ids=ids, per_page=per_page, after=(after[0], after[1]) if after is not None else None
-        )
+        page, walked, result = _page_by_token(store, record, token, bind=bind, ids=ids, per_page=per_page)
     else:
         check_discrete_limit(page, per_page, config.discrete_pagination_limit)
         walked = (page - 1) * per_page
@@ -198,14 +178,7 @@ def list_attachments(store: Store, query: dict[str, str], record: Record) -> Res
         if config.empty_list_status == 204:
             return Response(status=204)
         return json_response(200, {"data": [], "info": _info(per_page, 0, page, False, None, None, None)})
-
-    wanted = set(fields)
-    if config.always_include_id or not fields:
-        wanted.add("id")
-    if fields:
-        data = [{key: value for key, value in row.full.items() if key in wanted} for row in rows]
-    else:
-        data = [dict(row.full) for row in rows]
+    data = _row_data(rows, fields, config)
 
     next_token = expiry = previous_token = None
     if more:
@@ -221,6 +194,82 @@ def list_attachments(store: Store, query: dict[str, str], record: Record) -> Res
         200,
         {"data": data, "info": _info(per_page, len(data), page, more, next_token, previous_token, expiry)},
     )
+
+
+def _ids_param(query: dict[str, str]) -> list[str] | None:
+    """
+    The attachment ids of ``ids`` (``None`` when absent).
+
+    :raises ApiError: 400 ``INVALID_DATA`` for an empty list or an id that is not digits.
+    """
+    if "ids" not in query:
+        return None
+    ids = [part.strip() for part in query["ids"].split(",") if part.strip()]
+    if not ids or not all(part.isdigit() for part in ids):
+        raise invalid_param("ids")
+    return ids
+
+
+def _page_by_token(
+    store: Store, record: Record, token: str, *, bind: str, ids: list[str] | None, per_page: int
+) -> tuple[int, int, PageResult]:
+    """
+    The page a ``page_token`` points to: (page number, rows walked before it, the page).
+
+    :param store: the emulator's store.
+    :param record: the parent record.
+    :param token: the ``page_token``.
+    :param bind: the digest of the parameters the token must have been issued for.
+    :param ids: the ``ids`` filter.
+    :param per_page: rows per page.
+    :raises ApiError: 400 for a token that is not one, was issued for other parameters, has
+        expired, or has walked past ``max_token_rows``.
+    """
+    config = store.config
+    content = store.read_page_token(token)
+    if content is None:
+        raise api_error(
+            400, "INVALID_DATA", "The token given seems to be invalid", {"param_name": "page_token"}
+        )
+    if content.get("b") != bind:
+        raise api_error(
+            400,
+            "TOKEN_BOUND_DATA_MISMATCH",
+            "the parameters do not match the ones the page_token was issued for",
+            {"param_name": "page_token"},
+        )
+    if float(content.get("e", 0)) <= store.clock.now():
+        raise api_error(400, "EXPIRED_VALUE", "the page_token has expired", {"param_name": "page_token"})
+    walked = int(content.get("w", 0))
+    if walked >= config.max_token_rows:
+        raise api_error(
+            400,
+            "PAGINATION_LIMIT_EXCEEDED",
+            f"You can only get {config.max_token_rows} records using page_token",
+            {"limit": config.max_token_rows},
+        )
+    page = int(content.get("p", 1))
+    after = content.get("a")
+    result = store.page(
+        record, ids=ids, per_page=per_page, after=(after[0], after[1]) if after is not None else None
+    )
+    return page, walked, result
+
+
+def _row_data(rows: list[Attachment], fields: list[str], config: EmulatorConfig) -> list[dict[str, Any]]:
+    """
+    The attachments of a page as Zoho lists them: the ``fields`` asked for (and ``id``), or all.
+
+    :param rows: the page's attachments.
+    :param fields: the names in ``fields`` (empty: every field).
+    :param config: the emulator's configuration (whether ``id`` always comes).
+    """
+    wanted = set(fields)
+    if config.always_include_id or not fields:
+        wanted.add("id")
+    if fields:
+        return [{key: value for key, value in row.full.items() if key in wanted} for row in rows]
+    return [dict(row.full) for row in rows]
 
 
 def _info(  # noqa: PLR0917 - mirrors the seven keys of Zoho's info block
