@@ -92,19 +92,9 @@ class _UploadCore(_DownloadCore):
         :param pending: the upload, with what its earlier attempts left to know.
         :return: the upload's result if the record has its stored copy, else ``None`` (send it).
         """
-        upload = pending.upload
         if pending.source_sha256 is None:
-            pending.source_sha256 = _source_sha256(upload, pending.operation)
-        assert pending.before is not None
-        recovered = self._find_lost_upload(
-            pending.module,
-            pending.record_id,
-            file_name=upload.file_name,
-            size=pending.size,
-            sha256=pending.source_sha256,
-            excluded=pending.before,
-            operation=pending.operation,
-        )
+            pending.source_sha256 = _source_sha256(pending.upload, pending.operation)
+        recovered = self._find_lost_upload(pending, pending.source_sha256)
         if recovered is None:
             return None
         self.log.warning(
@@ -113,14 +103,7 @@ class _UploadCore(_DownloadCore):
             pending.operation,
             recovered["id"],
         )
-        return self._upload_result(
-            pending.module,
-            pending.record_id,
-            file_name=upload.file_name,
-            size=pending.size,
-            details=recovered,
-            sha256=pending.source_sha256,
-        )
+        return self._upload_result(pending, recovered, sha256=pending.source_sha256)
 
     def _send_upload(self, pending: _PendingUpload) -> UploadResult:
         """
@@ -154,60 +137,50 @@ class _UploadCore(_DownloadCore):
             raise
         item = first_item(payload, operation=operation)
         details = item.get("details") if isinstance(item.get("details"), Mapping) else {}
-        return self._upload_result(
-            pending.module,
-            pending.record_id,
-            file_name=upload.file_name,
-            size=pending.size,
-            details=details or {},
-            sha256=body.sha256,
-        )
+        return self._upload_result(pending, details or {}, sha256=body.sha256)
 
     @staticmethod
     def _upload_result(
-        module: str,
-        record_id: str,
-        *,
-        file_name: str,
-        size: int,
-        details: Mapping[str, Any],
-        sha256: str | None,
+        pending: _PendingUpload, details: Mapping[str, Any], *, sha256: str | None
     ) -> UploadResult:
+        """
+        The result of an upload Zoho stored.
+
+        :param pending: the upload.
+        :param details: Zoho's ``details`` of the stored attachment (``id``, ``Created_Time``).
+        :param sha256: the SHA-256 of what was sent.
+        :raises ZohoCRMTransferError: ``INVALID_RESPONSE`` if Zoho named no attachment id.
+        """
         attachment_id = details.get("id")
         if not attachment_id:
             raise ZohoCRMTransferError(
                 "Zoho CRM accepted the upload but returned no attachment id",
                 code="INVALID_RESPONSE",
-                operation=f"upload {file_name!r} to {module}/{record_id}",
+                operation=pending.operation,
             )
         return {
             "attachment_id": str(attachment_id),
-            "file_name": file_name,
-            "size": size,
+            "file_name": pending.upload.file_name,
+            "size": pending.size,
             "sha256": sha256,
-            "module": module,
-            "record_id": record_id,
+            "module": pending.module,
+            "record_id": pending.record_id,
             "created_time": details.get("Created_Time"),
         }
 
-    def _find_lost_upload(
-        self,
-        module: str,
-        record_id: str,
-        *,
-        file_name: str,
-        size: int,
-        sha256: str,
-        excluded: set[str],
-        operation: str,
-    ) -> Mapping[str, Any] | None:
+    def _find_lost_upload(self, pending: _PendingUpload, sha256: str) -> Mapping[str, Any] | None:
         """
         The attachment a previous attempt stored before its answer was lost, if there is one.
 
         Only an attachment that was not on the record before the first attempt, with the same name
         and size, and whose bytes have the same SHA-256 (downloaded to check) counts: another
         user's file of the same name is never taken for ours.
+
+        :param pending: the upload, with the ids that were on the record before its first attempt.
+        :param sha256: the SHA-256 of the source.
         """
+        module, record_id, operation = pending.module, pending.record_id, pending.operation
+        file_name, size, excluded = pending.upload.file_name, pending.size, pending.before or set()
         try:
             listing = _listing(module, record_id, fields=("File_Name", "Size", "Created_Time"))
             records = list(self._records(listing))
