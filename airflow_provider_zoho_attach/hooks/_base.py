@@ -38,7 +38,9 @@ from airflow_provider_zoho_attach.utils.protocol import (
 from airflow_provider_zoho_attach.utils.settings import CONN_TYPE, DEFAULT_CONN_ID, ZohoCRMSettings
 from airflow_provider_zoho_attach.utils.validation import (
     normalize_module,
-    redact_url,
+    parse_number,
+    validate_call,
+    validate_count,
     validate_id,
     validate_ids,
 )
@@ -108,24 +110,28 @@ class _ZohoCRMHookBase(BaseHook):
         return f"{type(self).__name__}(zoho_conn_id={self.zoho_conn_id!r})"
 
     def _apply_overrides(self, settings: ZohoCRMSettings) -> ZohoCRMSettings:
+        """
+        The connection's settings with the hook's ``timeout``, ``max_concurrency`` and ``max_retries``.
+
+        :param settings: the connection's checked settings.
+        :raises ZohoCRMInvalidRequestError: for an override outside the connection field's limits.
+        """
         from dataclasses import replace
 
-        from airflow_provider_zoho_attach.utils.settings import MAX_CONCURRENCY_LIMIT, MAX_RETRIES_LIMIT
+        from airflow_provider_zoho_attach.utils.settings import NUMBER_LIMITS
 
         changes: dict[str, Any] = {}
         # Checked like the connection's fields: max_concurrency=0 would wait forever for a slot.
-        for name, value, low, high, integer in (
-            ("timeout", self._timeout_override, 0.001, 3600, False),
-            ("max_concurrency", self._max_concurrency_override, 1, MAX_CONCURRENCY_LIMIT, True),
-            ("max_retries", self._max_retries_override, 0, MAX_RETRIES_LIMIT, True),
+        for name, value in (
+            ("timeout", self._timeout_override),
+            ("max_concurrency", self._max_concurrency_override),
+            ("max_retries", self._max_retries_override),
         ):
             if value is None:
                 continue
-            try:
-                number = None if isinstance(value, bool) else float(value)
-            except (TypeError, ValueError, OverflowError):
-                number = None
-            if number is None or (integer and not number.is_integer()) or not low <= number <= high:
+            low, high, integer = NUMBER_LIMITS[name]
+            number = parse_number(value, integer=integer)
+            if number is None or not low <= number <= high:
                 kind = "a whole number" if integer else "a number of seconds"
                 raise ZohoCRMInvalidRequestError.for_argument(name, value, f"{kind} from {low:g} to {high:g}")
             changes[name] = int(number) if integer else number
@@ -334,24 +340,6 @@ def _known_size(upload: UploadSource) -> int:
     return upload.size
 
 
-def check_link(url: Any, title: Any = None) -> None:
-    """Refuse a link attachment's URL or title before anything is sent."""
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(url) if isinstance(url, str) else None
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 3000:
-        raise ZohoCRMInvalidRequestError.for_argument(
-            "link_url",
-            redact_url(url) if isinstance(url, str) else url,
-            "an http(s) URL of at most 3,000 characters",
-        )
-    if title is not None and (not isinstance(title, str) or not 1 <= len(title.strip()) <= 255):
-        raise ZohoCRMInvalidRequestError.for_argument("title", title, "1 to 255 characters")
-
-
 def _check_size(size: int, limit: int, what: str, name: str) -> None:
     if size > limit:
         raise ZohoCRMInvalidRequestError(
@@ -436,9 +424,6 @@ def _source_sha256(upload: UploadSource, operation: str) -> str:
     if not upload.replayable:
         raise _not_replayable(operation)
     return upload.sha256()
-
-
-_CALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 @dataclass(frozen=True)
@@ -554,10 +539,9 @@ def _checked_listing(module: Any, record_id: Any, options: Mapping[str, Any], *,
             raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}")
     per_page = options.get("per_page", MAX_PER_PAGE)
     max_items = options.get("max_items")
-    if max_items is not None and (
-        isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 0
-    ):
-        raise ZohoCRMInvalidRequestError.for_argument("max_items", max_items, "a whole number >= 0")
+    if max_items is not None:
+        # Not optional=True: that takes "" for "not set", and the hooks have always refused it.
+        max_items = validate_count(max_items, argument="max_items", minimum=0, from_text=False)
     if max_items is not None and max_items < per_page:
         per_page = max(1, max_items)
     if max_items == 0:
@@ -588,66 +572,13 @@ def _call_arguments(
     """
     Check ``call``'s arguments and return the call to send (for the hook's ``_call_json``).
 
-    The arguments are the user's, checked here at run time (hence ``Any``); an unknown keyword is a
+    The arguments are the user's, checked here at run time (hence ``Any``) by
+    :func:`~airflow_provider_zoho_attach.utils.validation.validate_call`; an unknown keyword is a
     ``TypeError`` as for any Python call.
 
     :raises ZohoCRMInvalidRequestError: for a bad argument, before anything is sent.
     """
-    verb = method.upper() if isinstance(method, str) else None
-    if verb not in _CALL_METHODS:
-        raise ZohoCRMInvalidRequestError.for_argument("method", method, "one of " + ", ".join(_CALL_METHODS))
-    if not _is_api_path(path):
-        raise ZohoCRMInvalidRequestError.for_argument(
-            "path",
-            path,
-            "a path relative to /crm/<version>/ such as 'users' or 'Deals/123/Notes' "
-            "(no scheme, host, leading '/', query, '.' or '..'; pass the query as params)",
-        )
-    if json is not None and data is not None:
-        raise ZohoCRMInvalidRequestError.for_argument("data", "...", "json or data, not both")
-    request_headers = {str(name): str(value) for name, value in (headers or {}).items()}
-    if any(name.lower() == "authorization" for name in request_headers):
-        raise ZohoCRMInvalidRequestError.for_argument(
-            "headers", "Authorization", "no Authorization header (the hook sends its access token)"
-        )
-    has_type = any(name.lower() == "content-type" for name in request_headers)
-    body: bytes | None = None
-    if json is not None:
-        import json as json_module
-
-        body = json_module.dumps(json).encode("utf-8")
-        if not has_type:
-            request_headers["Content-Type"] = "application/json"
-    elif isinstance(data, Mapping):
-        from urllib.parse import urlencode
-
-        body = urlencode(data, doseq=True).encode("utf-8")
-        if not has_type:
-            request_headers["Content-Type"] = "application/x-www-form-urlencoded"
-    elif isinstance(data, str):
-        body = data.encode("utf-8")
-    elif isinstance(data, (bytes, bytearray)):
-        body = bytes(data)
-    elif data is not None:
-        raise ZohoCRMInvalidRequestError.for_argument("data", data, "a mapping of form fields, str or bytes")
+    verb, body, request_headers = validate_call(method, path, json=json, data=data, headers=headers)
     return JsonCall(
         verb, path, f"{verb} {path}", params=params, body=body, headers=request_headers, empty_ok=True
     )
-
-
-def _is_api_path(path: Any) -> bool:
-    """Whether ``path`` stays under ``/crm/<version>/``: relative, no scheme or host, no dot segments."""
-    from urllib.parse import unquote
-
-    if not isinstance(path, str) or not path or len(path) > 2000 or path.startswith("/"):
-        return False
-    if any(char in path for char in "?#\\") or any(ord(char) < 0x21 or ord(char) == 0x7F for char in path):
-        return False
-    segments = path.split("/")
-    if ":" in segments[0]:
-        return False  # a scheme (https:) or a host with a port
-    for segment in segments:
-        decoded = unquote(segment)
-        if decoded in ("", ".", "..") or "/" in decoded or "\\" in decoded:
-            return False
-    return True

@@ -14,6 +14,7 @@ from airflow_provider_zoho_attach.exceptions import (
 from airflow_provider_zoho_attach.hooks._base import _check, _DeleteOutcome, _listing
 from airflow_provider_zoho_attach.hooks._sync_transport import _SyncTransport
 from airflow_provider_zoho_attach.results import DeleteResult
+from airflow_provider_zoho_attach.utils.outcomes import ATTACHMENT_NOT_THERE
 from airflow_provider_zoho_attach.utils.protocol import is_unreachable
 
 
@@ -32,8 +33,9 @@ class _DeleteCore(_SyncTransport):
         One DELETE with retries.
 
         ``lost`` tells that an attempt's answer was lost (the connection broke, or a 5xx), so Zoho
-        may have deleted already. An ``INVALID_DATA`` answer to a later attempt is then returned as
-        ``refused`` rather than raised, for the caller to confirm by listing.
+        may have deleted already. An answer of a later attempt that the attachment is not there
+        (:data:`~airflow_provider_zoho_attach.utils.outcomes.ATTACHMENT_NOT_THERE`) is then returned
+        as ``refused`` rather than raised, for the caller to confirm by listing.
         """
         lost = False
 
@@ -50,7 +52,7 @@ class _DeleteCore(_SyncTransport):
         try:
             return _DeleteOutcome(self._retry(attempt, operation=operation), lost)
         except ZohoCRMError as error:
-            if lost and error.code == "INVALID_DATA":
+            if lost and error.code == ATTACHMENT_NOT_THERE:
                 return _DeleteOutcome(None, lost, refused=error)
             raise
 
@@ -75,6 +77,7 @@ class _DeleteCore(_SyncTransport):
             listing = _listing(module, record_id, fields=("File_Name",))
             present = {str(r.get("id")) for r in self._records(listing)}
         except ZohoCRMError as error:
+            # A listing's INVALID_DATA is about the record id (it names no attachment): no such record.
             if error.code == "INVALID_DATA" or isinstance(error, ZohoCRMNotFoundError):
                 error.extend_message(f" (while confirming the delete of {len(ids)} attachment(s))")
                 raise

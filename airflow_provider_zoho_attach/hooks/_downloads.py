@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from airflow_provider_zoho_attach.exceptions import ZohoCRMNotFoundError, ZohoCRMTransferError
 from airflow_provider_zoho_attach.hooks._base import (
@@ -16,9 +16,13 @@ from airflow_provider_zoho_attach.hooks._base import (
 )
 from airflow_provider_zoho_attach.hooks._sync_transport import _SyncTransport
 from airflow_provider_zoho_attach.results import DownloadedFile
+from airflow_provider_zoho_attach.utils.downloads import BodyCopy
 from airflow_provider_zoho_attach.utils.filenames import filename_from_content_disposition
 from airflow_provider_zoho_attach.utils.protocol import attachment_path
 from airflow_provider_zoho_attach.utils.transfer import CHUNK_SIZE, DownloadTarget
+
+if TYPE_CHECKING:
+    import requests
 
 
 class _DownloadCore(_SyncTransport):
@@ -92,63 +96,22 @@ class _DownloadCore(_SyncTransport):
         not_found: str = "no such attachment",
         params: Mapping[str, Any] | None = None,
     ) -> tuple[str | None, int, str, str]:
-        """One streamed GET into the target's temp file: (header name, size, sha256, content type)."""
-        import requests
+        """
+        One streamed GET into the target's temp file: (header name, size, sha256, content type).
 
+        :param path: what to download.
+        :param target: where the bytes go; its temp file is discarded if anything fails.
+        :param operation: what is downloaded, for errors.
+        :param on_progress: called with the size of each chunk written.
+        :param not_found: what a 204 means, for its error.
+        :param params: the request's query parameters.
+        """
         target.discard()
         handle = target.open_temp()
         try:
             with self._exchange("GET", path, operation=operation, params=params, stream=True) as response:
-                if response.status_code == 204:
-                    raise ZohoCRMNotFoundError(
-                        f"Zoho CRM answered 204 No Content: {not_found}",
-                        code="NO_CONTENT",
-                        status_code=204,
-                        operation=operation,
-                    )
-                if response.status_code != 200:
-                    _check(response, operation=operation)
-                    raise ZohoCRMTransferError(
-                        f"unexpected HTTP {response.status_code} for a download",
-                        code="UNEXPECTED_STATUS",
-                        status_code=response.status_code,
-                        operation=operation,
-                    )
-                # Zoho sends some errors as JSON with HTTP 200: keep the start of a JSON body to tell.
-                sniff = bytearray() if _may_be_json_answer(response) else None
-                expected = _content_length(response)
-                digest = hashlib.sha256()
-                size = 0
-                try:
-                    for chunk in response.iter_content(CHUNK_SIZE):
-                        handle.write(chunk)
-                        digest.update(chunk)
-                        size += len(chunk)
-                        if sniff is not None and len(sniff) <= _ERROR_BODY_LIMIT:
-                            sniff += chunk[: _ERROR_BODY_LIMIT + 1 - len(sniff)]
-                        if on_progress is not None:
-                            on_progress(len(chunk))
-                except requests.RequestException as error:
-                    raise ZohoCRMTransferError(
-                        f"the connection broke after {size} bytes ({type(error).__name__})",
-                        code="CONNECTION_LOST",
-                        status_code=200,
-                        operation=operation,
-                        hint="The download is retried from the start; nothing partial is kept.",
-                    ) from None
-                except OSError as error:
-                    raise _write_error(error, operation) from None
-                if expected is not None and size != expected:
-                    raise ZohoCRMTransferError(
-                        f"the body ended after {size} of {expected} bytes",
-                        code="INCOMPLETE_BODY",
-                        status_code=200,
-                        operation=operation,
-                        hint="The download is retried from the start; nothing partial is kept.",
-                    )
-                if sniff is not None and len(sniff) <= _ERROR_BODY_LIMIT:
-                    # Raises Zoho's error if the body is one; a JSON file that is not one is kept.
-                    _check_json_file(bytes(sniff), operation=operation)
+                _check_download_status(response, operation=operation, not_found=not_found)
+                size, sha256 = _receive_body(response, handle, operation=operation, on_progress=on_progress)
                 header_name = filename_from_content_disposition(response.headers.get("Content-Disposition"))
                 content_type = (response.headers.get("Content-Type") or "application/octet-stream").split(
                     ";"
@@ -157,7 +120,7 @@ class _DownloadCore(_SyncTransport):
                 handle.flush()
             except OSError as error:
                 raise _write_error(error, operation) from None
-            return header_name, size, digest.hexdigest(), content_type.strip()
+            return header_name, size, sha256, content_type.strip()
         except BaseException:
             handle.close()
             target.discard()
@@ -194,6 +157,78 @@ class _DownloadCore(_SyncTransport):
                     operation=operation,
                 ) from None
         return digest.hexdigest()
+
+
+def _check_download_status(response: requests.Response, *, operation: str, not_found: str) -> None:
+    """
+    Raise the error of a download's answer that is not the file (anything but HTTP 200).
+
+    :param response: the answer, its body not read yet.
+    :param operation: what is downloaded, for the error.
+    :param not_found: what a 204 means, for its error.
+    """
+    if response.status_code == 204:
+        raise ZohoCRMNotFoundError(
+            f"Zoho CRM answered 204 No Content: {not_found}",
+            code="NO_CONTENT",
+            status_code=204,
+            operation=operation,
+        )
+    if response.status_code != 200:
+        _check(response, operation=operation)
+        raise ZohoCRMTransferError(
+            f"unexpected HTTP {response.status_code} for a download",
+            code="UNEXPECTED_STATUS",
+            status_code=response.status_code,
+            operation=operation,
+        )
+
+
+def _receive_body(
+    response: requests.Response,
+    handle: IO[bytes],
+    *,
+    operation: str,
+    on_progress: Callable[[int], None] | None,
+) -> tuple[int, str]:
+    """
+    Write a 200 answer's body to ``handle`` and check it is whole and not Zoho's error: (size, sha256).
+
+    :param response: the answer, its body not read yet.
+    :param handle: the temp file the body goes to.
+    :param operation: what is downloaded, for errors.
+    :param on_progress: called with the size of each chunk written.
+    """
+    import requests
+
+    # Zoho sends some errors as JSON with HTTP 200: keep the start of a JSON body to tell.
+    may_be_json = _may_be_json_answer(response)
+    expected = _content_length(response)
+    body = BodyCopy(handle, keep=_ERROR_BODY_LIMIT + 1 if may_be_json else 0, on_progress=on_progress)
+    try:
+        body.write_all(response.iter_content(CHUNK_SIZE))
+    except requests.RequestException as error:
+        raise ZohoCRMTransferError(
+            f"the connection broke after {body.size} bytes ({type(error).__name__})",
+            code="CONNECTION_LOST",
+            status_code=200,
+            operation=operation,
+            hint="The download is retried from the start; nothing partial is kept.",
+        ) from None
+    except OSError as error:
+        raise _write_error(error, operation) from None
+    if expected is not None and body.size != expected:
+        raise ZohoCRMTransferError(
+            f"the body ended after {body.size} of {expected} bytes",
+            code="INCOMPLETE_BODY",
+            status_code=200,
+            operation=operation,
+            hint="The download is retried from the start; nothing partial is kept.",
+        )
+    if may_be_json and len(body.head) <= _ERROR_BODY_LIMIT:
+        # Raises Zoho's error if the body is one; a JSON file that is not one is kept.
+        _check_json_file(bytes(body.head), operation=operation)
+    return body.size, body.sha256
 
 
 def _write_error(error: OSError, operation: str) -> ZohoCRMTransferError:

@@ -39,7 +39,6 @@ from airflow_provider_zoho_attach.hooks._base import (
     _known_size,
     _may_have_stored,  # noqa: F401
     _user_agent,
-    check_link,
 )
 from airflow_provider_zoho_attach.hooks._deletes import _DeleteCore
 from airflow_provider_zoho_attach.hooks._field_files import _FieldFilesCore
@@ -61,6 +60,7 @@ from airflow_provider_zoho_attach.results import (
     UploadResult,
 )
 from airflow_provider_zoho_attach.utils.connection_form import legacy_field_behaviour, wtforms_widgets
+from airflow_provider_zoho_attach.utils.outcomes import ATTACHMENT_NOT_THERE, is_not_there
 from airflow_provider_zoho_attach.utils.protocol import (
     MAX_PER_PAGE,
     AttachmentPager,  # noqa: F401 - importable from here as before
@@ -82,6 +82,7 @@ from airflow_provider_zoho_attach.utils.transfer import (
     choose_file_name,
 )
 from airflow_provider_zoho_attach.utils.validation import (
+    check_link,
     normalize_module,
     redact_url,
     validate_id,
@@ -482,16 +483,14 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore, _RecordsCore):
                 results.extend(self._confirm_deleted(module, record_id, batch, outcome.refused, operation))
                 continue
             batch_results = _bulk_results(outcome.payload, batch, module, record_id)
-            unsure = [
-                r["attachment_id"]
-                for r in batch_results
-                if outcome.lost and r["status"] == "error" and r.get("code") == "INVALID_DATA"
-            ]
+            unsure = [r["attachment_id"] for r in batch_results if outcome.lost and is_not_there(r)]
             if unsure:
                 # "Not there" on a retry may mean the attempt whose answer was lost deleted it, or
                 # that it never was: only a listing of the record tells.
                 first = next(r for r in batch_results if r["attachment_id"] == unsure[0])
-                refused = ZohoCRMError(str(first.get("message")), code="INVALID_DATA", operation=operation)
+                refused = ZohoCRMError(
+                    str(first.get("message")), code=ATTACHMENT_NOT_THERE, operation=operation
+                )
                 confirmed = {
                     r["attachment_id"]: r
                     for r in self._confirm_deleted(module, record_id, unsure, refused, operation)

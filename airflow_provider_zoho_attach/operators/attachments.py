@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_zoho_attach.results import AttachmentRecord
+    from airflow_provider_zoho_attach.utils.progress import TransferProgress
+    from airflow_provider_zoho_attach.utils.transfer import DownloadTarget, NameClaims
 
 __all__ = [
     "ZohoCRMDeleteAttachmentOperator",
@@ -254,13 +256,20 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         chosen: list[_Item],
         destination: Any,
     ) -> list[Mapping[str, Any]]:
-        from concurrent.futures import ThreadPoolExecutor
+        """
+        Download the chosen files in threads, each once; then fail if any failed (``fail_on_error``).
 
-        from airflow_provider_zoho_attach.exceptions import ZohoCRMError
+        :param module: the checked module API name.
+        :param record_id: the checked record id.
+        :param chosen: the attachments and field files to download.
+        :param destination: the directory they go to.
+        :return: a result per file, links given by bare id left out.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+        from functools import partial
+
         from airflow_provider_zoho_attach.utils.outcomes import summary_error, tally
-        from airflow_provider_zoho_attach.utils.progress import TransferProgress
-        from airflow_provider_zoho_attach.utils.protocol import attachment_size
-        from airflow_provider_zoho_attach.utils.transfer import DownloadTarget, NameClaims, choose_file_name
+        from airflow_provider_zoho_attach.utils.transfer import DownloadTarget, NameClaims
 
         if not chosen:
             self.log.info("Nothing to download from %s/%s", module, record_id)
@@ -268,60 +277,16 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         claims = NameClaims()
         # Fail on a bad destination before the first byte is fetched.
         target = DownloadTarget(destination, overwrite=self.overwrite, directory=True, claims=claims)
-        # Same-named attachments: the lowest id takes the plain name, the others their own
-        # "name (<id>).ext", decided here, before the threads race, so every run lays the files out
-        # alike and a re-run finds them unchanged. (Bare ids have no name yet: first come, first served.)
-        for ident, record, _field in sorted(
-            chosen, key=lambda item: (item[2] is not None, len(item[0]), item[0])
-        ):
-            if record is not None and record.get("File_Name"):
-                target.reserve(choose_file_name(None, str(record["File_Name"]), ident), tag=ident)
-        sizes = [attachment_size(record) if record is not None else None for _, record, _ in chosen]
-        progress = TransferProgress(
-            self.log,
-            verb="downloaded",
-            total_files=len(chosen),
-            total_bytes=sum(s for s in sizes if s is not None) if None not in sizes else None,
+        _reserve_names(target, chosen)
+        progress = _download_progress(self.log, chosen)
+        download = partial(
+            self._download_one,
+            module=module,
+            record_id=record_id,
+            destination=destination,
+            claims=claims,
+            progress=progress,
         )
-
-        def download(item: _Item) -> Mapping[str, Any]:
-            ident, record, field = item
-            name = str(record.get("File_Name") or "") or None if record is not None else None
-            # Many files go into it: a directory whatever its type, even before it exists.
-            options: dict[str, Any] = {
-                "overwrite": self.overwrite,
-                "directory": True,
-                "claims": claims,
-                "file_name": name,
-                "on_progress": progress.add_bytes,
-            }
-            try:
-                if field is None:
-                    result = self.hook.download_attachment(module, record_id, ident, destination, **options)
-                else:
-                    result = self.hook.download_field_file(
-                        module, record_id, ident, destination, field=field, **options
-                    )
-            except ZohoCRMError as error:
-                if error.code == "DOWNLOAD_NOT_ALLOWED":
-                    # A link attachment given by bare id: nothing to download, and nothing went wrong.
-                    progress.file_done(outcome="skipped")
-                    self.log.info("Skipping %s: it is a link attachment", ident)
-                    return {"attachment_id": ident, "status": "skipped"}
-                progress.file_done(outcome="failed")
-                self.log.error("Download of %s %s failed: %s", field or "attachment", ident, error)
-                failure = {
-                    "attachment_id": ident,
-                    "file_name": name,
-                    "module": module,
-                    "record_id": record_id,
-                    "status": "failed",
-                    "error": error.to_dict(),
-                }
-                return failure if field is None else {**failure, "field": field}
-            progress.file_done(outcome="unchanged" if result.get("status") == "unchanged" else "done")
-            return result
-
         workers = max(1, min(len(chosen), self.hook.settings.max_concurrency))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zoho-download") as pool:
             results = list(pool.map(download, chosen))
@@ -330,6 +295,65 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         if failed and self.fail_on_error:
             raise summary_error("download", failed, len(chosen), done=tally(results))
         return [r for r in results if r["status"] != "skipped"]
+
+    def _download_one(
+        self,
+        item: _Item,
+        *,
+        module: str,
+        record_id: str,
+        destination: Any,
+        claims: NameClaims,
+        progress: TransferProgress,
+    ) -> Mapping[str, Any]:
+        """
+        Download one chosen file: its result, or its failure (a link given by bare id is skipped).
+
+        :param item: the attachment or field file.
+        :param module: the checked module API name.
+        :param record_id: the checked record id.
+        :param destination: the directory it goes to.
+        :param claims: the names the run's downloads have taken.
+        :param progress: the run's progress, told of its bytes and its outcome.
+        """
+        from airflow_provider_zoho_attach.exceptions import ZohoCRMError
+
+        ident, record, field = item
+        name = str(record.get("File_Name") or "") or None if record is not None else None
+        # Many files go into it: a directory whatever its type, even before it exists.
+        options: dict[str, Any] = {
+            "overwrite": self.overwrite,
+            "directory": True,
+            "claims": claims,
+            "file_name": name,
+            "on_progress": progress.add_bytes,
+        }
+        try:
+            if field is None:
+                result = self.hook.download_attachment(module, record_id, ident, destination, **options)
+            else:
+                result = self.hook.download_field_file(
+                    module, record_id, ident, destination, field=field, **options
+                )
+        except ZohoCRMError as error:
+            if error.code == "DOWNLOAD_NOT_ALLOWED":
+                # A link attachment given by bare id: nothing to download, and nothing went wrong.
+                progress.file_done(outcome="skipped")
+                self.log.info("Skipping %s: it is a link attachment", ident)
+                return {"attachment_id": ident, "status": "skipped"}
+            progress.file_done(outcome="failed")
+            self.log.error("Download of %s %s failed: %s", field or "attachment", ident, error)
+            failure = {
+                "attachment_id": ident,
+                "file_name": name,
+                "module": module,
+                "record_id": record_id,
+                "status": "failed",
+                "error": error.to_dict(),
+            }
+            return failure if field is None else {**failure, "field": field}
+        progress.file_done(outcome="unchanged" if result.get("status") == "unchanged" else "done")
+        return result
 
 
 class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
@@ -407,7 +431,7 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
             )
         module, record_id = self.target()
         if has_link:
-            from airflow_provider_zoho_attach.hooks.zoho_crm import check_link
+            from airflow_provider_zoho_attach.utils.validation import check_link
 
             # Checked before the listing that looks for an existing copy: nothing is sent for bad input.
             check_link(self.link_url, self.title or None)
@@ -610,6 +634,44 @@ class ZohoCRMDeleteAttachmentOperator(ZohoCRMBaseOperator):
 
 #: A file to download: its id, its record (``None`` for a bare id), its field (``None``: an attachment).
 _Item = tuple[str, Mapping[str, Any] | None, str | None]
+
+
+def _reserve_names(target: DownloadTarget, chosen: list[_Item]) -> None:
+    """
+    Reserve the names of same-named files before the threads race, so every run lays them out alike.
+
+    The lowest id takes the plain name, the others their own "name (<id>).ext", so a re-run finds
+    them unchanged. (Bare ids have no name yet: first come, first served.)
+
+    :param target: the run's download target, holding its name claims.
+    :param chosen: the attachments and field files to download.
+    """
+    from airflow_provider_zoho_attach.utils.transfer import choose_file_name
+
+    for ident, record, _field in sorted(
+        chosen, key=lambda item: (item[2] is not None, len(item[0]), item[0])
+    ):
+        if record is not None and record.get("File_Name"):
+            target.reserve(choose_file_name(None, str(record["File_Name"]), ident), tag=ident)
+
+
+def _download_progress(log: Any, chosen: list[_Item]) -> TransferProgress:
+    """
+    The progress of a run's downloads: its files, and its bytes if every record tells its size.
+
+    :param log: where to log.
+    :param chosen: the attachments and field files to download.
+    """
+    from airflow_provider_zoho_attach.utils.progress import TransferProgress
+    from airflow_provider_zoho_attach.utils.protocol import attachment_size
+
+    sizes = [attachment_size(record) if record is not None else None for _, record, _ in chosen]
+    return TransferProgress(
+        log,
+        verb="downloaded",
+        total_files=len(chosen),
+        total_bytes=sum(s for s in sizes if s is not None) if None not in sizes else None,
+    )
 
 
 def _render_placeholders(destination: Any, *, module: str, record_id: str) -> Any:

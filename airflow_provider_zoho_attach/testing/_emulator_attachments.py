@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -29,7 +30,14 @@ from airflow_provider_zoho_attach.testing._emulator_io import (
     parse_multipart,
 )
 from airflow_provider_zoho_attach.testing._emulator_model import EmulatorConfig, format_time
-from airflow_provider_zoho_attach.testing._emulator_store import USER, ApiError, Record, Store
+from airflow_provider_zoho_attach.testing._emulator_store import (
+    USER,
+    ApiError,
+    Attachment,
+    PageResult,
+    Record,
+    Store,
+)
 
 __all__ = [
     "ambiguous_pages",
@@ -143,49 +151,22 @@ def list_attachments(store: Store, query: dict[str, str], record: Record) -> Res
     Pagination follows spec §7: ``page`` x ``per_page`` may reach the first
     ``discrete_pagination_limit`` rows; beyond, the signed, parameter-bound ``next_page_token``
     must be used (alone, without ``page``).
+
+    :param store: the emulator's store.
+    :param query: the query parameters.
+    :param record: the parent record.
     """
     config = store.config
     fields = fields_param(query, config)
     ambiguous_pages(query)
     per_page = int_param(query, "per_page", _MAX_PER_PAGE, 1, _MAX_PER_PAGE)
     page = int_param(query, "page", 1, 1, None)
-    ids: list[str] | None = None
-    if "ids" in query:
-        ids = [part.strip() for part in query["ids"].split(",") if part.strip()]
-        if not ids or not all(part.isdigit() for part in ids):
-            raise invalid_param("ids")
+    ids = _ids_param(query)
     bind = _bind_digest(record, fields, per_page, ids)
 
     token = query.get("page_token")
-    walked = 0
     if token is not None:
-        content = store.read_page_token(token)
-        if content is None:
-            raise api_error(
-                400, "INVALID_DATA", "The token given seems to be invalid", {"param_name": "page_token"}
-            )
-        if content.get("b") != bind:
-            raise api_error(
-                400,
-                "TOKEN_BOUND_DATA_MISMATCH",
-                "the parameters do not match the ones the page_token was issued for",
-                {"param_name": "page_token"},
-            )
-        if float(content.get("e", 0)) <= store.clock.now():
-            raise api_error(400, "EXPIRED_VALUE", "the page_token has expired", {"param_name": "page_token"})
-        walked = int(content.get("w", 0))
-        if walked >= config.max_token_rows:
-            raise api_error(
-                400,
-                "PAGINATION_LIMIT_EXCEEDED",
-                f"You can only get {config.max_token_rows} records using page_token",
-                {"limit": config.max_token_rows},
-            )
-        page = int(content.get("p", 1))
-        after = content.get("a")
-        result = store.page(
-            record, ids=ids, per_page=per_page, after=(after[0], after[1]) if after is not None else None
-        )
+        page, walked, result = _page_by_token(store, record, token, bind=bind, ids=ids, per_page=per_page)
     else:
         check_discrete_limit(page, per_page, config.discrete_pagination_limit)
         walked = (page - 1) * per_page
@@ -197,14 +178,7 @@ def list_attachments(store: Store, query: dict[str, str], record: Record) -> Res
         if config.empty_list_status == 204:
             return Response(status=204)
         return json_response(200, {"data": [], "info": _info(per_page, 0, page, False, None, None, None)})
-
-    wanted = set(fields)
-    if config.always_include_id or not fields:
-        wanted.add("id")
-    if fields:
-        data = [{key: value for key, value in row.full.items() if key in wanted} for row in rows]
-    else:
-        data = [dict(row.full) for row in rows]
+    data = _row_data(rows, fields, config)
 
     next_token = expiry = previous_token = None
     if more:
@@ -220,6 +194,82 @@ def list_attachments(store: Store, query: dict[str, str], record: Record) -> Res
         200,
         {"data": data, "info": _info(per_page, len(data), page, more, next_token, previous_token, expiry)},
     )
+
+
+def _ids_param(query: dict[str, str]) -> list[str] | None:
+    """
+    The attachment ids of ``ids`` (``None`` when absent).
+
+    :raises ApiError: 400 ``INVALID_DATA`` for an empty list or an id that is not digits.
+    """
+    if "ids" not in query:
+        return None
+    ids = [part.strip() for part in query["ids"].split(",") if part.strip()]
+    if not ids or not all(part.isdigit() for part in ids):
+        raise invalid_param("ids")
+    return ids
+
+
+def _page_by_token(
+    store: Store, record: Record, token: str, *, bind: str, ids: list[str] | None, per_page: int
+) -> tuple[int, int, PageResult]:
+    """
+    The page a ``page_token`` points to: (page number, rows walked before it, the page).
+
+    :param store: the emulator's store.
+    :param record: the parent record.
+    :param token: the ``page_token``.
+    :param bind: the digest of the parameters the token must have been issued for.
+    :param ids: the ``ids`` filter.
+    :param per_page: rows per page.
+    :raises ApiError: 400 for a token that is not one, was issued for other parameters, has
+        expired, or has walked past ``max_token_rows``.
+    """
+    config = store.config
+    content = store.read_page_token(token)
+    if content is None:
+        raise api_error(
+            400, "INVALID_DATA", "The token given seems to be invalid", {"param_name": "page_token"}
+        )
+    if content.get("b") != bind:
+        raise api_error(
+            400,
+            "TOKEN_BOUND_DATA_MISMATCH",
+            "the parameters do not match the ones the page_token was issued for",
+            {"param_name": "page_token"},
+        )
+    if float(content.get("e", 0)) <= store.clock.now():
+        raise api_error(400, "EXPIRED_VALUE", "the page_token has expired", {"param_name": "page_token"})
+    walked = int(content.get("w", 0))
+    if walked >= config.max_token_rows:
+        raise api_error(
+            400,
+            "PAGINATION_LIMIT_EXCEEDED",
+            f"You can only get {config.max_token_rows} records using page_token",
+            {"limit": config.max_token_rows},
+        )
+    page = int(content.get("p", 1))
+    after = content.get("a")
+    result = store.page(
+        record, ids=ids, per_page=per_page, after=(after[0], after[1]) if after is not None else None
+    )
+    return page, walked, result
+
+
+def _row_data(rows: list[Attachment], fields: list[str], config: EmulatorConfig) -> list[dict[str, Any]]:
+    """
+    The attachments of a page as Zoho lists them: the ``fields`` asked for (and ``id``), or all.
+
+    :param rows: the page's attachments.
+    :param fields: the names in ``fields`` (empty: every field).
+    :param config: the emulator's configuration (whether ``id`` always comes).
+    """
+    wanted = set(fields)
+    if config.always_include_id or not fields:
+        wanted.add("id")
+    if fields:
+        return [{key: value for key, value in row.full.items() if key in wanted} for row in rows]
+    return [dict(row.full) for row in rows]
 
 
 def _info(  # noqa: PLR0917 - mirrors the seven keys of Zoho's info block
@@ -296,50 +346,67 @@ def upload_attachment(
     :param query: the query parameters.
     :param remember_form: receives the text fields of the body (for the request log).
     """
-    config = store.config
-    too_big = api_error(
+    sent = _read_upload_body(store, body, content_type_header)
+    remember_form(sent.form)
+    url = query.get("attachmentUrl", sent.form.get("attachmentUrl"))
+    title = query.get("title", sent.form.get("title"))
+    if sent.file_sink is not None and url is not None:
+        sent.discard_file()
+        raise api_error(400, "INVALID_DATA", "a file and a link cannot be attached in the same request")
+    if sent.extra_files:
+        sent.discard_file()
+        raise api_error(
+            400, "INVALID_DATA", "only one file can be attached per request", {"param_name": "file"}
+        )
+    if sent.file_sink is None and url is None:
+        raise missing_param("file")
+    if url is not None:
+        return _attach_link(store, record, url, title)
+    return _store_file(store, record, sent)
+
+
+@dataclass
+class _UploadBody:
+    """
+    What the body of an upload held.
+
+    :param form: its ``attachmentUrl`` and ``title`` fields.
+    :param file_sink: where its ``file`` part went (``None``: it had none).
+    :param file_info: the headers of its ``file`` part.
+    :param extra_files: how many more ``file`` parts it had (they were thrown away).
+    """
+
+    form: dict[str, str] = field(default_factory=dict)
+    file_sink: FileSink | None = None
+    file_info: PartInfo | None = None
+    extra_files: int = 0
+
+    def discard_file(self) -> None:
+        """Delete the stored file part, if any."""
+        if self.file_sink is not None:
+            self.file_sink.abort()
+
+
+def _too_big() -> ApiError:
+    return api_error(
         413,
         "FILE_SIZE_MORE_THAN_ALLOWED_SIZE",
         "Please check if the size of the file is in the correct range",
     )
+
+
+def _read_upload_body(store: Store, body: BodyReader, content_type_header: str) -> _UploadBody:
+    """
+    Read an upload's body: multipart (the file streams to a blob), a form, or nothing else.
+
+    :param store: the emulator's store (its blob directory and upload limit).
+    :param body: the request body.
+    :param content_type_header: the request's ``Content-Type``.
+    """
     content_type, params = parse_header_value(content_type_header)
-    form: dict[str, str] = {}
-    file_sink: FileSink | None = None
-    file_info: PartInfo | None = None
-    extra_files = 0
-
     if content_type == "multipart/form-data":
-        # Refuse what is certainly too big before writing a byte of it.
-        if body.length is not None and body.length > config.max_upload_size + MULTIPART_SLACK:
-            raise too_big
-        text_sinks: dict[str, MemorySink] = {}
-
-        def open_sink(info: PartInfo) -> Sink:
-            nonlocal file_sink, file_info, extra_files
-            if info.name == "file":
-                if file_sink is not None:
-                    extra_files += 1
-                    return DiscardSink()
-                file_sink = FileSink(store.blob_path(), limit=config.max_upload_size)
-                file_info = info
-                return file_sink
-            if info.name in ("attachmentUrl", "title") and info.filename is None:
-                text_sinks[info.name] = MemorySink(limit=FIELD_LIMIT)
-                return text_sinks[info.name]
-            return DiscardSink()
-
-        try:
-            parse_multipart(body, params.get("boundary", ""), open_sink)
-        except TooLarge:
-            if file_sink is not None:
-                file_sink.abort()
-            raise too_big from None
-        except BaseException:
-            if file_sink is not None:
-                file_sink.abort()
-            raise
-        form = {name: sink.text() for name, sink in text_sinks.items()}
-    elif content_type == "application/x-www-form-urlencoded":
+        return _read_multipart_upload(store, body, params.get("boundary", ""))
+    if content_type == "application/x-www-form-urlencoded":
         try:
             raw = body.read_all(FORM_LIMIT)
         except TooLarge:
@@ -349,61 +416,103 @@ def upload_attachment(
             for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
             if key in ("attachmentUrl", "title")
         }
-    remember_form(form)
+        return _UploadBody(form=form)
+    return _UploadBody()
 
-    url = query.get("attachmentUrl", form.get("attachmentUrl"))
-    title = query.get("title", form.get("title"))
 
-    def discard_file() -> None:
-        if file_sink is not None:
-            file_sink.abort()
+def _read_multipart_upload(store: Store, body: BodyReader, boundary: str) -> _UploadBody:
+    """
+    Stream a multipart upload: the first ``file`` part to a blob, the link fields to memory.
 
-    if file_sink is not None and url is not None:
-        discard_file()
-        raise api_error(400, "INVALID_DATA", "a file and a link cannot be attached in the same request")
-    if extra_files:
-        discard_file()
+    :param store: the emulator's store (its blob directory and upload limit).
+    :param body: the request body.
+    :param boundary: the multipart boundary.
+    :raises ApiError: 413 for a body or a file over the upload limit (nothing is kept).
+    """
+    config = store.config
+    # Refuse what is certainly too big before writing a byte of it.
+    if body.length is not None and body.length > config.max_upload_size + MULTIPART_SLACK:
+        raise _too_big()
+    sent = _UploadBody()
+    text_sinks: dict[str, MemorySink] = {}
+
+    def open_sink(info: PartInfo) -> Sink:
+        if info.name == "file":
+            if sent.file_sink is not None:
+                sent.extra_files += 1
+                return DiscardSink()
+            file_sink = FileSink(store.blob_path(), limit=config.max_upload_size)
+            sent.file_sink, sent.file_info = file_sink, info
+            return file_sink
+        if info.name in ("attachmentUrl", "title") and info.filename is None:
+            text_sinks[info.name] = MemorySink(limit=FIELD_LIMIT)
+            return text_sinks[info.name]
+        return DiscardSink()
+
+    try:
+        parse_multipart(body, boundary, open_sink)
+    except TooLarge:
+        sent.discard_file()
+        raise _too_big() from None
+    except BaseException:
+        sent.discard_file()
+        raise
+    sent.form = {name: sink.text() for name, sink in text_sinks.items()}
+    return sent
+
+
+def _attach_link(store: Store, record: Record, url: str, title: str | None) -> Response:
+    """
+    Attach a link to ``record``, once: Zoho refuses a URL the record has already.
+
+    :param store: the emulator's store.
+    :param record: the parent record.
+    :param url: the ``attachmentUrl``.
+    :param title: the ``title`` (``None``: the URL is the name).
+    """
+    if not _valid_url(url):
         raise api_error(
-            400, "INVALID_DATA", "only one file can be attached per request", {"param_name": "file"}
+            400,
+            "INVALID_URL_PATTERN",
+            "the given attachment URL is incorrect",
+            {"param_name": "attachmentUrl"},
         )
-    if file_sink is None and url is None:
-        raise missing_param("file")
-
-    if url is not None:
-        if not _valid_url(url):
+    if title is not None and not 1 <= len(title) <= _MAX_TITLE_LENGTH:
+        raise invalid_param("title")
+    with store.lock:
+        if store.has_link(record, url):
             raise api_error(
                 400,
-                "INVALID_URL_PATTERN",
-                "the given attachment URL is incorrect",
+                "INVALID_DATA",
+                "the given attachment URL is already attached to the record",
                 {"param_name": "attachmentUrl"},
             )
-        if title is not None and not 1 <= len(title) <= _MAX_TITLE_LENGTH:
-            raise invalid_param("title")
-        with store.lock:
-            if store.has_link(record, url):
-                raise api_error(
-                    400,
-                    "INVALID_DATA",
-                    "the given attachment URL is already attached to the record",
-                    {"param_name": "attachmentUrl"},
-                )
-            attachment = store.add_attachment(
-                record, file_name=title or url, size=0, content_type="text/uri-list", link_url=url
-            )
-        return json_response(200, _success(attachment.id, attachment.full["Created_Time"]))
+        attachment = store.add_attachment(
+            record, file_name=title or url, size=0, content_type="text/uri-list", link_url=url
+        )
+    return json_response(200, _success(attachment.id, attachment.full["Created_Time"]))
 
-    assert file_sink is not None
-    assert file_info is not None
-    file_name = os.path.basename((file_info.filename or "file").replace("\\", "/")) or "file"
-    if file_name.lower().endswith(tuple(ext.lower() for ext in config.blocked_extensions)):
-        discard_file()
+
+def _store_file(store: Store, record: Record, sent: _UploadBody) -> Response:
+    """
+    Keep an upload's file part as an attachment of ``record``, unless its name ends in a blocked type.
+
+    :param store: the emulator's store.
+    :param record: the parent record.
+    :param sent: the upload's body, with its file part.
+    """
+    assert sent.file_sink is not None
+    assert sent.file_info is not None
+    file_name = os.path.basename((sent.file_info.filename or "file").replace("\\", "/")) or "file"
+    if file_name.lower().endswith(tuple(ext.lower() for ext in store.config.blocked_extensions)):
+        sent.discard_file()
         raise api_error(400, "INVALID_DATA", "invalid file type", {"param_name": "file"})
-    part_type = file_info.content_type
+    part_type = sent.file_info.content_type
     attachment = store.add_attachment(
         record,
         file_name=file_name,
-        size=file_sink.size,
+        size=sent.file_sink.size,
         content_type=part_type or guess_content_type(file_name),
-        path=file_sink.path,
+        path=sent.file_sink.path,
     )
     return json_response(200, _success(attachment.id, attachment.full["Created_Time"]))

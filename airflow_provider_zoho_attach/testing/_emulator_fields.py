@@ -11,6 +11,7 @@ Field entries carry every key Zoho's ``fields.json`` lists, because Zoho's SDK r
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -150,62 +151,148 @@ def file_field(
     return _field(module, api_name, data_type, sequence, length=length, label=label, custom=True)
 
 
+#: Every key of a field in Zoho's ``fields.json``, in its order, with the values that are the same for
+#: every field of the emulator; :func:`field_json` sets the others (``...`` here).
+_FIELD_TEMPLATE: dict[str, Any] = {
+    "associated_module": ...,
+    "data_type": ...,
+    "operation_type": ...,
+    "system_mandatory": ...,
+    "webhook": ...,
+    "blueprint_supported": False,
+    "virtual_field": False,
+    "field_read_only": ...,
+    "customizable_properties": ...,
+    "read_only": ...,
+    "custom_field": ...,
+    "businesscard_supported": False,
+    "filterable": ...,
+    "visible": True,
+    "available_in_user_layout": True,
+    "display_field": ...,
+    "pick_list_values_sorted_lexically": False,
+    "sortable": ...,
+    "layout_associations": [dict(_LAYOUT)],
+    "separator": False,
+    "searchable": ...,
+    "enable_colour_code": False,
+    "mass_update": ...,
+    "json_type": ...,
+    "created_source": ...,
+    "type": "used",
+    "display_label": ...,
+    "column_name": ...,
+    "api_name": ...,
+    "display_type": -1,
+    "ui_type": ...,
+    "colour_code_enabled_by_system": False,
+    "length": ...,
+    "decimal_place": None,
+    "quick_sequence_number": ...,
+    "email_parser": {"fields_update_supported": False, "record_operations_supported": False},
+    "rollup_summary": None,
+    "refer_from_field": None,
+    "created_time": None,
+    "modified_time": None,
+    "show_type": 7,
+    "category": 0,
+    "id": ...,
+    "multi_module_lookup": None,
+    "sharing_properties": None,
+    "currency": None,
+    "file_upolad_optionlist": [],
+    "lookup": None,
+    "profiles": ...,
+    "view_type": ...,
+    "unique": None,
+    "sub_module": None,
+    "subform": None,
+    "external": None,
+    "formula": None,
+    "convert_mapping": {"Contacts": None, "Deals": None, "Accounts": None},
+    "multiselectlookup": None,
+    "multiuserlookup": None,
+    "autonumber": None,
+    "auto_number": None,
+    "pick_list_values": [],
+    "crypt": None,
+    "tooltip": None,
+    "history_tracking": None,
+    "association_details": None,
+    "allowed_modules": [],
+    "additional_column": None,
+    "field_label": ...,
+    "hipaa_compliance_enabled": False,
+    "hipaa_compliance": None,
+    "number_separator": False,
+    "textarea": None,
+    "static_field": False,
+    "sequence_number": ...,
+}
+
+
 def field_json(field: FieldDef, module: str) -> dict[str, Any]:
-    """A field as ``GET /settings/fields`` answers it (every key of Zoho's ``fields.json``)."""
+    """
+    A field as ``GET /settings/fields`` answers it (every key of Zoho's ``fields.json``, in its order).
+
+    :param field: the field.
+    :param module: its module.
+    """
+    answer = copy.deepcopy(_FIELD_TEMPLATE)
+    # Setting a key keeps its place: the answer lists the keys in Zoho's order.
+    answer.update(_field_identity(field, module))
+    answer.update(_field_behaviour(field))
+    return answer
+
+
+def _field_identity(field: FieldDef, module: str) -> dict[str, Any]:
+    """
+    What a field is: its names, type, ids, length and place in the layout.
+
+    :param field: the field.
+    :param module: its module.
+    """
     json_type, ui_type, _ = _TYPES[field.data_type]
-    files = field.data_type in FILE_TYPES
-    editable = not field.read_only
     label = field.label
     associated = {"module": f"{field.api_name}__s", "id": field_id(module, field.api_name + "__s")}
     return {
-        "associated_module": associated if files else None,
+        "associated_module": associated if field.data_type in FILE_TYPES else None,
         "data_type": field.data_type,
-        "operation_type": dict.fromkeys(("web_update", "api_create", "web_create", "api_update"), editable),
         "system_mandatory": field.mandatory,
-        "webhook": not files,
-        "blueprint_supported": False,
-        "virtual_field": False,
-        "field_read_only": field.read_only,
-        "customizable_properties": ["upload_multiple_files"] if field.data_type == "fileupload" else [],
-        "read_only": field.read_only,
         "custom_field": field.custom,
-        "businesscard_supported": False,
-        "filterable": not files and field.data_type != "profileimage",
-        "visible": True,
-        "available_in_user_layout": True,
         "display_field": field.api_name == name_field(module),
-        "pick_list_values_sorted_lexically": False,
-        "sortable": not files,
-        "layout_associations": [dict(_LAYOUT)],
-        "separator": False,
-        "searchable": field.data_type == "text",
-        "enable_colour_code": False,
-        "mass_update": editable and not files,
         "json_type": json_type,
         "created_source": "crm" if field.custom else "default",
-        "type": "used",
         "display_label": label,
         "column_name": field.api_name.upper(),
         "api_name": field.api_name,
-        "display_type": -1,
         "ui_type": ui_type,
-        "colour_code_enabled_by_system": False,
         "length": field.length,
-        "decimal_place": None,
         "quick_sequence_number": str(field.sequence),
-        "email_parser": {"fields_update_supported": False, "record_operations_supported": False},
-        "rollup_summary": None,
-        "refer_from_field": None,
-        "created_time": None,
-        "modified_time": None,
-        "show_type": 7,
-        "category": 0,
         "id": field.id,
-        "multi_module_lookup": None,
-        "sharing_properties": None,
-        "currency": None,
-        "file_upolad_optionlist": [],
-        "lookup": None,
+        "field_label": label,
+        "sequence_number": field.sequence,
+    }
+
+
+def _field_behaviour(field: FieldDef) -> dict[str, Any]:
+    """
+    What may be done with a field: who edits it, and whether it is filtered, sorted or searched.
+
+    :param field: the field.
+    """
+    files = field.data_type in FILE_TYPES
+    editable = not field.read_only
+    return {
+        "operation_type": dict.fromkeys(("web_update", "api_create", "web_create", "api_update"), editable),
+        "webhook": not files,
+        "field_read_only": field.read_only,
+        "customizable_properties": ["upload_multiple_files"] if field.data_type == "fileupload" else [],
+        "read_only": field.read_only,
+        "filterable": not files and field.data_type != "profileimage",
+        "sortable": not files,
+        "searchable": field.data_type == "text",
+        "mass_update": editable and not files,
         "profiles": [
             {
                 "permission_type": "read_write" if editable else "read_only",
@@ -214,30 +301,6 @@ def field_json(field: FieldDef, module: str) -> dict[str, Any]:
             }
         ],
         "view_type": {"view": True, "edit": editable, "quick_create": False, "create": editable},
-        "unique": None,
-        "sub_module": None,
-        "subform": None,
-        "external": None,
-        "formula": None,
-        "convert_mapping": {"Contacts": None, "Deals": None, "Accounts": None},
-        "multiselectlookup": None,
-        "multiuserlookup": None,
-        "autonumber": None,
-        "auto_number": None,
-        "pick_list_values": [],
-        "crypt": None,
-        "tooltip": None,
-        "history_tracking": None,
-        "association_details": None,
-        "allowed_modules": [],
-        "additional_column": None,
-        "field_label": label,
-        "hipaa_compliance_enabled": False,
-        "hipaa_compliance": None,
-        "number_separator": False,
-        "textarea": None,
-        "static_field": False,
-        "sequence_number": field.sequence,
     }
 
 

@@ -415,69 +415,101 @@ def parse_multipart(
     """
     if not boundary or len(boundary) > 200:
         raise MalformedBody("missing or oversized multipart boundary")
-    delimiter = b"\r\n--" + boundary.encode("latin-1")
-    keep = len(delimiter) - 1
-    # A leading CRLF lets the first boundary (which has none before it) match the delimiter too.
-    buf = bytearray(b"\r\n")
+    scanner = _MultipartScanner(reader, b"\r\n--" + boundary.encode("latin-1"), chunk_size)
+    scanner.skip_preamble()
+    parts = 0
+    while not scanner.at_close_delimiter():
+        sink = open_sink(_parse_part_headers(scanner.part_headers()))
+        parts += 1
+        scanner.copy_part(sink)
+        sink.close()
+    # Close delimiter: the epilogue is ignored.
+    reader.drain()
+    return parts
 
-    def fill() -> bool:
-        block = reader.read(chunk_size)
+
+class _MultipartScanner:
+    """
+    A multipart body read block by block: what was read and not yet consumed, and where it stands.
+
+    :param reader: the request body.
+    :param delimiter: ``CRLF--boundary``.
+    :param chunk_size: the read block size.
+    """
+
+    def __init__(self, reader: BodyReader, delimiter: bytes, chunk_size: int) -> None:
+        self.reader = reader
+        self.delimiter = delimiter
+        self.chunk_size = chunk_size
+        # A tail shorter than the delimiter may be its beginning: it waits for the next block.
+        self.keep = len(delimiter) - 1
+        # A leading CRLF lets the first boundary (which has none before it) match the delimiter too.
+        self.buf = bytearray(b"\r\n")
+
+    def fill(self) -> bool:
+        """Read the next block into the buffer; ``False`` at the end of the body."""
+        block = self.reader.read(self.chunk_size)
         if not block:
             return False
-        buf.extend(block)
+        self.buf.extend(block)
         return True
 
-    # Preamble: discard everything up to the first delimiter.
-    while True:
-        index = buf.find(delimiter)
-        if index >= 0:
-            del buf[: index + len(delimiter)]
-            break
-        if len(buf) > keep:
-            del buf[: len(buf) - keep]
-        if not fill():
-            raise MalformedBody("no multipart boundary found in the body")
+    def skip_preamble(self) -> None:
+        """Discard everything up to and including the first delimiter."""
+        buf = self.buf
+        while True:
+            index = buf.find(self.delimiter)
+            if index >= 0:
+                del buf[: index + len(self.delimiter)]
+                return
+            if len(buf) > self.keep:
+                del buf[: len(buf) - self.keep]
+            if not self.fill():
+                raise MalformedBody("no multipart boundary found in the body")
 
-    parts = 0
-    while True:
+    def at_close_delimiter(self) -> bool:
+        """Right after a delimiter: ``True`` if it closes the body (``--``), else skip its line's end."""
+        buf = self.buf
         while len(buf) < 2:
-            if not fill():
+            if not self.fill():
                 raise MalformedBody("the body ended right after a boundary")
         if buf[:2] == b"--":
-            # Close delimiter: the epilogue is ignored.
-            reader.drain()
-            return parts
+            return True
         while (eol := buf.find(b"\r\n")) < 0:
-            if len(buf) > 1024 or not fill():
+            if len(buf) > 1024 or not self.fill():
                 raise MalformedBody("a boundary line is not terminated")
         if buf[:eol].strip(b" \t"):
             raise MalformedBody("garbage after a boundary")
         del buf[: eol + 2]
+        return False
 
+    def part_headers(self) -> bytes:
+        """The header block of the part that starts here (``b""`` for none), consumed."""
+        buf = self.buf
         if buf[:2] == b"\r\n":
-            header_block = b""
             del buf[:2]
-        else:
-            while (end := buf.find(b"\r\n\r\n")) < 0:
-                if len(buf) > _MAX_PART_HEADER_BYTES:
-                    raise MalformedBody("part headers too long")
-                if not fill():
-                    raise MalformedBody("the body ended inside part headers")
-            header_block = bytes(buf[:end])
-            del buf[: end + 4]
-        info = _parse_part_headers(header_block)
-        sink = open_sink(info)
-        parts += 1
+            return b""
+        while (end := buf.find(b"\r\n\r\n")) < 0:
+            if len(buf) > _MAX_PART_HEADER_BYTES:
+                raise MalformedBody("part headers too long")
+            if not self.fill():
+                raise MalformedBody("the body ended inside part headers")
+        header_block = bytes(buf[:end])
+        del buf[: end + 4]
+        return header_block
+
+    def copy_part(self, sink: Sink) -> None:
+        """Write the content of the part that starts here to ``sink``; consume it and its delimiter."""
+        buf = self.buf
         while True:
-            index = buf.find(delimiter)
+            index = buf.find(self.delimiter)
             if index >= 0:
                 _write_view(sink, buf, index)
-                del buf[: index + len(delimiter)]
-                break
-            safe = len(buf) - keep
+                del buf[: index + len(self.delimiter)]
+                return
+            safe = len(buf) - self.keep
             if safe > 0:
                 _write_view(sink, buf, safe)
                 del buf[:safe]
-            if not fill():
+            if not self.fill():
                 raise MalformedBody("the body ended inside a part")
-        sink.close()

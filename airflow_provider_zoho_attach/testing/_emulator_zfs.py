@@ -9,6 +9,7 @@ empty part, a file over the size limit or a virus verdict refuses every file of 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 
 from airflow_provider_zoho_attach.testing._emulator_files import FileStore
 from airflow_provider_zoho_attach.testing._emulator_http import (
@@ -76,57 +77,22 @@ def upload_files(
     :param content_type_header: the request's ``Content-Type``.
     :param query: the query parameters (``type=inline`` marks inline images).
     """
-    config = files.store.config
     kind = query.get("type")
     if kind is not None and kind != "inline":
         raise ApiError(400, "INVALID_DATA", "invalid data", {"param_name": "type"})
     content_type, params = parse_header_value(content_type_header)
     if content_type != "multipart/form-data":
         raise _failure()
-    signature = config.virus_signature.encode("utf-8")
-    parts: list[tuple[PartInfo, _ScanningSink]] = []
-    extra = 0
-
-    def open_sink(info: PartInfo) -> Sink:
-        nonlocal extra
-        if info.name != "file":
-            return DiscardSink()
-        if len(parts) >= config.max_zfs_files:
-            extra += 1
-            return DiscardSink()
-        sink = _ScanningSink(FileSink(files.store.blob_path(), limit=config.max_zfs_file_size), signature)
-        parts.append((info, sink))
-        return sink
-
-    def discard() -> None:
-        for _, sink in parts:
-            sink.inner.abort()
-
-    try:
-        parse_multipart(body, params.get("boundary", ""), open_sink)
-    except TooLarge:
-        discard()
-        raise ApiError(
-            config.zfs_oversize_status,
-            "FILE_SIZE_MORE_THAN_ALLOWED_SIZE",
-            "Please check if the size of the file is in the correct range",
-        ) from None
-    except BaseException:
-        discard()
-        raise
-    names = [os.path.basename((info.filename or "file").replace("\\", "/")) or "file" for info, _ in parts]
-    error: ApiError | None = None
-    if extra:
-        error = ApiError(400, "INVALID_REQUEST", _INVALID_REQUEST)
-    elif not parts or any(sink.inner.size == 0 for _, sink in parts):
-        error = _failure()
-    elif any(files.infected(name, sink.found) for name, (_, sink) in zip(names, parts, strict=True)):
-        error = ApiError(400, "VIRUS_DETECTED", "Unable to process your request. Virus has been detected.")
+    sent = _read_file_parts(files, body, params.get("boundary", ""))
+    names = [
+        os.path.basename((info.filename or "file").replace("\\", "/")) or "file" for info, _ in sent.parts
+    ]
+    error = _refusal(files, sent, names)
     if error is not None:
-        discard()
+        sent.discard()
         raise error
     data = []
-    for name, (info, sink) in zip(names, parts, strict=True):
+    for name, (info, sink) in zip(names, sent.parts, strict=True):
         stored = files.add_zfs(
             name,
             sink.inner.size,
@@ -144,6 +110,80 @@ def upload_files(
             }
         )
     return json_response(200, {"data": data})
+
+
+@dataclass
+class _FileParts:
+    """
+    The ``file`` parts of a ZFS upload, each streamed to a blob and scanned.
+
+    :param parts: each part's headers and sink, in order.
+    :param extra: how many parts over the limit were thrown away.
+    """
+
+    parts: list[tuple[PartInfo, _ScanningSink]] = field(default_factory=list)
+    extra: int = 0
+
+    def discard(self) -> None:
+        """Delete every stored part: a request is all or nothing."""
+        for _, sink in self.parts:
+            sink.inner.abort()
+
+
+def _read_file_parts(files: FileStore, body: BodyReader, boundary: str) -> _FileParts:
+    """
+    Stream the ``file`` parts of a multipart body to blobs, up to ``max_zfs_files`` of them.
+
+    :param files: the emulator's ZFS (its limits, its virus signature).
+    :param body: the request body.
+    :param boundary: the multipart boundary.
+    :raises ApiError: ``FILE_SIZE_MORE_THAN_ALLOWED_SIZE`` for a file over the size limit (nothing
+        is kept).
+    """
+    config = files.store.config
+    signature = config.virus_signature.encode("utf-8")
+    sent = _FileParts()
+
+    def open_sink(info: PartInfo) -> Sink:
+        if info.name != "file":
+            return DiscardSink()
+        if len(sent.parts) >= config.max_zfs_files:
+            sent.extra += 1
+            return DiscardSink()
+        sink = _ScanningSink(FileSink(files.store.blob_path(), limit=config.max_zfs_file_size), signature)
+        sent.parts.append((info, sink))
+        return sink
+
+    try:
+        parse_multipart(body, boundary, open_sink)
+    except TooLarge:
+        sent.discard()
+        raise ApiError(
+            config.zfs_oversize_status,
+            "FILE_SIZE_MORE_THAN_ALLOWED_SIZE",
+            "Please check if the size of the file is in the correct range",
+        ) from None
+    except BaseException:
+        sent.discard()
+        raise
+    return sent
+
+
+def _refusal(files: FileStore, sent: _FileParts, names: list[str]) -> ApiError | None:
+    """
+    Why ZFS refuses every file of an upload, if it does: too many, an empty one, or a virus.
+
+    :param files: the emulator's ZFS (its virus verdicts).
+    :param sent: the upload's file parts.
+    :param names: their file names, in order.
+    """
+    if sent.extra:
+        return ApiError(400, "INVALID_REQUEST", _INVALID_REQUEST)
+    if not sent.parts or any(sink.inner.size == 0 for _, sink in sent.parts):
+        return _failure()
+    if any(files.infected(name, sink.found) for name, (_, sink) in zip(names, sent.parts, strict=True)):
+        return ApiError(400, "VIRUS_DETECTED", "Unable to process your request. Virus has been detected.")
+    return None
 
 
 def download_file(files: FileStore, query: dict[str, str]) -> Response:

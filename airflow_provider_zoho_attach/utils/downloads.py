@@ -18,6 +18,7 @@ import os
 import secrets
 import tempfile
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -40,7 +41,7 @@ from airflow_provider_zoho_attach.utils.tempfiles import (
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
-__all__ = ["DownloadTarget", "FinalFile", "NameClaims", "choose_file_name"]
+__all__ = ["BodyCopy", "DownloadTarget", "FinalFile", "NameClaims", "choose_file_name"]
 
 
 @dataclass
@@ -368,6 +369,47 @@ class DownloadTarget:
                 hint="Check the object-storage connection and permissions; nothing partial was kept "
                 "and an existing file was left as it was.",
             ) from None
+
+
+class BodyCopy:
+    """
+    A download's body on its way to a file: how many bytes came, their SHA-256, and the first ones.
+
+    :param handle: the file the body is written to.
+    :param keep: how many of the first bytes to keep in :attr:`head` (0: none).
+    :param on_progress: called with the size of each chunk written.
+    """
+
+    def __init__(
+        self, handle: IO[bytes], *, keep: int = 0, on_progress: Callable[[int], None] | None = None
+    ) -> None:
+        self.handle = handle
+        self.size = 0
+        self.head = bytearray()
+        self._keep = keep
+        self._digest = hashlib.sha256()
+        self._on_progress = on_progress
+
+    @property
+    def sha256(self) -> str:
+        """The hex SHA-256 of the bytes written so far."""
+        return self._digest.hexdigest()
+
+    def write_all(self, chunks: Iterable[bytes]) -> None:
+        """
+        Write every chunk, in order; :attr:`size` counts what was written if a chunk fails to come.
+
+        :param chunks: the body's chunks (a network read may raise while they are iterated).
+        :raises OSError: if the file cannot be written.
+        """
+        for chunk in chunks:
+            self.handle.write(chunk)
+            self._digest.update(chunk)
+            self.size += len(chunk)
+            if len(self.head) < self._keep:
+                self.head += chunk[: self._keep - len(self.head)]
+            if self._on_progress is not None:
+                self._on_progress(len(chunk))
 
 
 def _exists_error(target: Any) -> ZohoCRMTransferError:

@@ -36,7 +36,12 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
-from airflow_provider_zoho_attach.utils.datacenters import DATA_CENTERS, ENVIRONMENTS, resolve_data_center
+from airflow_provider_zoho_attach.utils.datacenters import (
+    DATA_CENTERS,
+    ENVIRONMENTS,
+    DataCenter,
+    resolve_data_center,
+)
 from airflow_provider_zoho_attach.utils.validation import parse_flag, parse_number
 
 __all__ = [
@@ -56,6 +61,12 @@ DEFAULT_MAX_CONCURRENCY = 5
 DEFAULT_MAX_RETRIES = 5
 MAX_CONCURRENCY_LIMIT = 100
 MAX_RETRIES_LIMIT = 20
+#: The numeric fields: (smallest, largest, whole numbers only). A hook's overrides are held to them too.
+NUMBER_LIMITS: dict[str, tuple[float, float, bool]] = {
+    "timeout": (0.001, 3600, False),
+    "max_concurrency": (1, MAX_CONCURRENCY_LIMIT, True),
+    "max_retries": (0, MAX_RETRIES_LIMIT, True),
+}
 
 _LEGACY_PREFIX = f"extra__{CONN_TYPE}__"
 _MASKED = "***"
@@ -204,54 +215,15 @@ class ZohoCRMSettings:
         Unknown keys are ignored, so that extras added by other tools do not break the hook.
         """
         where = f"Connection {conn_id!r}"
-        for name, value in (("client secret", client_secret), ("refresh token", refresh_token)):
-            if isinstance(value, str) and value.strip() == _MASKED:
-                raise _bad(
-                    where,
-                    f"holds Airflow's mask '***' instead of its {name}: the form saved the placeholder; "
-                    "enter the real value again",
-                )
-        client_id = _text(client_id)
-        client_secret = _text(client_secret)
-        refresh = _text(refresh_token)
-        if not client_id:
-            raise _bad(where, "has no client id: put the OAuth Client ID in the Login (Client ID) field")
-        if not client_secret:
-            raise _bad(where, "has no client secret: put it in the Password (Client Secret) field")
-        if not refresh:
-            raise _bad(
-                where,
-                "has no refresh token: set the 'refresh_token' extra (create one with a Self Client "
-                "in Zoho's API console)",
-            )
-
-        dc_name = _text(data_center) or "us"
-        dc = resolve_data_center(dc_name)
-        if dc is None:
-            raise _bad(
-                where,
-                f"has an unknown data_center {dc_name!r}; use one of {', '.join(DATA_CENTERS)} "
-                "(or set accounts_url and api_domain explicitly)",
-            )
-        env = (_text(environment) or "production").lower()
-        if env not in ENVIRONMENTS:
-            raise _bad(where, f"has an unknown environment {env!r}; use one of {', '.join(ENVIRONMENTS)}")
-
+        client_id, client_secret, refresh = _credentials(where, client_id, client_secret, refresh_token)
+        dc, env = _data_center(where, data_center, environment)
         version = _text(api_version) or DEFAULT_API_VERSION
         if not _API_VERSION.match(version):
             raise _bad(where, f"has a malformed api_version {version!r}; expected something like 'v8'")
-
         accounts = _url(where, "accounts_url", _text(accounts_url)) or dc.accounts_url
         pinned_domain = _url(where, "api_domain", _text(api_domain))
-
-        # The extra was first named token_cache; Airflow masks every extra whose name contains
-        # "token", which hid its value ("***") in the connection form and in logs. Both names work.
-        cache_mode = (_text(oauth_cache) or _text(token_cache) or "variable").lower()
-        if cache_mode not in TOKEN_CACHE_MODES:
-            raise _bad(
-                where, f"has an unknown oauth_cache {cache_mode!r}; use one of {', '.join(TOKEN_CACHE_MODES)}"
-            )
-
+        cache_mode = _cache_mode(where, oauth_cache, token_cache)
+        mismatch_allowed = _flag(where, "allow_api_domain_mismatch", allow_api_domain_mismatch)
         return cls(
             conn_id=conn_id,
             client_id=client_id,
@@ -263,32 +235,88 @@ class ZohoCRMSettings:
             accounts_url=accounts,
             api_domain=pinned_domain or dc.api_domain(env),
             api_domain_pinned=pinned_domain is not None,
-            allow_api_domain_mismatch=_flag(where, "allow_api_domain_mismatch", allow_api_domain_mismatch),
-            timeout=_number(where, "timeout", timeout, DEFAULT_TIMEOUT, minimum=0.001, maximum=3600),
-            max_concurrency=int(
-                _number(
-                    where,
-                    "max_concurrency",
-                    max_concurrency,
-                    DEFAULT_MAX_CONCURRENCY,
-                    minimum=1,
-                    maximum=MAX_CONCURRENCY_LIMIT,
-                    integer=True,
-                )
-            ),
+            allow_api_domain_mismatch=mismatch_allowed,
+            timeout=_number(where, "timeout", timeout, DEFAULT_TIMEOUT),
+            max_concurrency=int(_number(where, "max_concurrency", max_concurrency, DEFAULT_MAX_CONCURRENCY)),
             token_cache=cache_mode,
-            max_retries=int(
-                _number(
-                    where,
-                    "max_retries",
-                    max_retries,
-                    DEFAULT_MAX_RETRIES,
-                    minimum=0,
-                    maximum=MAX_RETRIES_LIMIT,
-                    integer=True,
-                )
-            ),
+            max_retries=int(_number(where, "max_retries", max_retries, DEFAULT_MAX_RETRIES)),
         )
+
+
+def _credentials(where: str, client_id: Any, client_secret: Any, refresh_token: Any) -> tuple[str, str, str]:
+    """
+    The OAuth client id, client secret and refresh token, each required.
+
+    :param where: the connection, for the message.
+    :param client_id: the connection's login.
+    :param client_secret: the connection's password.
+    :param refresh_token: the ``refresh_token`` extra.
+    :raises ZohoCRMInvalidRequestError: for a missing value, or the mask a form saved instead of one.
+    """
+    for name, value in (("client secret", client_secret), ("refresh token", refresh_token)):
+        if isinstance(value, str) and value.strip() == _MASKED:
+            raise _bad(
+                where,
+                f"holds Airflow's mask '***' instead of its {name}: the form saved the placeholder; "
+                "enter the real value again",
+            )
+    client = _text(client_id)
+    secret = _text(client_secret)
+    refresh = _text(refresh_token)
+    if not client:
+        raise _bad(where, "has no client id: put the OAuth Client ID in the Login (Client ID) field")
+    if not secret:
+        raise _bad(where, "has no client secret: put it in the Password (Client Secret) field")
+    if not refresh:
+        raise _bad(
+            where,
+            "has no refresh token: set the 'refresh_token' extra (create one with a Self Client "
+            "in Zoho's API console)",
+        )
+    return client, secret, refresh
+
+
+def _data_center(where: str, data_center: Any, environment: Any) -> tuple[DataCenter, str]:
+    """
+    The data centre (``us`` when not set) and the environment (``production`` when not set).
+
+    :param where: the connection, for the message.
+    :param data_center: the ``data_center`` extra.
+    :param environment: the ``environment`` extra.
+    :raises ZohoCRMInvalidRequestError: for an unknown data centre or environment.
+    """
+    dc_name = _text(data_center) or "us"
+    dc = resolve_data_center(dc_name)
+    if dc is None:
+        raise _bad(
+            where,
+            f"has an unknown data_center {dc_name!r}; use one of {', '.join(DATA_CENTERS)} "
+            "(or set accounts_url and api_domain explicitly)",
+        )
+    env = (_text(environment) or "production").lower()
+    if env not in ENVIRONMENTS:
+        raise _bad(where, f"has an unknown environment {env!r}; use one of {', '.join(ENVIRONMENTS)}")
+    return dc, env
+
+
+def _cache_mode(where: str, oauth_cache: Any, token_cache: Any) -> str:
+    """
+    Where access tokens are cached (``variable`` when not set).
+
+    The extra was first named token_cache; Airflow masks every extra whose name contains "token",
+    which hid its value ("***") in the connection form and in logs. Both names work.
+
+    :param where: the connection, for the message.
+    :param oauth_cache: the ``oauth_cache`` extra (it wins).
+    :param token_cache: the ``token_cache`` extra, its older name.
+    :raises ZohoCRMInvalidRequestError: for an unknown mode.
+    """
+    cache_mode = (_text(oauth_cache) or _text(token_cache) or "variable").lower()
+    if cache_mode not in TOKEN_CACHE_MODES:
+        raise _bad(
+            where, f"has an unknown oauth_cache {cache_mode!r}; use one of {', '.join(TOKEN_CACHE_MODES)}"
+        )
+    return cache_mode
 
 
 _MANGLED_URI = re.compile(r"^oho_crm//(?P<userinfo>.*)@[^@]*$", re.DOTALL)
@@ -361,18 +389,19 @@ def _flag(where: str, name: str, value: Any) -> bool:
     return flag
 
 
-def _number(
-    where: str,
-    name: str,
-    value: Any,
-    default: float,
-    *,
-    minimum: float,
-    maximum: float,
-    integer: bool = False,
-) -> float:
+def _number(where: str, name: str, value: Any, default: float) -> float:
+    """
+    A numeric field, within its :data:`NUMBER_LIMITS` (``default`` when not set).
+
+    :param where: the connection, for the message.
+    :param name: the field (a key of :data:`NUMBER_LIMITS`).
+    :param value: what the connection holds.
+    :param default: the value when the field is not set.
+    :raises ZohoCRMInvalidRequestError: for anything but a number within the limits.
+    """
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
+    minimum, maximum, integer = NUMBER_LIMITS[name]
     kind = "a whole number" if integer else "a number"
     number = parse_number(value, integer=integer)
     if number is None:

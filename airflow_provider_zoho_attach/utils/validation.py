@@ -22,6 +22,7 @@ from airflow_provider_zoho_attach.utils.times import as_aware, parse_iso_time
 
 __all__ = [
     "STANDARD_MODULES",
+    "check_link",
     "normalize_module",
     "parse_flag",
     "parse_number",
@@ -29,6 +30,7 @@ __all__ = [
     "redact_url",
     "require_value",
     "validate_attachment_refs",
+    "validate_call",
     "validate_count",
     "validate_id",
     "validate_ids",
@@ -203,14 +205,20 @@ def validate_ids(values: Any, *, argument: str = "attachment_ids") -> list[str]:
 
 
 @overload
-def validate_count(value: Any, *, argument: str, minimum: int, optional: Literal[False] = False) -> int: ...
+def validate_count(
+    value: Any, *, argument: str, minimum: int, optional: Literal[False] = False, from_text: bool = True
+) -> int: ...
 
 
 @overload
-def validate_count(value: Any, *, argument: str, minimum: int, optional: bool) -> int | None: ...
+def validate_count(
+    value: Any, *, argument: str, minimum: int, optional: bool, from_text: bool = True
+) -> int | None: ...
 
 
-def validate_count(value: Any, *, argument: str, minimum: int, optional: bool = False) -> int | None:
+def validate_count(
+    value: Any, *, argument: str, minimum: int, optional: bool = False, from_text: bool = True
+) -> int | None:
     """
     Return a count argument (``max_items``, ``min_count``) as an int.
 
@@ -218,11 +226,14 @@ def validate_count(value: Any, *, argument: str, minimum: int, optional: bool = 
     :param argument: the name of the argument, for the message.
     :param minimum: the smallest count accepted.
     :param optional: ``None`` and ``""`` mean "not set" (returned as ``None``).
+    :param from_text: accept a string of digits; ``False`` refuses every string (a hook's
+        ``max_items`` takes an int only).
     :raises ZohoCRMInvalidRequestError: for anything else (bools, floats, negative numbers...).
     """
     if optional and (value is None or value == ""):
         return None
-    count = int(value.strip()) if isinstance(value, str) and value.strip().isdigit() else value
+    digits = from_text and isinstance(value, str) and value.strip().isdigit()
+    count = int(value.strip()) if digits else value
     if isinstance(count, bool) or not isinstance(count, int) or count < minimum:
         raise ZohoCRMInvalidRequestError.for_argument(argument, value, f"a whole number >= {minimum}")
     return count
@@ -503,3 +514,97 @@ def validate_field_choice(value: Any, *, argument: str = "include_field_files") 
             argument, value, "True, False, a file field's API name or a list of them"
         )
     return [name.strip() for name in names]
+
+
+def check_link(url: Any, title: Any = None) -> None:
+    """Refuse a link attachment's URL or title before anything is sent."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 3000:
+        raise ZohoCRMInvalidRequestError.for_argument(
+            "link_url",
+            redact_url(url) if isinstance(url, str) else url,
+            "an http(s) URL of at most 3,000 characters",
+        )
+    if title is not None and (not isinstance(title, str) or not 1 <= len(title.strip()) <= 255):
+        raise ZohoCRMInvalidRequestError.for_argument("title", title, "1 to 255 characters")
+
+
+_CALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def validate_call(
+    method: Any, path: Any, *, json: Any = None, data: Any = None, headers: Any = None
+) -> tuple[str, bytes | None, dict[str, str]]:
+    """
+    Check the arguments of a hook's ``call`` and return what to send: (method, body, headers).
+
+    :param method: ``GET``, ``POST``, ``PUT``, ``PATCH`` or ``DELETE``, in any case.
+    :param path: the endpoint relative to ``/crm/<version>/``.
+    :param json: a body to send as JSON.
+    :param data: a body to send as is (``str`` or ``bytes``) or, for a mapping, form-encoded.
+    :param headers: extra request headers (not ``Authorization``).
+    :return: the upper-case method, the encoded body (``None``: none) and the headers as strings,
+        with a ``Content-Type`` for a JSON or form body unless the caller gave one.
+    :raises ZohoCRMInvalidRequestError: for a bad argument, before anything is sent.
+    """
+    verb = method.upper() if isinstance(method, str) else None
+    if verb not in _CALL_METHODS:
+        raise ZohoCRMInvalidRequestError.for_argument("method", method, "one of " + ", ".join(_CALL_METHODS))
+    if not _is_api_path(path):
+        raise ZohoCRMInvalidRequestError.for_argument(
+            "path",
+            path,
+            "a path relative to /crm/<version>/ such as 'users' or 'Deals/123/Notes' "
+            "(no scheme, host, leading '/', query, '.' or '..'; pass the query as params)",
+        )
+    if json is not None and data is not None:
+        raise ZohoCRMInvalidRequestError.for_argument("data", "...", "json or data, not both")
+    request_headers = {str(name): str(value) for name, value in (headers or {}).items()}
+    if any(name.lower() == "authorization" for name in request_headers):
+        raise ZohoCRMInvalidRequestError.for_argument(
+            "headers", "Authorization", "no Authorization header (the hook sends its access token)"
+        )
+    has_type = any(name.lower() == "content-type" for name in request_headers)
+    body: bytes | None = None
+    if json is not None:
+        import json as json_module
+
+        body = json_module.dumps(json).encode("utf-8")
+        if not has_type:
+            request_headers["Content-Type"] = "application/json"
+    elif isinstance(data, Mapping):
+        from urllib.parse import urlencode
+
+        body = urlencode(data, doseq=True).encode("utf-8")
+        if not has_type:
+            request_headers["Content-Type"] = "application/x-www-form-urlencoded"
+    elif isinstance(data, str):
+        body = data.encode("utf-8")
+    elif isinstance(data, (bytes, bytearray)):
+        body = bytes(data)
+    elif data is not None:
+        raise ZohoCRMInvalidRequestError.for_argument("data", data, "a mapping of form fields, str or bytes")
+    return verb, body, request_headers
+
+
+def _is_api_path(path: Any) -> bool:
+    """Whether ``path`` stays under ``/crm/<version>/``: relative, no scheme or host, no dot segments."""
+    from urllib.parse import unquote
+
+    if not isinstance(path, str) or not path or len(path) > 2000 or path.startswith("/"):
+        return False
+    if any(char in path for char in "?#\\") or any(ord(char) < 0x21 or ord(char) == 0x7F for char in path):
+        return False
+    segments = path.split("/")
+    if ":" in segments[0]:
+        return False  # a scheme (https:) or a host with a port
+    for segment in segments:
+        decoded = unquote(segment)
+        if decoded in ("", ".", "..") or "/" in decoded or "\\" in decoded:
+            return False
+    return True

@@ -39,6 +39,24 @@ def test_an_optional_count_refuses(value):
     assert "a whole number >= 0" in str(error)
 
 
+@pytest.mark.parametrize("value", ["7", " 12 ", "", "0", -1, True, 2.5])
+def test_a_count_not_from_text_refuses_every_string(value):
+    error = _refused(
+        lambda: validate_count(value, argument="max_items", minimum=0, from_text=False), "max_items"
+    )
+    assert "a whole number >= 0" in str(error)
+
+
+@pytest.mark.parametrize("value", ["5", "", True, -1])
+def test_the_hooks_max_items_takes_an_int_only(value):
+    from airflow_provider_zoho_attach.hooks._base import _checked_listing
+
+    options = {"max_items": value}
+    error = _refused(lambda: _checked_listing("Deals", "1", options, caller="list_attachments"), "max_items")
+    assert f"max_items={value!r} is not valid" in str(error)
+    assert _checked_listing("Deals", "1", {"max_items": 3}, caller="list_attachments").max_items == 3
+
+
 @pytest.mark.parametrize("value", [0, "0", None, "", False])
 def test_a_required_count_below_its_minimum_or_missing_is_refused(value):
     error = _refused(lambda: validate_count(value, argument="min_count", minimum=1), "min_count")
