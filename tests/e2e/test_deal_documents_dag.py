@@ -65,3 +65,33 @@ def test_a_rerun_of_the_example_changes_nothing(airflow_db, zoho_emulator_connec
     assert emu.files.field_files("Deals", "5725767000000100001") == before
     assert emu.count("POST", "/files") == 0
     assert emu.count("PUT") == 0
+
+
+@pytest.mark.zoho_emulator(seed="demo")
+def test_the_field_upload_operator_maps_over_records(airflow_db, zoho_emulator_connection, tmp_path):
+    import pendulum
+    from airflow.sdk import DAG
+
+    from airflow_provider_zoho_attach.operators.field_files import ZohoCRMUploadFieldFilesOperator
+
+    emu = zoho_emulator_connection
+    deals = [emu.add_record("Deals") for _ in range(2)]
+    terms = tmp_path / "terms.pdf"
+    terms.write_bytes(b"%PDF-1.7 terms")
+    with DAG(
+        dag_id="map_field_files", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC")
+    ) as dag:
+        ZohoCRMUploadFieldFilesOperator.partial(
+            task_id="file", module="Deals", field="Supporting_Documents", source="{{ params.source }}"
+        ).expand(record_id=deals)
+
+    run = run_dag(dag, run_conf={"source": str(terms)})
+
+    assert task_states(run) == {"file[0]": "success", "file[1]": "success"}
+    for index, deal in enumerate(deals):
+        (entry,) = emu.files.field_files("Deals", deal, "Supporting_Documents")
+        (result,) = xcom(run, "file", map_index=index)
+        assert result["attachment_id"] == entry["id"]
+        assert result["record_id"] == deal
+        assert result["field"] == "Supporting_Documents"
+        assert emu.files.content(entry["id"]) == b"%PDF-1.7 terms"
