@@ -20,6 +20,7 @@ from airflow_provider_zoho_attach.exceptions import (
     ZohoCRMInvalidRequestError,
     ZohoCRMNotFoundError,
     ZohoCRMServerError,
+    ZohoCRMTransferError,
 )
 from airflow_provider_zoho_attach.hooks._base import (
     JsonCall,
@@ -424,7 +425,9 @@ class _FieldFilesCore(_UploadCore):
             self._update_field(module, record_id, spec.api_name, [f["file_id"] for f in files], removing)
         except ZohoCRMError as error:
             raise _unattached(error, uploaded) from error
-        return self._added_files(module, record_id, spec.api_name, files, known=existing)
+        return self._added_files(
+            module, record_id, spec.api_name, files, known=existing, kept=[] if replace else existing
+        )
 
     def _update_field(
         self, module: str, record_id: str, field: str, add: Sequence[str], delete: Sequence[str]
@@ -471,9 +474,18 @@ class _FieldFilesCore(_UploadCore):
         files: Sequence[Mapping[str, Any]],
         *,
         known: Sequence[FieldFile],
+        kept: Sequence[FieldFile],
     ) -> list[FieldAttachResult]:
-        """The results of an attach: each added file with the item id Zoho gave it."""
+        """
+        The results of an attach: each added file with the item id Zoho gave it.
+
+        :param known: what the field held before the update.
+        :param kept: what it must still hold (all of ``known`` unless the update replaced them).
+        :raises ZohoCRMTransferError: ``FIELD_FILES_REPLACED`` if Zoho dropped files it should have
+            kept (an update that replaces the field's list instead of adding to it).
+        """
         held = self._list_field_files(module, record_id, [field])
+        _check_kept(held, kept, field=field, where=f"{module}/{record_id}")
         known_ids = {item["id"] for item in known}
         by_file_id = {item["file_id"]: item for item in held if item["id"] not in known_ids}
         results: list[FieldAttachResult] = []
@@ -529,6 +541,23 @@ class _FieldFilesCore(_UploadCore):
             }
             for ident in wanted
         ]
+
+
+def _check_kept(held: Sequence[FieldFile], kept: Sequence[FieldFile], *, field: str, where: str) -> None:
+    """Raise if files the field held, and that nobody asked to remove, are gone after an update."""
+    held_ids = {item["id"] for item in held}
+    gone = [item for item in kept if item["id"] not in held_ids]
+    if gone:
+        names = ", ".join(repr(item["file_name"] or item["id"]) for item in gone)
+        raise ZohoCRMTransferError(
+            f"Zoho removed {len(gone)} file(s) of {field} of {where} that the update should have "
+            f"kept: {names}",
+            code="FIELD_FILES_REPLACED",
+            details={"removed_by_zoho": [item["id"] for item in gone], "field": field},
+            operation=f"update the field {field} of {where}",
+            hint="This org's Zoho replaces a field's files on update: attach all of them at once with "
+            "replace=True (download the missing ones first from the record's history or a backup).",
+        )
 
 
 def _unattached(error: ZohoCRMError, uploaded: Sequence[Mapping[str, Any]]) -> ZohoCRMError:

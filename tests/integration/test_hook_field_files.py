@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
+from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError, ZohoCRMTransferError
 
 pytestmark = pytest.mark.integration
 
@@ -217,3 +217,15 @@ def test_field_files_go_to_object_storage_and_come_from_it(
     upload.hook = hook
     (filed,) = upload.execute(context)
     assert zoho_emulator.files.content(filed["attachment_id"]) == stored
+
+
+def test_a_zoho_that_replaces_the_field_on_update_is_never_a_silent_loss(hook, zoho_emulator, deal, tmp_path):
+    # UNVERIFIED whether Zoho appends or replaces a field's list on update: if it replaces, the files
+    # the field held before are gone, and the task must say so instead of reporting success.
+    kept = zoho_emulator.files.attach("Deals", deal["record_id"], "Supporting_Documents", "kept.pdf", PDF)
+    zoho_emulator.config.field_update_mode = "replace"
+    with pytest.raises(ZohoCRMTransferError) as caught:
+        hook.attach_to_field("Deals", deal["record_id"], "Supporting_Documents", source(tmp_path, "new.pdf"))
+    assert caught.value.code == "FIELD_FILES_REPLACED"
+    assert "kept.pdf" in str(caught.value)
+    assert kept["id"] in caught.value.details["removed_by_zoho"]
