@@ -36,7 +36,7 @@ MODEL_DEFAULT = settings(
     **_COMMON,
 )
 
-#: ``make fuzz``: 2,000 random sequences of up to 20 steps (about 30 min on 2 busy cores), a
+#: ``make fuzz``: 2,000 random sequences of up to 20 steps (about 15 min on 2 cores), a
 #: failure shrunk to a shorter sequence.
 MODEL_FUZZ = settings(
     max_examples=2_000,
