@@ -22,6 +22,7 @@ from airflow_provider_zoho_attach.exceptions import (
     ZohoCRMServerError,
     ZohoCRMTransferError,
 )
+from airflow_provider_zoho_attach.utils.credits import REMAINING_HEADER, CreditMeter
 from airflow_provider_zoho_attach.utils.filenames import filename_from_content_disposition
 from airflow_provider_zoho_attach.utils.protocol import (
     MAX_PER_PAGE,
@@ -96,6 +97,8 @@ class _ZohoCRMHookBase(BaseHook):
     ) -> None:
         super().__init__(**kwargs)
         self.zoho_conn_id = zoho_conn_id
+        #: The API credits this hook spent (see :mod:`airflow_provider_zoho_attach.utils.credits`).
+        self.credits = CreditMeter()
         self._timeout_override = timeout
         self._max_concurrency_override = max_concurrency
         self._max_retries_override = max_retries
@@ -246,6 +249,11 @@ class _ZohoCRMHookBase(BaseHook):
             if self._access_token == token:
                 self._access_token = None
         cache.discard(token)
+
+    def _count_credits(self, method: str, path: str, body: Any, headers: Mapping[str, str]) -> None:
+        """Count an answered call's credits; say once what Zoho reports as left for the day."""
+        if self.credits.record(method, path, body, headers.get(REMAINING_HEADER)):
+            self.log.info("Zoho reports %d API credits left today for this org", self.credits.remaining)
 
     def _needs_mask(self, token: AccessToken) -> bool:
         if token.value in self._masked:

@@ -164,6 +164,7 @@ class _SyncTransport(_ZohoCRMHookBase):
                 stream=stream,
                 allow_redirects=False,
             )
+        self._count_credits(method, path, body, response.headers)
         self.log.debug(
             "%s /crm/%s/%s -> HTTP %d in %.3f s",
             method,

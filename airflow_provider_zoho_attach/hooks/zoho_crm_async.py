@@ -225,6 +225,7 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
                     content=call.body,
                     headers=self._authorization(token, call.headers),
                 )
+            self._count_credits(call.method, call.path, call.body, response.headers)
             if not refresh_and_resend(response.status_code, response.content, attempt=attempt):
                 break
             await sync_to_async(self._forget_token, thread_sensitive=False)(token, TokenCache(settings))

@@ -66,6 +66,20 @@ class ZohoCRMRecordMixin:
         if "hook" in self.__dict__:
             self.hook.close()
 
+    def post_execute(self, context: Any, result: Any = None) -> None:
+        """After the task's work: log what it spent of the org's daily API credits."""
+        log_credits(self)
+        super().post_execute(context, result)  # type: ignore[misc]
+
+
+def log_credits(task: Any) -> None:
+    """Log the API credits a task's hook spent, if it built one (and what Zoho says is left)."""
+    if "hook" not in task.__dict__:
+        return
+    credits = task.hook.credits
+    left = "" if credits.remaining is None else f"; Zoho reports {credits.remaining} left today for the org"
+    task.log.info("Zoho API credits used by this task: %d%s", credits.used, left)
+
 
 class ZohoCRMAttachmentFilterMixin:
     """

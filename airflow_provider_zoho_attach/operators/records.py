@@ -124,6 +124,13 @@ class ZohoCRMFindRecordsOperator(BaseOperator):
         self.log.info("Found %d record(s) in %s", len(results), module)
         return results
 
+    def post_execute(self, context: Any, result: Any = None) -> None:
+        """After the search: log what it spent of the org's daily API credits."""
+        from airflow_provider_zoho_attach.operators.base import log_credits
+
+        log_credits(self)
+        super().post_execute(context, result)
+
     def on_kill(self) -> None:
         """Close the hook's connections when the task is killed."""
         if "hook" in self.__dict__:
