@@ -17,10 +17,47 @@ if TYPE_CHECKING:
     from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMHook
     from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
 
-__all__ = ["ZohoCRMAttachmentFilterMixin", "ZohoCRMBaseOperator", "ZohoCRMRecordMixin"]
+__all__ = ["ZohoCRMAttachmentFilterMixin", "ZohoCRMBaseOperator", "ZohoCRMHookMixin", "ZohoCRMRecordMixin"]
 
 
-class ZohoCRMRecordMixin:
+class ZohoCRMHookMixin:
+    """
+    The hook of a Zoho CRM task: built when the task runs, closed on kill, its credits logged.
+
+    A task class lists it (or :class:`ZohoCRMRecordMixin`) before its Airflow base and sets
+    ``zoho_conn_id`` in its ``__init__``.
+    """
+
+    zoho_conn_id: str
+    #: Requests in flight at once for this task; ``None``: the connection's.
+    max_concurrency: int | None = None
+
+    @cached_property
+    def hook(self) -> ZohoCRMHook:
+        """The hook, built on first use (when the task runs, never at parse time)."""
+        from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMHook
+
+        return ZohoCRMHook(zoho_conn_id=self.zoho_conn_id, max_concurrency=self.max_concurrency)
+
+    def on_kill(self) -> None:
+        """Close the hook's connections when the task is killed."""
+        if "hook" in self.__dict__:
+            self.hook.close()
+
+    def post_execute(self, context: Any, result: Any = None) -> None:
+        """After the task's work: log what it spent of the org's daily API credits."""
+        if "hook" in self.__dict__:
+            credits = self.hook.credits
+            left = (
+                ""
+                if credits.remaining is None
+                else f"; Zoho reports {credits.remaining} left today for the org"
+            )
+            self.log.info("Zoho API credits used by this task: %d%s", credits.used, left)  # type: ignore[attr-defined]
+        super().post_execute(context, result)  # type: ignore[misc]
+
+
+class ZohoCRMRecordMixin(ZohoCRMHookMixin):
     """
     The record plumbing of the operators and the sensor, defined once.
 
@@ -38,16 +75,6 @@ class ZohoCRMRecordMixin:
 
     module: str
     record_id: str | int | None
-    zoho_conn_id: str
-    #: Requests in flight at once for this task; ``None``: the connection's.
-    max_concurrency: int | None = None
-
-    @cached_property
-    def hook(self) -> ZohoCRMHook:
-        """The hook, built on first use (when the task runs, never at parse time)."""
-        from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMHook
-
-        return ZohoCRMHook(zoho_conn_id=self.zoho_conn_id, max_concurrency=self.max_concurrency)
 
     def target(self) -> tuple[str, str]:
         """The checked module API name and record id (after templates were rendered)."""
@@ -60,25 +87,6 @@ class ZohoCRMRecordMixin:
         ZohoCRMRecordLink.persist(
             context, web_url=self.hook.settings.web_url, module=module, record_id=record_id
         )
-
-    def on_kill(self) -> None:
-        """Close the hook's connections when the task is killed."""
-        if "hook" in self.__dict__:
-            self.hook.close()
-
-    def post_execute(self, context: Any, result: Any = None) -> None:
-        """After the task's work: log what it spent of the org's daily API credits."""
-        log_credits(self)
-        super().post_execute(context, result)  # type: ignore[misc]
-
-
-def log_credits(task: Any) -> None:
-    """Log the API credits a task's hook spent, if it built one (and what Zoho says is left)."""
-    if "hook" not in task.__dict__:
-        return
-    credits = task.hook.credits
-    left = "" if credits.remaining is None else f"; Zoho reports {credits.remaining} left today for the org"
-    task.log.info("Zoho API credits used by this task: %d%s", credits.used, left)
 
 
 class ZohoCRMAttachmentFilterMixin:

@@ -10,24 +10,22 @@ the mapped task, hence no other keys by default.)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_zoho_attach.operators.base import ZohoCRMHookMixin
 from airflow_provider_zoho_attach.utils.settings import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-    from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMHook
 
 __all__ = ["ZohoCRMFindRecordsOperator"]
 
 _OUTPUTS = ("kwargs", "records")
 
 
-class ZohoCRMFindRecordsOperator(BaseOperator):
+class ZohoCRMFindRecordsOperator(ZohoCRMHookMixin, BaseOperator):
     """
     Find the records of a module that a COQL ``where`` clause or a search ``criteria`` selects.
 
@@ -91,13 +89,6 @@ class ZohoCRMFindRecordsOperator(BaseOperator):
         self.output_format = output_format
         self.zoho_conn_id = zoho_conn_id
 
-    @cached_property
-    def hook(self) -> ZohoCRMHook:
-        """The hook, built on first use (when the task runs, never at parse time)."""
-        from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMHook
-
-        return ZohoCRMHook(zoho_conn_id=self.zoho_conn_id)
-
     def execute(self, context: Context) -> list[dict[str, Any]]:
         from airflow_provider_zoho_attach.utils.validation import normalize_module, validate_count
 
@@ -123,15 +114,3 @@ class ZohoCRMFindRecordsOperator(BaseOperator):
             )
         self.log.info("Found %d record(s) in %s", len(results), module)
         return results
-
-    def post_execute(self, context: Any, result: Any = None) -> None:
-        """After the search: log what it spent of the org's daily API credits."""
-        from airflow_provider_zoho_attach.operators.base import log_credits
-
-        log_credits(self)
-        super().post_execute(context, result)
-
-    def on_kill(self) -> None:
-        """Close the hook's connections when the task is killed."""
-        if "hook" in self.__dict__:
-            self.hook.close()
