@@ -59,18 +59,20 @@ class _DownloadCore(_SyncTransport):
                 path, target, operation=operation, on_progress=on_progress, not_found=not_found, params=params
             )
             final = target.commit(name_for(header_name, content_type), size=size, sha256=sha256, tag=tag)
-            written = {
-                "file_name": final.file_name,
-                "path": final.path,
-                "size": size,
-                "sha256": sha256,
-                "content_type": content_type,
-                "module": module,
-                "record_id": record_id,
-                "status": "unchanged" if final.unchanged else "downloaded",
-            }
-            # A file of the Zoho File System belongs to no record.
-            return cast("DownloadedFile", {key: value for key, value in written.items() if value is not None})
+            # A file of the Zoho File System belongs to no record: no module or record_id then.
+            on_record = {} if module is None else {"module": module, "record_id": record_id}
+            return cast(
+                "DownloadedFile",
+                {
+                    "file_name": final.file_name,
+                    "path": final.path,
+                    "size": size,
+                    "sha256": sha256,
+                    "content_type": content_type,
+                    **on_record,
+                    "status": "unchanged" if final.unchanged else "downloaded",
+                },
+            )
 
         try:
             result = self._retry(attempt, operation=operation)
