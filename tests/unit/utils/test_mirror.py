@@ -11,7 +11,6 @@ from airflow_provider_zoho_attach.exceptions import ZohoCRMCreditBudgetError, Zo
 from airflow_provider_zoho_attach.utils.credits import CreditMeter
 from airflow_provider_zoho_attach.utils.mirror import (
     CreditBudget,
-    MirrorProgress,
     RemoteFile,
     entry_line,
     out_of_selection,
@@ -24,6 +23,7 @@ from airflow_provider_zoho_attach.utils.mirror import (
     serialise_manifest,
     tombstone,
 )
+from airflow_provider_zoho_attach.utils.progress import MirrorProgress
 
 NOW = "2026-01-01T00:00:00+00:00"
 T1 = "2025-01-01T10:00:00+00:00"
