@@ -31,15 +31,17 @@ def test_the_hook_counts_the_credits_of_what_zoho_answered(hook, zoho_emulator):
 
 
 def test_what_zoho_reports_left_is_logged_once(hook, zoho_emulator):
-    zoho_emulator.config.daily_credits = 1000
-    zoho_emulator.config.send_credits_header = True
+    zoho_emulator.config.daily_credits = 6
     record = zoho_emulator.add_record("Deals")
     hook._log = log = Lines()
     hook.list_attachments("Deals", record)
     hook.list_attachments("Deals", record)
+    assert hook.credits.remaining is None  # a third of the day used: Zoho says nothing yet
+    hook.list_attachments("Deals", record)
+    hook.list_attachments("Deals", record)
     lines = [line for line in log.lines if "credits left today" in line]
     assert len(lines) == 1
-    assert hook.credits.remaining == 1000 - hook.credits.used
+    assert hook.credits.remaining == 6 - hook.credits.used == 2
 
 
 def test_each_task_logs_the_credits_it_spent(make_hook, zoho_emulator, monkeypatch):
