@@ -37,6 +37,8 @@ MAX_LIMIT = 2000
 MAX_OFFSET = 100_000
 _DEFAULT_LIMIT = 200
 _MAX_IN = 100
+#: Modules Zoho's COQL module list leaves out (spec §3.3; that they are refused is UNVERIFIED).
+_NOT_QUERYABLE = frozenset({"Notes", "Attachments"})
 _TIME_FIELDS = frozenset({"Created_Time", "Modified_Time"})
 
 _TOKEN = re.compile(
@@ -427,7 +429,7 @@ def coql_answer(store: Store, scopes: frozenset[str], body: bytes) -> Response:
 
     def columns_of(name: str) -> dict[str, str] | None:
         module = store.resolve_module(name)
-        if module is None:
+        if module is None or module in _NOT_QUERYABLE:
             return None
         if not module_allowed(store, scopes, module, "GET"):
             raise scope_mismatch(store.config)
