@@ -8,10 +8,16 @@ with ``= != < > <= >=``, ``[not] in (...)``, ``[not] like '%x%'``, ``[not] betwe
 Columns are ``id``, ``Created_Time``, ``Modified_Time`` and the fields the module's records were
 given (:meth:`~airflow_provider_zoho_attach.testing.emulator.ZohoCRMEmulator.add_records`).
 
-Zoho's errors: ``SYNTAX_ERROR`` (with ``near``; a missing ``where`` too), ``INVALID_QUERY`` (unknown
-column or operator), ``INVALID_MODULE``, ``MANDATORY_NOT_FOUND`` (no ``select_query``),
-``INVALID_DATA`` (limit 0), ``LIMIT_EXCEEDED`` (limit over 2,000, offset past 100,000, ``in`` over
-100 values). An empty result is a 204.
+Each column has a kind taken from its values (text, number, datetime, boolean, lookup; ``Owner`` is
+a lookup, and ``Owner.email`` a column), and an operator its kind does not take (``>`` on text,
+``like`` on a number) is refused, as Zoho's operator table says.
+
+Zoho's errors: ``SYNTAX_ERROR`` (with ``near``, ``line`` and ``column``, as coql.json's
+``Parse_Error_Details``; a missing ``where`` too), ``INVALID_QUERY`` (unknown column, or an
+operator the column's kind does not take: ``reason``, ``column_name``, ``operator``),
+``INVALID_MODULE`` (Notes and Attachments too), ``MANDATORY_NOT_FOUND`` (no ``select_query``),
+``INVALID_DATA`` (limit 0), ``LIMIT_EXCEEDED`` (limit over 2,000, offset plus limit past 100,000,
+``in`` over 100 values). An empty result is a 204.
 """
 
 from __future__ import annotations
