@@ -655,6 +655,7 @@ class ZohoCRMEmulator:
             "peak_in_flight": engine.peak_in_flight,
             "credits_used": used,
             "credits_remaining": None if limit is None else max(0, limit - used),
+            "credits_by_type": engine.credits_by_type(),
             "attachments": len(self._store.attachments),
             "records": len(self._store.records),
             "pending_faults": engine.pending_faults,

@@ -128,6 +128,7 @@ def test_credits_by_call_type(zoho_emulator, api):
         "update_records": 2,
     }
     assert zoho_emulator.credits_used == zoho_emulator.credits_used() == 12
+    assert zoho_emulator.stats()["credits_by_type"] == zoho_emulator.credits_by_type()
     zoho_emulator.config.coql_credit_tiers = False
     zoho_emulator.config.unverified_credit_cost = 2
     api.request("POST", "coql", json={"select_query": "select id from Deals where id is not null limit 2000"})
