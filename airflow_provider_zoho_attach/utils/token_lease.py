@@ -11,7 +11,8 @@ holds a *lease* (who may create the next token, and until when), taken this way:
 1. Read the shared record. A fresh token that this process has not seen Zoho reject: use it.
    A refusal of the refresh token remembered by another task (:class:`Failure`): fail at once.
    A live lease of another holder: wait a little and read again.
-2. Otherwise write the lease (holder id, expiry), wait a short *random* delay, read the record back.
+2. Otherwise write the lease (holder id, expiry), wait a short *random* delay (longer than twice
+   the read and write just made took), and read the record back.
    Of the tasks that wrote at about the same time, the last write wins and every one of them reads
    the same holder back; only that holder calls Zoho. The delay is much longer than a Variable
    round trip, so a task that read "no lease" before the winner wrote cannot still overwrite it
@@ -403,8 +404,13 @@ class ClusterRefresh:
 
     def _claim(self, fetch: Callable[[], AccessToken]) -> AccessToken | None:
         """Take the lease and, if it is confirmed ours, create the token; ``None`` to decide again."""
+        began = time.monotonic()
         self.write(self.read().claimed(self.holder, self.clock() + LEASE_SECONDS))
-        self.sleep(self.rng.uniform(*CONFIRM_DELAY))
+        # A rival that read "no lease" just before our write lands its own lease at most one read
+        # and one write later: wait at least twice what ours took (a slow API server), so that its
+        # write, if any, is there when we read back.
+        round_trip = time.monotonic() - began
+        self.sleep(self.rng.uniform(*CONFIRM_DELAY) + 2 * round_trip)
         record = self.read()
         now = self.clock()
         token = record.usable_token(now, self.rejected)
