@@ -175,7 +175,7 @@ def _phase(phase: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run each phase of the spec; return ``{kind: {"outcomes", "variable_writes", "seconds"}}``."""
+    """Run each phase of the spec; return ``{name or kind: {"outcomes", "variable_writes", "seconds"}}``."""
     import requests  # noqa: F401 - every client imported once here, not in each child
     import tenacity  # noqa: F401
 
@@ -186,7 +186,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         # The SDK is in the bench extra only; the provider phases also run in `make test`.
         import zohocrmsdk.src.com.zoho.crm.api.attachments  # noqa: F401
 
-    return {phase["kind"]: _phase(phase) for phase in spec["phases"]}
+    return {phase.get("name", phase["kind"]): _phase(phase) for phase in spec["phases"]}
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ def _targets(section: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_every_benchmark_ran_and_wrote_its_page(quick):
-    assert set(quick["sections"]) == {"api_economy", "transfer", "bulk", "triggers", "import_cost"}
+    assert set(quick["sections"]) == {"api_economy", "transfer", "bulk", "triggers", "import_cost", "cluster"}
     page = (quick["out"] / "benchmarks.rst").read_text()
     for section in quick["sections"].values():
         assert section["title"] in page
