@@ -62,3 +62,14 @@ def test_every_task_takes_a_pool_directly_and_when_mapped(cls):
     assert (task.pool, task.pool_slots) == ("zoho_crm", 2)
     assert mapped.pool == "zoho_crm"
     assert mapped.partial_kwargs["pool"] == "zoho_crm"
+
+
+def test_the_pool_example_maps_its_downloads_into_the_pool():
+    import runpy
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[3] / "example_dags" / "example_zoho_pool.py"
+    dag = runpy.run_path(str(example))["dag"]
+    mapped = dag.get_task("download_record_attachments")
+    assert mapped.pool == "zoho_crm"
+    assert mapped.partial_kwargs["max_concurrency"] == 1
