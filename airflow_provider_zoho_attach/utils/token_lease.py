@@ -416,9 +416,17 @@ class ClusterRefresh:
         token = record.usable_token(now, self.rejected)
         if token is not None:
             return token
-        if not record.held_by(self.holder, now):
-            return None
-        return self._create(fetch)
+        if record.held_by(self.holder, now):
+            return self._create(fetch)
+        if record.lease is None and decide(record, holder=self.holder, now=now).action == "claim":
+            # Our lease did not stick and nobody else's is there: the Variable cannot be written
+            # (or read). Create the token as without a lease (the host lock still holds), rather
+            # than claim forever.
+            self.log.warning(
+                "Could not take the token lease in the shared Variable; creating a token without it"
+            )
+            return self._create(fetch)
+        return None
 
     def _create(self, fetch: Callable[[], AccessToken]) -> AccessToken:
         """Ask Zoho while holding the lease; share the token, or the refusal, with every task."""

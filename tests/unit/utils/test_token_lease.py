@@ -288,3 +288,24 @@ def test_a_waiter_gives_up_with_a_clear_error_when_no_token_comes():
 
 def test_holder_ids_differ_between_tasks():
     assert token_lease.holder_id() != token_lease.holder_id()
+
+
+def test_a_store_that_loses_every_write_costs_one_token_call_not_a_loop(caplog):
+    class Forgetful(Store):
+        def write(self, value: dict[str, Any]) -> None:
+            self.writes.append(value)
+
+    clock, fetch = Clock(), Fetch()
+    assert refresh(Forgetful(), clock).acquire(fetch) == token("new")
+    assert fetch.calls == 1
+    assert "without it" in caplog.text
+
+
+def test_a_store_that_cannot_be_read_costs_one_token_call_not_a_loop():
+    class Unreadable(Store):
+        def read(self) -> Any:
+            return None
+
+    clock, fetch = Clock(), Fetch()
+    assert refresh(Unreadable(), clock).acquire(fetch) == token("new")
+    assert fetch.calls == 1
