@@ -40,7 +40,7 @@ from typing import Any
 from airflow_provider_zoho_attach.exceptions import ZohoCRMError
 from airflow_provider_zoho_attach.utils.protocol import AccessToken, RetryPolicy
 from airflow_provider_zoho_attach.utils.settings import ZohoCRMSettings
-from airflow_provider_zoho_attach.utils.token_lease import ClusterRefresh, SharedRecord, TokenThrottle
+from airflow_provider_zoho_attach.utils.token_lease import ClusterRefresh, TokenThrottle
 
 __all__ = [
     "FileTokenStore",
@@ -217,7 +217,7 @@ class TokenCache:
         :param logger: where to say what is waited for.
         """
         return ClusterRefresh(
-            VariableStore(self.key),
+            _SharedVariable(self),
             self.fingerprint,
             sleep=sleep,
             policy=policy,
@@ -310,10 +310,20 @@ class TokenCache:
         return VariableStore(self.key).read()
 
     def _write_variable(self, value: dict[str, Any]) -> None:
-        # Through the record, so that a lease or a remembered refusal in the Variable is kept.
-        record = SharedRecord.parse(self._read_variable(), self.fingerprint)
-        token = AccessToken.from_json(value, self.fingerprint)
-        VariableStore(self.key).write(record.with_token(token).to_json() if token else value)
+        VariableStore(self.key).write(value)
+
+
+class _SharedVariable:
+    """The cache's Variable as the lease's store (through the cache, so that tests can replace it)."""
+
+    def __init__(self, cache: TokenCache) -> None:
+        self.cache = cache
+
+    def read(self) -> Any:
+        return self.cache._read_variable()
+
+    def write(self, value: dict[str, Any]) -> None:
+        self.cache._write_variable(value)
 
 
 class VariableStore:
