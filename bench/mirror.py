@@ -27,6 +27,8 @@ COQL_ROWS, COQL_CREDITS = 2000, 3
 IDEAL_FACTOR = 1.25
 _DOWNLOAD = re.compile(r"^/crm/v\d+/[^/]+/(\d+)/Attachments/(\d+)$")
 _LISTING = re.compile(r"^/crm/v\d+/[^/]+/\d+/Attachments$")
+#: ``GET /{module}`` and ``/{module}/search`` (not ``/users``, ``/org``, ``/settings/...``).
+_SELECTION = re.compile(r"^/crm/v\d+/(?!users$|org$|settings/)[A-Za-z_]\w*(/search)?$")
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ def calls(log: list[Any]) -> dict[str, Any]:
         download = _DOWNLOAD.match(path)
         if method == "POST" and path.endswith("/coql"):
             kind, cost = "selection", COQL_CREDITS
-        elif method == "GET" and (path.count("/") == 3 or path.endswith("/search")):
+        elif method == "GET" and _SELECTION.match(path):
             kind, cost = "selection", 1
         elif method == "GET" and _LISTING.match(path):
             kind, cost = "listing", 1
