@@ -123,7 +123,7 @@ class _MirrorClient:
 
 def link(spec: dict[str, Any]) -> dict[str, Any]:
     """
-    Every client downloads the file ``reps`` times, in turns, in each phase (an emulator bandwidth).
+    Every client downloads the file ``reps`` times, in turns, in each phase (a bandwidth, reps).
 
     :return: ``{"times": {phase: {client: [seconds]}}}``.
     """
@@ -150,7 +150,7 @@ def link(spec: dict[str, Any]) -> dict[str, Any]:
             f"{spec['admin']}/config", json={"bandwidth": phase["bandwidth"]}, timeout=60
         ).raise_for_status()
         times[phase["name"]] = {name: [] for name in clients}
-        for _ in range(int(spec["reps"])):
+        for _ in range(int(phase["reps"])):
             for name, client in clients.items():
                 started = time.perf_counter()
                 client.download(job, directory)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 import shutil
 import time
@@ -215,6 +216,7 @@ def run(ctx: Context) -> Section:
     data.update(_module_runs(ctx, plan))
     data["memory"] = _memory(ctx, plan)
     data["link"] = _link(ctx, plan)
+    data["load"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     shutil.rmtree(ctx.shm / "mirror-work", ignore_errors=True)
     return _mirror_report.section(data, quick=ctx.quick)
 
@@ -300,8 +302,11 @@ def _link(ctx: Context, plan: Sizes) -> dict[str, Any]:
             download_record=record_id,
             attachment_id=attachment_id,
             clients=["requests", "requests-sha256", "hook", "mirror"],
-            phases=[{"name": "loopback", "bandwidth": None}, {"name": "link", "bandwidth": LINK_RATE}],
-            reps=plan.link_reps,
+            # Loopback transfers are short and noisier on a busy machine: more of them.
+            phases=[
+                {"name": "loopback", "bandwidth": None, "reps": 2 * plan.link_reps},
+                {"name": "link", "bandwidth": LINK_RATE, "reps": plan.link_reps},
+            ],
             workdir=str(ctx.shm / "mirror-work" / "link"),
         )
         result = run_worker("bench._mirror_worker", spec, timeout=900, env=emulator.airflow_env())
@@ -313,8 +318,6 @@ LINK_RATE = 100 * 1024 * 1024
 
 
 def _random_file(path: Path, size: int) -> None:
-    import os
-
     block = os.urandom(1024 * 1024)
     with open(path, "wb") as handle:
         for offset in range(0, size, len(block)):
