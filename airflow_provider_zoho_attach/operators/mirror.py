@@ -23,11 +23,11 @@ if TYPE_CHECKING:
         EntryKey,
         Fetch,
         ManifestEntry,
-        MirrorProgress,
         RecordPlan,
         RemoteFile,
     )
     from airflow_provider_zoho_attach.utils.mirror_storage import CheckpointWriter, MirrorStore
+    from airflow_provider_zoho_attach.utils.progress import MirrorProgress
     from airflow_provider_zoho_attach.utils.selection import RecordSelection
 
 __all__ = ["ZohoCRMMirrorAttachmentsOperator"]
@@ -195,7 +195,8 @@ class _MirrorRun:
     """One run of the mirror: the manifest in memory, the workers, the counts."""
 
     def __init__(self, hook: ZohoCRMHook, log: Any, options: _Options) -> None:
-        from airflow_provider_zoho_attach.utils.mirror import CreditBudget, MirrorProgress
+        from airflow_provider_zoho_attach.utils.mirror import CreditBudget
+        from airflow_provider_zoho_attach.utils.progress import MirrorProgress
 
         self.hook = hook
         self.log = log

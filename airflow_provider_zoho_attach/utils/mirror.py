@@ -6,9 +6,9 @@ keeps ``<destination>/<module>/<record_id>/<file>`` and a manifest, ``<destinati
 one JSON line per attachment (:class:`ManifestEntry`). This module decides, from a record's listing,
 the manifest and the files in the destination, what to fetch, what is unchanged and what is gone
 (:func:`plan_record`); it reads and writes the manifest's lines (:func:`parse_manifest`,
-:func:`serialise_manifest`), estimates and guards the API credits (:class:`CreditBudget`), and paces
-the progress lines (:class:`MirrorProgress`). The operator and
-:mod:`~airflow_provider_zoho_attach.utils.mirror_storage` do the requests and the file system work.
+:func:`serialise_manifest`) and guards the API credits (:class:`CreditBudget`). The operator and
+:mod:`~airflow_provider_zoho_attach.utils.mirror_storage` do the requests and the file system work;
+:class:`~airflow_provider_zoho_attach.utils.progress.MirrorProgress` paces its progress lines.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
@@ -36,7 +35,6 @@ __all__ = [
     "EntryKey",
     "Fetch",
     "ManifestEntry",
-    "MirrorProgress",
     "RecordPlan",
     "RemoteFile",
     "entry_key",
@@ -434,44 +432,3 @@ class CreditBudget:
         if count % page_size == 0:
             with self.spend(cost, kind, what):
                 pass
-
-
-class MirrorProgress:
-    """
-    A mirror's counters, and a line for the log at most every ``interval`` seconds.
-
-    :param interval: seconds between two lines.
-    :param clock: the monotonic clock (tests pass their own).
-    """
-
-    def __init__(self, *, interval: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval = interval
-        self._clock = clock
-        self._started = self._last = clock()
-        self._lock = threading.Lock()
-        self.counts: dict[str, int] = dict.fromkeys(("records", "downloaded", "unchanged", "bytes"), 0)
-
-    def add(self, **counts: int) -> None:
-        """Add to the counters (``records=1``, ``downloaded=1, bytes=n``...)."""
-        with self._lock:
-            for key, value in counts.items():
-                self.counts[key] += value
-
-    def line(self) -> str:
-        """The current state, in one line."""
-        with self._lock:
-            c, elapsed = dict(self.counts), max(self._clock() - self._started, 1e-9)
-        mib = c["bytes"] / (1024 * 1024)
-        return (
-            f"Mirror: {c['records']} record(s) listed; {c['downloaded']} file(s) downloaded "
-            f"({mib:.1f} MiB, {mib / elapsed:.1f} MiB/s), {c['unchanged']} unchanged; {elapsed:.0f} s"
-        )
-
-    def due(self) -> str | None:
-        """The line if ``interval`` has passed since the last one, else ``None``."""
-        now = self._clock()
-        with self._lock:
-            if now - self._last < self.interval:
-                return None
-            self._last = now
-        return self.line()

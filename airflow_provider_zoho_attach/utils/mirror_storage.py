@@ -175,7 +175,11 @@ class MirrorStore:
             raise _store_error(f"remove the checkpoint {self.checkpoint}", error) from None
 
     def remove(self, relative: str) -> None:
-        """Remove one file (a tombstone's, with ``delete_missing``); a file already gone is fine."""
+        """
+        Remove one file (a tombstone's, with ``delete_missing``); a file already gone is fine.
+
+        Locally its record's directory goes too once empty (object stores have no directories).
+        """
         target = self.path(relative)
         try:
             target.unlink()
@@ -183,6 +187,9 @@ class MirrorStore:
             return
         except OSError as error:
             raise _store_error(f"remove {target}", error) from None
+        if self.local:
+            with contextlib.suppress(OSError):  # not empty: another file is still there
+                Path(target).parent.rmdir()
 
 
 class CheckpointWriter:
