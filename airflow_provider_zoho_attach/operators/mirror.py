@@ -213,10 +213,19 @@ class _MirrorRun:
         self.inventory: dict[str, dict[str, int]] = {}
         self.checkpoint: CheckpointWriter | None = None
         self.counts = dict.fromkeys(
-            ("attachments", "downloaded", "unchanged", "deleted", "bytes", "removed"), 0
+            (
+                "attachments",
+                "downloaded",
+                "unchanged",
+                "deleted",
+                "bytes",
+                "removed",
+                "to_fetch",
+                "bytes_to_fetch",
+            ),
+            0,
         )
         self.failures: list[dict[str, Any]] = []
-        self.plans: list[RecordPlan] = []
 
     # ------------------------------------------------------------------ the run
 
@@ -305,7 +314,8 @@ class _MirrorRun:
         selection = self.options.selection
         what = f"read the selection of {self.module}"
         if selection.kind == "records":
-            calls = -(-len(selection.records) // 100) if selection.needs_calls() else 0
+            per_call, cost = selection.page_cost()
+            calls = -(-len(selection.records) // per_call) * cost if selection.needs_calls() else 0
             with self.budget.spend(calls, "selection", what):
                 rows = list(rows)
             yield from (validate_id(row["id"]) for row in rows)
@@ -444,7 +454,8 @@ class _MirrorRun:
             plan = result.plan
             if plan is None:
                 continue
-            self.plans.append(plan)
+            self.counts["to_fetch"] += len(plan.fetch)
+            self.counts["bytes_to_fetch"] += plan.bytes_to_fetch
             self.counts["attachments"] += len(plan.fetch) + len(plan.unchanged)
             self.counts["unchanged"] += len(plan.unchanged)
             self.progress.add(unchanged=len(plan.unchanged))
@@ -480,7 +491,12 @@ class _MirrorRun:
             )
         existing = {rel: size for files in self.inventory.values() for rel, size in files.items()}
         for entry in self.entries.values():
-            if entry["module"] == self.module and removable(entry, existing, owned):
+            # Size first (no I/O), then the bytes: a file put there since the mirror's own is kept.
+            if (
+                entry["module"] == self.module
+                and removable(entry, existing, owned)
+                and self.store.verify(entry)
+            ):
                 self.store.remove(entry["path"])
                 self.counts["removed"] += 1
         if self.counts["removed"]:
@@ -513,8 +529,7 @@ class _MirrorRun:
 
     def _dry_run_summary(self, selected: set[str], capped: bool) -> MirrorSummary:
         """Log what a real run would do, and return it; nothing was written."""
-        fetch = sum(len(plan.fetch) for plan in self.plans)
-        size = sum(plan.bytes_to_fetch for plan in self.plans)
+        fetch, size = self.counts["to_fetch"], self.counts["bytes_to_fetch"]
         spent = self.hook.credits.used
         listing = self.budget.counts["listing"]
         self.log.info(

@@ -130,7 +130,7 @@ class RecordSelection:
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
         if "records" in given:
-            return cls(name, "records", records=_record_ids(records), modified_since=since)
+            return cls(name, "records", records=_record_ids(records, name), modified_since=since)
         if "where" in given:
             return cls(name, "where", where=validate_where(where), modified_since=since)
         if "criteria" in given:
@@ -208,9 +208,20 @@ class RecordSelection:
             yield from parse_coql_page(hook.coql(query)).records
 
 
-def _record_ids(records: Any) -> tuple[str, ...]:
-    """Explicit record ids from ids, a comma string, or dicts with ``record_id`` (or ``id``)."""
+def _record_ids(records: Any, module: str) -> tuple[str, ...]:
+    """
+    Explicit record ids from ids, a comma string, or dicts with ``record_id`` (or ``id``).
+
+    A dict naming another module (a find task of another module) is refused: its ids would be
+    looked up in the wrong module.
+    """
     if isinstance(records, list | tuple):
+        for item in records:
+            other = item.get("module") if isinstance(item, dict) else None
+            if other is not None and normalize_module(other) != module:
+                raise ZohoCRMInvalidRequestError.for_argument(
+                    "records", item, f"records of {module}, not of {other}"
+                )
         records = [
             item.get("record_id", item.get("id")) if isinstance(item, dict) else item for item in records
         ]

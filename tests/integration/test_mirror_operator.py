@@ -414,3 +414,47 @@ def test_bad_arguments_fail_before_any_request(zoho_emulator_connection, tmp_pat
     with pytest.raises(ZohoCRMInvalidRequestError, match="records"):
         run(tmp_path, where=None, records="12a")
     assert zoho_emulator_connection.requests == []
+
+
+def test_modified_since_mirrors_only_changed_records_and_tombstones_nothing_else(deals, tmp_path):
+    run(tmp_path)
+    summary = run(tmp_path, modified_since="2099-01-01T00:00:00Z")
+    assert summary["records"] == 0
+    assert summary["deleted"] == 0
+    assert {e["status"] for e in manifest(tmp_path).values()} == {"present"}
+
+
+def test_a_record_whose_listing_fails_keeps_its_lines_and_the_others_are_mirrored(
+    deals, zoho_emulator_connection, tmp_path
+):
+    from airflow_provider_zoho_attach.exceptions import ZohoCRMError
+
+    emulator = zoho_emulator_connection
+    run(tmp_path)
+    won1, won2 = deals["won"]
+    emulator.add_attachment("Deals", won2, "new.txt", b"new")
+    emulator.inject_fault("status", status=400, count=1, path=f"/Deals/{won1}/Attachments$")
+    with pytest.raises(ZohoCRMError) as caught:
+        run(tmp_path)
+    # One record failed, the rest succeeded: the task fails after writing what it did.
+    assert caught.value.code == "PARTIAL_FAILURE"
+    assert f"Deals/{won1}" in str(caught.value)
+    entries = manifest(tmp_path)
+    # won1's files are not taken for gone because its listing failed; won2's new file is in.
+    assert {e["status"] for e in entries.values() if e["record_id"] == won1} == {"present"}
+    assert len([e for e in entries.values() if e["record_id"] == won1]) == 2
+    assert any(e["name"] == "new.txt" for e in entries.values())
+    assert not Path(tmp_path, CHECKPOINT_NAME).exists()
+
+
+def test_a_capped_search_says_so_and_tombstones_nothing_outside_it(zoho_emulator_connection, tmp_path):
+    emulator = zoho_emulator_connection
+    ids = emulator.add_records("Deals", [{"Stage": "Open"} for _ in range(2001)])
+    emulator.add_attachment("Deals", ids[-1], "last.txt", b"the 2,001st deal's file")
+    run(tmp_path, where=None, records=[ids[-1]])
+    assert len(manifest(tmp_path)) == 1
+    summary = run(tmp_path, where=None, criteria="(Stage:equals:Open)", delete_missing=True)
+    assert summary["capped"] is True
+    assert summary["records"] == 2000
+    assert summary["deleted"] == summary["removed"] == 0
+    assert {e["status"] for e in manifest(tmp_path).values()} == {"present"}

@@ -86,6 +86,12 @@ def test_records_take_ids_strings_ints_and_find_output():
     assert RecordSelection.build("Deals", records="7,8,,9").records == ("7", "8", "9")
 
 
+def test_records_of_another_module_are_refused():
+    with pytest.raises(ZohoCRMInvalidRequestError, match="records of Deals, not of Leads"):
+        RecordSelection.build("Deals", records=[{"module": "Leads", "record_id": "1"}])
+    assert RecordSelection.build("Deals", records=[{"module": "deals", "record_id": "1"}]).records == ("1",)
+
+
 def test_bad_where_criteria_and_time_are_refused():
     with pytest.raises(ZohoCRMInvalidRequestError, match="where="):
         RecordSelection.build("Deals", where="Stage = 'Won' limit 3")
