@@ -125,7 +125,7 @@ def link(spec: dict[str, Any]) -> dict[str, Any]:
     """
     Every client downloads the file ``reps`` times, in turns, in each phase (a bandwidth, reps).
 
-    :return: ``{"times": {phase: {client: [seconds]}}}``.
+    :return: ``{"times": {phase: {client: [seconds]}}, "cpu": {phase: {client: [CPU seconds]}}}``.
     """
     import requests
 
@@ -145,18 +145,23 @@ def link(spec: dict[str, Any]) -> dict[str, Any]:
         client.start()
         client.download(job, directory)  # warm (on loopback): connections, tokens, first imports
     times: dict[str, dict[str, list[float]]] = {}
+    # CPU time of this process (every thread): what a download costs the client whatever else the
+    # machine runs, when wall times swing with the load.
+    cpu: dict[str, dict[str, list[float]]] = {}
     for phase in spec["phases"]:
         requests.post(
             f"{spec['admin']}/config", json={"bandwidth": phase["bandwidth"]}, timeout=60
         ).raise_for_status()
         times[phase["name"]] = {name: [] for name in clients}
+        cpu[phase["name"]] = {name: [] for name in clients}
         for _ in range(int(phase["reps"])):
             for name, client in clients.items():
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 client.download(job, directory)
                 times[phase["name"]][name].append(time.perf_counter() - started)
+                cpu[phase["name"]][name].append(time.process_time() - cpu_started)
     shutil.rmtree(directory, ignore_errors=True)
-    return {"times": times}
+    return {"times": times, "cpu": cpu}
 
 
 ACTIONS = {"mirror": mirror, "sdk_loop": sdk_loop, "link": link}
