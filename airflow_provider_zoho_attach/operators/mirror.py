@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     )
     from airflow_provider_zoho_attach.utils.mirror_storage import CheckpointWriter, MirrorStore
     from airflow_provider_zoho_attach.utils.progress import MirrorProgress
-    from airflow_provider_zoho_attach.utils.selection import RecordSelection
+    from airflow_provider_zoho_attach.utils.selection import Paging, RecordSelection
 
 __all__ = ["ZohoCRMMirrorAttachmentsOperator"]
 
@@ -313,29 +313,29 @@ class _MirrorRun:
 
         selection = self.options.selection
         what = f"read the selection of {self.module}"
+        paging = selection.paging()
         if selection.kind == "records":
-            per_call, cost = selection.page_cost()
-            calls = -(-len(selection.records) // per_call) * cost if selection.needs_calls() else 0
+            calls = -(-len(selection.records) // paging.rows) * paging.cost if selection.needs_calls() else 0
             with self.budget.spend(calls, "selection", what):
                 rows = list(rows)
             yield from (validate_id(row["id"]) for row in rows)
             return
-        size, cost = selection.page_cost()
-        for row in self._metered(rows, size, cost, "selection", what):
+        for row in self._metered(rows, paging, "selection", what):
             yield validate_id(row["id"])
             self._tick()
 
-    def _metered(self, items: Iterable[Any], size: int, cost: int, kind: str, what: str) -> Iterator[Any]:
+    def _metered(self, items: Iterable[Any], paging: Paging, kind: str, what: str) -> Iterator[Any]:
         """The items of a paged listing, each page's call reserved in the budget before it is sent."""
         iterator = iter(items)
         count = 0
         while True:
+            cost = paging.call_before(count)
             try:
-                if count % size == 0:
+                if cost is None:
+                    item = next(iterator)
+                else:
                     with self.budget.spend(cost, kind, what):
                         item = next(iterator)
-                else:
-                    item = next(iterator)
             except StopIteration:
                 return
             count += 1
@@ -382,13 +382,12 @@ class _MirrorRun:
     def _listing(self, record_id: str, fields: list[str]) -> list[RemoteFile]:
         from airflow_provider_zoho_attach.utils.mirror import remote_attachments, remote_field_files
         from airflow_provider_zoho_attach.utils.protocol import MAX_PER_PAGE
+        from airflow_provider_zoho_attach.utils.selection import Paging
 
         what = f"list the attachments of {self.module}/{record_id}"
-        records = list(
-            self._metered(
-                self.hook.iter_attachments(self.module, record_id), MAX_PER_PAGE, 1, "listing", what
-            )
-        )
+        pages = Paging(MAX_PER_PAGE, 1, MAX_PER_PAGE, 1)
+        listing = self.hook.iter_attachments(self.module, record_id)
+        records = list(self._metered(listing, pages, "listing", what))
         remote = remote_attachments(records)
         if fields:
             with self.budget.spend(1, "listing", f"read the file fields of {self.module}/{record_id}"):
@@ -404,8 +403,7 @@ class _MirrorRun:
         remote = item.remote
         what = f"download {remote.attachment_id} of {self.module}/{record_id}"
         try:
-            with self.budget.spend(1, "download", what):
-                done = self._download(item, record_id)
+            path, done = self._download_to_its_path(item, record_id, what)
         except ZohoCRMCreditBudgetError:
             raise
         except ZohoCRMError as error:
@@ -418,7 +416,7 @@ class _MirrorRun:
             self.module,
             record_id,
             remote,
-            path=item.path,
+            path=path,
             size=done["size"],
             sha256=done["sha256"],
             now=self.now,
@@ -429,11 +427,36 @@ class _MirrorRun:
         self.progress.add(downloaded=1, bytes=done["size"])
         self._tick()
 
-    def _download(self, item: Fetch, record_id: str) -> Any:
-        target = self.store.path(item.path)
+    def _download_to_its_path(self, item: Fetch, record_id: str, what: str) -> tuple[str, Any]:
+        """
+        Download one file to its planned path: ``(path, result)``.
+
+        A path that holds a file the manifest does not own (``item.fallback``) is taken over only
+        if the file holds these very bytes; otherwise the file goes to the fallback (one more call).
+        """
+        from airflow_provider_zoho_attach.exceptions import ZohoCRMTransferError
+
+        if item.fallback is not None:
+            try:
+                with self.budget.spend(1, "download", what):
+                    return item.path, self._download(item, record_id, item.path, overwrite=False)
+            except ZohoCRMTransferError as error:
+                if error.code != "DESTINATION_EXISTS":
+                    raise
+            self.log.info("%s is another file: %s goes to %s", item.path, what, item.fallback)
+        path = item.fallback or item.path
+        with self.budget.spend(1, "download", what):
+            # The plan chose a path that is free or this file's own: replacing it is what a mirror does.
+            return path, self._download(item, record_id, path, overwrite=True)
+
+    def _download(self, item: Fetch, record_id: str, path: str, *, overwrite: bool) -> Any:
+        target = self.store.path(path)
         remote = item.remote
-        # The plan chose a path that is free or this file's own: replacing it is what a mirror does.
-        options: dict[str, Any] = {"overwrite": True, "directory": False, "file_name": remote.name or None}
+        options: dict[str, Any] = {
+            "overwrite": overwrite,
+            "directory": False,
+            "file_name": remote.name or None,
+        }
         if remote.field is None:
             return self.hook.download_attachment(
                 self.module, record_id, remote.attachment_id, target, **options

@@ -204,11 +204,20 @@ def _text(value: Any) -> str | None:
 
 @dataclass(frozen=True)
 class Fetch:
-    """A file to download: what Zoho has, where it goes, and why (``new``, ``changed``, ``missing``)."""
+    """
+    A file to download: what Zoho has, where it goes, and why (``new``, ``changed``, ``missing``).
+
+    With a ``fallback``, ``path`` holds a file the manifest does not own, of the listed size: it
+    may be this attachment's own bytes (a file committed just before a run was killed, before its
+    checkpoint line; a destination whose manifest was lost). The download takes it over only if
+    it holds exactly these bytes, and otherwise goes to ``fallback``: a file the mirror does not
+    own is never replaced.
+    """
 
     remote: RemoteFile
     path: str
     reason: Literal["new", "changed", "missing"]
+    fallback: str | None = None
 
 
 @dataclass
@@ -269,7 +278,15 @@ def plan_record(
     for item in new:
         path = _free_path(module, record_id, item, known, taken)
         taken[path.casefold()] = item.attachment_id
-        plan.fetch.append(Fetch(item, path, "new"))
+        plain = f"{module}/{record_id}/{choose_file_name(None, item.name or None, item.attachment_id)}"
+        maybe_ours = (
+            item.size is not None and existing.get(plain) == item.size and item.attachment_id not in known
+        )
+        if maybe_ours and taken.get(plain.casefold()) == "":
+            taken[plain.casefold()] = item.attachment_id  # no other attachment may take it over too
+            plan.fetch.append(Fetch(item, plain, "new", fallback=path))
+        else:
+            plan.fetch.append(Fetch(item, path, "new"))
     plan.gone = [e for aid, e in known.items() if e["status"] == "present" and aid not in listed]
     return plan
 
@@ -420,15 +437,3 @@ class CreditBudget:
         finally:
             with self._lock:
                 self._pending -= cost
-
-    def check_pages(self, count: int, page_size: int, cost: int, kind: str, what: str) -> None:
-        """
-        Before reading item ``count`` of a paged listing: reserve a page's credits if it starts one.
-
-        The hook fetches the next page when the item after a full page is read, so this asks
-        before item 0, ``page_size``, ``2 * page_size``... (Conservative at an exact multiple, where
-        no page follows: it may stop one call early, never one late.)
-        """
-        if count % page_size == 0:
-            with self.spend(cost, kind, what):
-                pass

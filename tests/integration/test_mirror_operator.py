@@ -458,3 +458,48 @@ def test_a_capped_search_says_so_and_tombstones_nothing_outside_it(zoho_emulator
     assert summary["records"] == 2000
     assert summary["deleted"] == summary["removed"] == 0
     assert {e["status"] for e in manifest(tmp_path).values()} == {"present"}
+
+
+def test_every_record_modified_since_costs_one_get_records_page_and_the_budget_knows_it(
+    zoho_emulator_connection, tmp_path
+):
+    emulator = zoho_emulator_connection
+    ids = emulator.add_records("Deals", [{"Stage": "Open"} for _ in range(3)])
+    for record_id in ids:
+        emulator.add_attachment("Deals", record_id, "a.txt", b"a")
+    since = "2000-01-01T00:00:00Z"
+    # 1 (Get Records with If-Modified-Since) + 3 listings + 3 downloads.
+    summary = run(tmp_path / "exact", where=None, modified_since=since, max_credits=7)
+    assert summary["credits"] == 7
+    assert summary["downloaded"] == 3
+    operator = mirror(tmp_path / "short", where=None, modified_since=since, max_credits=6)
+    with pytest.raises(ZohoCRMCreditBudgetError):
+        operator.execute({})
+    assert operator.hook.credits.used <= 6
+
+
+def test_a_lost_manifest_is_rebuilt_taking_over_identical_files_without_duplicates(deals, tmp_path):
+    run(tmp_path)
+    before = tree(tmp_path)
+    # A file committed just before a kill, before its checkpoint line, looks the same: unowned.
+    Path(tmp_path, MANIFEST_NAME).unlink()
+    summary = run(tmp_path)
+    assert summary["downloaded"] == 3  # compared by their bytes, so fetched once more
+    assert tree(tmp_path) == before  # the same files, no "name (id).ext" copies
+    assert {e["path"] for e in manifest(tmp_path).values()} == set(before) - {MANIFEST_NAME}
+
+
+def test_a_foreign_file_of_the_same_size_with_other_bytes_is_kept(zoho_emulator_connection, tmp_path):
+    emulator = zoho_emulator_connection
+    (record_id,) = emulator.add_records("Deals", [{"Stage": "Closed Won"}])
+    aid = emulator.add_attachment("Deals", record_id, "mine.txt", b"from zoho")
+    foreign = tmp_path / "Deals" / record_id / "mine.txt"
+    foreign.parent.mkdir(parents=True)
+    foreign.write_bytes(b"user file")  # 9 bytes, as Zoho's
+    emulator.reset_log()
+    summary = run(tmp_path)
+    assert summary["downloaded"] == 1
+    assert summary["credits"] == 3 + 1 + 2  # the comparison was a download too
+    assert foreign.read_bytes() == b"user file"
+    assert manifest(tmp_path)[aid]["path"] == f"Deals/{record_id}/mine ({aid}).txt"
+    assert_agrees(tmp_path, emulator)

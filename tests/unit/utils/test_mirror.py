@@ -266,20 +266,6 @@ def test_calls_in_flight_are_reserved_so_threads_never_pass_the_budget():
     assert len(refused) == 5
 
 
-def test_no_limit_only_counts_and_pages_are_checked_at_their_first_item():
-    meter = CreditMeter()
-    budget = CreditBudget(meter, None)
-    for count in range(401):
-        budget.check_pages(count, 200, 1, "listing", "list")
-    assert budget.counts["listing"] == 3
-    limited = CreditBudget(meter, 1)
-    limited.check_pages(0, 200, 1, "listing", "list")
-    meter.used = 1
-    limited.check_pages(5, 200, 1, "listing", "list")
-    with pytest.raises(ZohoCRMCreditBudgetError):
-        limited.check_pages(200, 200, 1, "listing", "list")
-
-
 # ------------------------------------------------------------------ progress
 
 
@@ -295,3 +281,20 @@ def test_progress_lines_come_at_most_every_interval():
     assert line == "Mirror: 2 record(s) listed; 1 file(s) downloaded (2.0 MiB, 0.2 MiB/s), 0 unchanged; 10 s"
     now[0] = 115.0
     assert progress.due() is None
+
+
+def test_a_foreign_file_of_the_listed_size_may_be_taken_over_if_its_bytes_match():
+    existing = {"Deals/1/a.pdf": 10, "Deals/1/b.pdf": 3}
+    plan = plan_record("Deals", "1", [remote("5", "a.pdf"), remote("6", "b.pdf")], {}, existing)
+    by_id = {f.remote.attachment_id: f for f in plan.fetch}
+    # Same size: maybe this attachment's own file (a lost checkpoint line or manifest).
+    assert (by_id["5"].path, by_id["5"].fallback) == ("Deals/1/a.pdf", "Deals/1/a (5).pdf")
+    # Another size: not its bytes, never touched.
+    assert (by_id["6"].path, by_id["6"].fallback) == ("Deals/1/b (6).pdf", None)
+
+
+def test_only_one_same_named_attachment_may_take_over_a_foreign_file():
+    plan = plan_record("Deals", "1", [remote("5", "a.pdf"), remote("6", "a.pdf")], {}, {"Deals/1/a.pdf": 10})
+    by_id = {f.remote.attachment_id: f for f in plan.fetch}
+    assert (by_id["5"].path, by_id["5"].fallback) == ("Deals/1/a.pdf", "Deals/1/a (5).pdf")
+    assert (by_id["6"].path, by_id["6"].fallback) == ("Deals/1/a (6).pdf", None)
