@@ -127,8 +127,8 @@ def parse_manifest(text: str, *, source: str, checkpoint: bool = False) -> dict[
             raise ZohoCRMTransferError(
                 f"{source} line {number} is not a manifest entry: {line[:80]!r}",
                 code="MANIFEST_CORRUPT",
-                hint="The manifest is written whole by the mirror; restore it from a backup or move it "
-                "away to let the next run rebuild it (files already there with the same bytes are kept).",
+                hint="The manifest is written whole by the mirror; restore it from a backup, or move it "
+                "away: the next run rebuilds it, taking over the files that hold the same bytes.",
             )
         entries[entry_key(entry)] = entry
     return entries
