@@ -346,6 +346,7 @@ PRELOAD = (
     "zohocrmsdk.src.com.zoho.crm.api.attachments",
     "airflow_provider_zoho_attach.hooks.zoho_crm",
     "airflow_provider_zoho_attach.operators.attachments",
+    "airflow_provider_zoho_attach.operators.mirror",
     "airflow_provider_zoho_attach.sensors.attachments",
     "airflow_provider_zoho_attach.triggers.attachments",
     "bench._sdk",

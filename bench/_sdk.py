@@ -104,3 +104,43 @@ def _describe(value: Any) -> str:
         choice = code()
         return str(getattr(choice, "get_value", lambda: choice)())
     return type(value).__name__
+
+
+def list_record_ids(operations: Any, module: str, limit: int | None = None) -> list[str]:
+    """
+    The ids of a module's records (``GET /{module}``, 200 per call, ``page_token`` past row 2,000).
+
+    :param operations: unused (the SDK is initialised); kept for symmetry with :func:`list_all`.
+    :param module: the module API name.
+    :param limit: stop once this many ids are read (fewer calls).
+    """
+    from zohocrmsdk.src.com.zoho.crm.api import ParameterMap
+    from zohocrmsdk.src.com.zoho.crm.api.record import GetRecordsParam, RecordOperations
+    from zohocrmsdk.src.com.zoho.crm.api.record import ResponseWrapper as RecordsWrapper
+
+    del operations
+    records = RecordOperations(module)
+    ids: list[str] = []
+    page, page_token = 1, None
+    while limit is None or len(ids) < limit:
+        params = ParameterMap()
+        params.add(GetRecordsParam.fields, "id")
+        params.add(GetRecordsParam.per_page, 200)
+        if page_token:
+            params.add(GetRecordsParam.page_token, page_token)
+        else:
+            params.add(GetRecordsParam.page, page)
+        response = records.get_records(params)
+        if response.get_status_code() == 204:
+            break
+        wrapper = response.get_object()
+        if not isinstance(wrapper, RecordsWrapper):
+            raise RuntimeError(f"the SDK's record listing failed: {_describe(wrapper)}")
+        ids.extend(str(r.get_id()) for r in wrapper.get_data())
+        info = wrapper.get_info()
+        if not info.get_more_records():
+            break
+        if page_token is not None or page * 200 >= 2000:
+            page_token = info.get_next_page_token()
+        page += 1
+    return ids[:limit] if limit is not None else ids

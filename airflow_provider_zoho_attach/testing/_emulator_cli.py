@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any, NoReturn, Protocol
 
+from airflow_provider_zoho_attach.testing import _emulator_bandwidth as _bandwidth
 from airflow_provider_zoho_attach.testing._emulator_model import EmulatorConfig
 
 __all__ = ["CLI_OAUTH_CACHE", "ServedEmulator", "cli_connection_env", "main"]
@@ -115,6 +116,12 @@ def _build_parser() -> _ArgumentParser:
         "--daily-credits", type=_non_negative_int, default=None, help="API credits per 24 hours"
     )
     parser.add_argument(
+        "--bandwidth",
+        type=_bandwidth.mib_per_second,
+        default=None,
+        help="MiB per second of response bodies over all connections (a link; default unlimited)",
+    )
+    parser.add_argument(
         "--storage-dir", default=None, help="parent directory of the temporary content store (e.g. /dev/shm)"
     )
     parser.add_argument(
@@ -160,7 +167,10 @@ def main(argv: Sequence[str] | None, emulator_class: Callable[..., ServedEmulato
         return 2
 
     config = EmulatorConfig(
-        latency=args.latency, max_concurrency=args.max_concurrency, daily_credits=args.daily_credits
+        latency=args.latency,
+        max_concurrency=args.max_concurrency,
+        daily_credits=args.daily_credits,
+        bandwidth=args.bandwidth,
     )
     try:
         emulator = emulator_class(

@@ -191,6 +191,8 @@ class EmulatorConfig:
         file or image field (``False``: 204, only ``download_fields_attachment`` serves it).
     :param field_attachment_missing_status: *guess* status of ``download_fields_attachment`` for an
         id the record does not have: 204 (empty) or 400 (``INVALID_DATA``).
+    :param bandwidth: response body bytes per second over all connections (one link, a token bucket:
+        :mod:`._emulator_bandwidth`); ``None`` = as fast as loopback goes.
     """
 
     latency: float = 0.0
@@ -236,6 +238,7 @@ class EmulatorConfig:
     reject_unknown_fields: bool = True
     files_api_serves_field_files: bool = True
     field_attachment_missing_status: int = 204
+    bandwidth: float | None = None
 
     def update(self, **changes: Any) -> None:
         """

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from airflow_provider_zoho_attach.testing._emulator_attachments import list_attachments, upload_attachment
+from airflow_provider_zoho_attach.testing._emulator_bandwidth import bucket_for, send_limited
 from airflow_provider_zoho_attach.testing._emulator_coql import coql_answer
 from airflow_provider_zoho_attach.testing._emulator_credits import call_type, credit_cost
 from airflow_provider_zoho_attach.testing._emulator_engine import EmulatorEngine
@@ -438,6 +439,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _write_body(self, response: Response, start: int, end: int) -> None:
         if end <= start:
             return
+        if self.config.bandwidth:
+            bucket = bucket_for(self.server, self.config.bandwidth)
+            send_limited(
+                self.connection, bucket, file=response.file, body=response.body, start=start, end=end
+            )
+            return
         if response.file is not None:
             # Zero-copy from the page cache to the socket.
             self.connection.sendfile(response.file, start, end - start)
@@ -479,7 +486,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             exchange.bytes_out = length
             self._commit(exchange)
-            if response.file is None and length:
+            if response.file is None and length and not self.config.bandwidth:
                 self._write(head + response.body)
             else:
                 self._write(head)

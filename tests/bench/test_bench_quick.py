@@ -59,7 +59,15 @@ def _targets(section: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_every_benchmark_ran_and_wrote_its_page(quick):
-    assert set(quick["sections"]) == {"api_economy", "transfer", "bulk", "triggers", "import_cost", "cluster"}
+    assert set(quick["sections"]) == {
+        "api_economy",
+        "transfer",
+        "bulk",
+        "triggers",
+        "import_cost",
+        "cluster",
+        "mirror",
+    }
     page = (quick["out"] / "benchmarks.rst").read_text()
     for section in quick["sections"].values():
         assert section["title"] in page
@@ -135,3 +143,64 @@ def test_many_hosts_share_one_token_and_a_pool_avoids_429s(quick):
     assert pool["pool"]["http_429"] == 0
     assert pool["pool"]["tasks_ok"] == pool["pool"]["tasks"]
     assert pool["no_pool"]["peak_in_flight"] <= 5
+
+
+def test_mirror_spends_the_least_credits_and_rereads_nothing(quick):
+    data = quick["sections"]["mirror"]["data"]
+    records, files = data["module"]["records"], data["module"]["files"]
+    first, unchanged = data["first"], data["unchanged"]
+    assert first["summary"]["downloaded"] == first["log"]["download"] == files
+    # One selection call, one list call per record, one download per file; the task counts as Zoho does.
+    assert first["log"]["selection"] == 1
+    assert first["log"]["listing"] == records
+    assert first["summary"]["credits"] == first["log"]["credits"] == 3 + records + files
+    assert first["log"]["429"] == 0
+    assert first["peak_in_flight"] <= 10
+    # Nothing changed: not a byte, and only the selection and list calls are paid.
+    assert (
+        unchanged["log"]["bytes"] == unchanged["log"]["download"] == unchanged["summary"]["downloaded"] == 0
+    )
+    assert unchanged["summary"]["bytes"] == 0
+    assert unchanged["summary"]["unchanged"] == files
+    assert unchanged["summary"]["credits"] == unchanged["log"]["credits"] == 3 + records
+
+
+def test_mirror_downloads_exactly_the_new_files(quick):
+    data = quick["sections"]["mirror"]["data"]
+    after = data["after_new"]
+    assert len(data["new_ids"]) == 10
+    assert after["log"]["download"] == after["summary"]["downloaded"] == 10
+    assert after["new_downloaded"] == sorted(data["new_ids"])
+
+
+def test_mirror_killed_halfway_downloads_no_file_twice(quick):
+    data = quick["sections"]["mirror"]["data"]
+    killed = data["killed"]
+    total = data["module"]["files"] + len(data["new_ids"])
+    # It was really killed in the middle, with calls in flight.
+    assert total // 2 <= killed["killed_after"] < total
+    assert killed["held_at_kill"] > 0
+    assert killed["downloaded_twice"] == []
+    assert killed["repeated_in_one_run"] == 0
+    assert killed["never_downloaded"] == 0
+    assert killed["killed_after"] + killed["resumed_downloads"] == total
+    assert killed["summary"]["downloaded"] == killed["resumed_downloads"]
+    assert killed["summary"]["unchanged"] == killed["killed_after"]
+
+
+def test_mirror_memory_sdk_and_link_are_measured(quick):
+    data = quick["sections"]["mirror"]["data"]
+    for run in data["memory"]:
+        assert run["peak_reset"] is True
+        assert run["peak_kib"] > run["baseline_kib"] > 0
+        assert run["summary"]["downloaded"] == run["files"]
+    sdk = data["sdk"]
+    assert sdk["files"] > 0
+    # The SDK spends at least one call per record and per file, as the mirror does, plus its own.
+    assert sdk["log"]["api"] >= sdk["records"] + sdk["files"]
+    for phase in ("loopback", "link"):
+        for times in data["link"]["times"][phase].values():
+            assert min(times) > 0
+    # Through the link nobody beats it much (the bucket's burst is 256 KiB).
+    size_mib = data["link"]["size"] / 2**20
+    assert all(size_mib / min(t) < 110 for t in data["link"]["times"]["link"].values())
