@@ -40,6 +40,9 @@ class EmulatorEngine:
         self._api_calls = 0
         #: (time, credits) of each call charged in the rolling window.
         self._credits: deque[tuple[float, int]] = deque()
+        # The sum of ``_credits``, kept as calls come and expire: summing the window on every call
+        # made a 20,000-call benchmark spend seconds in the emulator (quadratic).
+        self._credits_in_window = 0
         self._by_type: dict[str, int] = {}
         self._in_flight = 0
         self._peak_in_flight = 0
@@ -196,13 +199,11 @@ class EmulatorEngine:
         """
         limit = self.config.daily_credits
         with self._lock:
-            now = self.clock.now()
-            while self._credits and self._credits[0][0] <= now - _DAY:
-                self._credits.popleft()
-            used = sum(amount for _, amount in self._credits)
+            used = self._expire_credits()
             if limit is not None and used + cost > limit:
                 return False, max(0, limit - used)
-            self._credits.append((now, cost))
+            self._credits.append((self.clock.now(), cost))
+            self._credits_in_window += cost
             self._by_type[kind] = self._by_type.get(kind, 0) + cost
             return True, None if limit is None else limit - used - cost
 
@@ -210,8 +211,14 @@ class EmulatorEngine:
     def credits_used(self) -> int:
         """Credits used in the last 24 hours."""
         with self._lock:
-            now = self.clock.now()
-            return sum(amount for when, amount in self._credits if when > now - _DAY)
+            return self._expire_credits()
+
+    def _expire_credits(self) -> int:
+        """Drop the credits older than 24 hours; the credits used in the window (lock held)."""
+        horizon = self.clock.now() - _DAY
+        while self._credits and self._credits[0][0] <= horizon:
+            self._credits_in_window -= self._credits.popleft()[1]
+        return self._credits_in_window
 
     def credits_by_type(self) -> dict[str, int]:
         """Credits used since the start (or :meth:`reset_credits`), by call type."""
@@ -222,4 +229,5 @@ class EmulatorEngine:
         """Forget every credit used (the rolling window and the breakdown)."""
         with self._lock:
             self._credits.clear()
+            self._credits_in_window = 0
             self._by_type.clear()

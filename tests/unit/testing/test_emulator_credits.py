@@ -75,3 +75,23 @@ def test_a_credit_count_reads_as_a_number_and_as_a_call():
     count = CreditCount(7)
     assert count == count() == 7
     assert type(count()) is int
+
+
+def test_the_rolling_window_adds_up_what_is_charged_and_forgets_what_is_a_day_old():
+    from airflow_provider_zoho_attach.testing._emulator_engine import EmulatorEngine
+    from airflow_provider_zoho_attach.testing._emulator_model import Clock
+
+    clock = Clock()
+    engine = EmulatorEngine(EmulatorConfig(daily_credits=10), clock)
+    assert engine.consume_credit(3, "coql") == (True, 7)
+    clock.advance(3600)
+    assert engine.consume_credit(6, "listing") == (True, 1)
+    # Refused: it would pass the limit, and costs nothing.
+    assert engine.consume_credit(2, "listing") == (False, 1)
+    assert engine.credits_used == 9
+    clock.advance(86400 - 3600)  # the first call is now a day old
+    assert engine.credits_used == 6
+    assert engine.consume_credit(4, "download") == (True, 0)
+    engine.reset_credits()
+    assert engine.credits_used == 0
+    assert engine.consume_credit(10, "download") == (True, 0)
