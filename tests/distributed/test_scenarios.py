@@ -100,6 +100,8 @@ def _check_files(destination: Path, contents: dict[str, tuple[str, bytes]]) -> d
 
 
 def _run(cluster: Cluster, contents: dict[str, tuple[str, bytes]], destination: Path) -> str:
+    cluster.wait_for_dag(DOWNLOADS)
+    cluster.unpause(DOWNLOADS)  # each scenario can also run alone (pytest -k)
     conf = {"record_ids": list(contents), "destination": str(destination)}
     return cluster.trigger(DOWNLOADS, conf=conf)
 
@@ -159,7 +161,8 @@ def test_worker_killed_mid_run(cluster: Cluster, zoho: Any) -> None:
         tis = _all_tis(cluster, DOWNLOADS, run_id, "download")
         done = sum(ti["state"] == "success" for ti in tis)
         running = [ti for ti in tis if ti["state"] == "running" and ti["hostname"] == victim]
-        return running if done >= count // 4 and running else None
+        # Several at once, so that the kill surely lands inside some (one may just be finishing).
+        return running if done >= count // 4 and len(running) >= 3 else None
 
     interrupted = cluster.wait_for(busy_victim, timeout=RUN_TIMEOUT, what=f"tasks running on {victim}")
     cluster.kill_component(victim)
@@ -168,23 +171,25 @@ def test_worker_killed_mid_run(cluster: Cluster, zoho: Any) -> None:
     recovered = time.monotonic() - killed_at
 
     tis = {ti["map_index"]: ti for ti in _all_tis(cluster, DOWNLOADS, run_id, "download")}
-    assert {ti["state"] for ti in tis.values()} == {"success"}
-    for ti in interrupted:
-        again = tis[ti["map_index"]]
-        assert again["try_number"] > ti["try_number"], again
-        assert again["hostname"] != victim, again
+    # A task that finished on the victim just before the kill keeps its first try; every other one
+    # running there was tried again, on another host.
+    retried = [tis[ti["map_index"]] for ti in interrupted if tis[ti["map_index"]]["try_number"] > 1]
     figures = scenario_figures(
         cluster,
         zoho,
         started,
         tasks=count,
         killed=victim,
-        interrupted_tasks=len(interrupted),
+        running_on_victim_at_kill=len(interrupted),
+        retried_elsewhere=len(retried),
         task_failures=sum(ti["try_number"] - 1 for ti in tis.values()),
         seconds_from_kill_to_run_end=round(recovered, 1),
-        **_check_files(destination, contents),
     )
     SUMMARY["b_worker_killed"] = figures
+    assert {ti["state"] for ti in tis.values()} == {"success"}
+    assert retried, f"no task running on {victim} was tried again: {figures}"
+    assert all(ti["hostname"] != victim for ti in retried), [ti["hostname"] for ti in retried]
+    figures.update(_check_files(destination, contents))
     # The host comes back for the next scenarios.
     cluster.start_worker(2)
     cluster.wait_workers_ready()
@@ -300,8 +305,13 @@ def test_refresh_token_revoked_mid_run(cluster: Cluster, zoho: Any) -> None:
     assert figures["longest_failed_attempt_seconds"] < 30, figures
     # Bounded: no attempt loops on the token endpoint.
     assert token_calls_after <= attempts, figures
-    if attempts > len(failed):
-        pytest.xfail(f"each failed task was retried ({attempts} attempts for {len(failed)} tasks): {figures}")
+    # No retry storm at Zoho: the refusal is learnt once for the cluster, not once per attempt.
+    # (Airflow still retries each task; a retry that knows the refusal fails without calling Zoho.)
+    if token_calls_after > TOKEN_TARGET:
+        pytest.xfail(
+            f"{token_calls_after} token calls after the revocation ({attempts} attempts of "
+            f"{len(failed)} tasks): each attempt asked Zoho again; figures: {figures}"
+        )
 
 
 def _failure_lines(cluster: Cluster, ti: dict[str, Any]) -> list[str]:
