@@ -163,7 +163,6 @@ class Cluster(Deployment):
             {
                 "AIRFLOW_HOME": str(airflow_home),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(airflow_home / "dags"),
-                "AIRFLOW__CELERY__WORKER_HOSTNAME": name,
             }
         )
         # ip netns exec runs the command in the host's network namespace and a new mount namespace;

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -113,8 +114,6 @@ def cluster(request: pytest.FixtureRequest, zoho: Any) -> Iterator[Cluster]:
         if os.environ.get("ZOHO_E2E_KEEP_HOME"):
             print(f"\ncluster home kept at {home}")
         else:
-            import shutil
-
             shutil.rmtree(home, ignore_errors=True)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         FIGURES.write_text(json.dumps(dict(SUMMARY.items()), indent=2, default=str))
