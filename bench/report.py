@@ -104,6 +104,8 @@ def rst_page(
         "run in worker processes forked from one that imported Airflow, the provider, ``requests`` and "
         "the SDK once (only the import-cost benchmark starts fresh interpreters). On a busy machine "
         "absolute times drift; the load average is noted below.\n",
+        "The provider on a distributed Airflow (CeleryExecutor, three worker hosts, two triggerers) is "
+        "measured by ``make test-distributed``: see :doc:`benchmarks-distributed`.\n",
         _heading("Summary", "-"),
         rst_table(_targets_table(sections, with_section=True)),
         _heading("Machine", "-"),

@@ -72,16 +72,23 @@ class Deployment:
 
     :param home: an empty directory to use as ``AIRFLOW_HOME``.
     :param extra_env: more environment for every component (connections, variables...).
+    :param host: the address the api-server binds (a loopback one, or one that other hosts reach).
     """
 
-    def __init__(self, home: Path, extra_env: dict[str, str]) -> None:
+    #: The ``/monitor/health`` entries that must say healthy before :meth:`start` returns.
+    HEALTH_COMPONENTS: tuple[str, ...] = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+
+    def __init__(self, home: Path, extra_env: dict[str, str], *, host: str = "127.0.0.1") -> None:
         self.home = home
+        self.host = host
         self.dags_folder = home / "dags"
         self.logs_dir = home / "component-logs"
         self.data_dir = home / "data"
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        #: Components a test ended on purpose (still checked at :meth:`stop`, no longer by check_alive).
+        self.ended: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, Path] = {}
         #: pid -> (component, create_time) of every process the components started (pids are reused).
         self._known_pids: dict[int, tuple[str, float]] = {}
@@ -114,7 +121,7 @@ class Deployment:
                 "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
-                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__HOST": self.host,
                 "AIRFLOW__API__PORT": str(self.port),
                 "AIRFLOW__API__BASE_URL": self.url,
                 "AIRFLOW__API__WORKERS": "1",
@@ -136,10 +143,10 @@ class Deployment:
         env.update(extra_env)
         return env
 
-    def install_dags(self, extra: Iterable[Path] = ()) -> None:
-        """Copy the example DAGs (and any extra test DAG files) into the deployment's DAGs folder."""
+    def install_dags(self, extra: Iterable[Path] = (), *, examples: bool = True) -> None:
+        """Copy the example DAGs (unless ``examples`` is false) and extra DAG files into the DAGs folder."""
         self.dags_folder.mkdir(parents=True, exist_ok=True)
-        for path in [*sorted(EXAMPLE_DAGS.glob("*.py")), *extra]:
+        for path in [*(sorted(EXAMPLE_DAGS.glob("*.py")) if examples else []), *extra]:
             shutil.copy2(path, self.dags_folder / path.name)
 
     def start(self) -> None:
@@ -168,29 +175,56 @@ class Deployment:
             raise DeploymentError(f"airflow db migrate failed (exit {code})\n{self.describe_logs()}")
         del self.procs["db-migrate"]
 
-        commands = {
-            "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
+        for name, args in self.commands().items():
+            self.start_component(name, self.command_line(name, args))
+        self.wait_for(self._healthy, timeout=STARTUP_TIMEOUT, what="every component healthy", interval=1.0)
+
+    def commands(self) -> dict[str, list[str]]:
+        """The long-running components: name -> arguments of ``airflow``."""
+        return {
+            "api-server": ["api-server", "--host", self.host, "--port", str(self.port), "--workers", "1"],
             "scheduler": ["scheduler", "--skip-serve-logs"],
             "dag-processor": ["dag-processor"],
             "triggerer": ["triggerer", "--skip-serve-logs"],
         }
-        for name, args in commands.items():
-            log_path = self.logs_dir / f"{name}.log"
-            self.logs[name] = log_path
-            with log_path.open("wb") as out:
-                proc = subprocess.Popen(
-                    [str(VENV_BIN / "airflow"), *args],
-                    env=self.env,
-                    cwd=self.home,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            self.procs[name] = proc
-            with contextlib.suppress(psutil.Error):
-                self._known_pids[proc.pid] = (name, psutil.Process(proc.pid).create_time())
-        self.wait_for(self._healthy, timeout=STARTUP_TIMEOUT, what="every component healthy", interval=1.0)
+
+    def command_line(self, name: str, args: list[str]) -> list[str]:
+        """The command line of component ``name``: ``airflow`` with ``args``."""
+        return [str(VENV_BIN / "airflow"), *args]
+
+    def start_component(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        """
+        Start one long-running process in its own session, its output in ``component-logs/NAME.log``.
+
+        :param name: the component's name (unique).
+        :param argv: the command line.
+        :param env: its environment (:attr:`env` by default).
+        """
+        log_path = self.logs_dir / f"{name}.log"
+        self.logs[name] = log_path
+        with log_path.open("ab") as out:
+            proc = subprocess.Popen(
+                argv,
+                env=self.env if env is None else env,
+                cwd=self.home,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.procs[name] = proc
+        with contextlib.suppress(psutil.Error):
+            self._known_pids[proc.pid] = (name, psutil.Process(proc.pid).create_time())
+
+    def kill_component(self, name: str) -> None:
+        """SIGKILL a component and everything in its process group, as a crashed host would end."""
+        self.remember_descendants()
+        proc = self.procs.pop(name)
+        # Keyed by pid too: a host may be started again under the same name.
+        self.ended[f"{name} (pid {proc.pid})"] = proc
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
 
     def _healthy(self) -> bool:
         self.check_alive()
@@ -198,8 +232,7 @@ class Deployment:
             health = requests.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
         except (requests.RequestException, ValueError):
             return False
-        components = ("metadatabase", "scheduler", "triggerer", "dag_processor")
-        return all((health.get(name) or {}).get("status") == "healthy" for name in components)
+        return all((health.get(name) or {}).get("status") == "healthy" for name in self.HEALTH_COMPONENTS)
 
     def check_alive(self) -> None:
         """Fail at once (with the logs) when a component exited."""
@@ -419,6 +452,8 @@ class Deployment:
         :return: the processes that survived SIGKILL (empty when all is well).
         """
         self.remember_descendants()
+        self.procs.update(self.ended)
+        self.ended.clear()
         groups = {}
         for name, proc in self.procs.items():
             if proc.poll() is None:
