@@ -9,6 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_zoho_attach.operators._downloads import (
+    Item,
+    download_progress,
+    render_placeholders,
+    reserve_names,
+)
 from airflow_provider_zoho_attach.operators.base import ZohoCRMAttachmentFilterMixin, ZohoCRMBaseOperator
 
 if TYPE_CHECKING:
@@ -16,7 +22,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_zoho_attach.results import AttachmentRecord
     from airflow_provider_zoho_attach.utils.progress import TransferProgress
-    from airflow_provider_zoho_attach.utils.transfer import DownloadTarget, NameClaims
+    from airflow_provider_zoho_attach.utils.transfer import NameClaims
 
 __all__ = [
     "ZohoCRMDeleteAttachmentOperator",
@@ -214,7 +220,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         if given is None:
             # Listed records carry their type and name, so filters and link detection apply.
             given = [(str(r["id"]), r) for r in self.hook.iter_attachments(module, record_id)]
-        chosen: list[_Item] = []
+        chosen: list[Item] = []
         for ident, record in given:
             if record is not None and is_link(record):
                 self.log.info(
@@ -228,10 +234,10 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         ]
         if limit is not None:
             chosen = chosen[:limit]
-        destination = _render_placeholders(self.destination, module=module, record_id=record_id)
+        destination = render_placeholders(self.destination, module=module, record_id=record_id)
         return self._download_all(module, record_id, chosen, destination)
 
-    def _field_items(self, module: str, record_id: str, fields: list[str] | None) -> list[_Item]:
+    def _field_items(self, module: str, record_id: str, fields: list[str] | None) -> list[Item]:
         """The files of the record's file fields (``None``: all), as records the filters read."""
         if fields == []:
             return []
@@ -253,7 +259,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         self,
         module: str,
         record_id: str,
-        chosen: list[_Item],
+        chosen: list[Item],
         destination: Any,
     ) -> list[Mapping[str, Any]]:
         """
@@ -277,8 +283,8 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         claims = NameClaims()
         # Fail on a bad destination before the first byte is fetched.
         target = DownloadTarget(destination, overwrite=self.overwrite, directory=True, claims=claims)
-        _reserve_names(target, chosen)
-        progress = _download_progress(self.log, chosen)
+        reserve_names(target, chosen)
+        progress = download_progress(self.log, chosen)
         download = partial(
             self._download_one,
             module=module,
@@ -298,7 +304,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
 
     def _download_one(
         self,
-        item: _Item,
+        item: Item,
         *,
         module: str,
         record_id: str,
@@ -630,51 +636,3 @@ class ZohoCRMDeleteAttachmentOperator(ZohoCRMBaseOperator):
         if failed:
             raise summary_error("delete", failed, len(ids), done=counts)
         return results
-
-
-#: A file to download: its id, its record (``None`` for a bare id), its field (``None``: an attachment).
-_Item = tuple[str, Mapping[str, Any] | None, str | None]
-
-
-def _reserve_names(target: DownloadTarget, chosen: list[_Item]) -> None:
-    """
-    Reserve the names of same-named files before the threads race, so every run lays them out alike.
-
-    The lowest id takes the plain name, the others their own "name (<id>).ext", so a re-run finds
-    them unchanged. (Bare ids have no name yet: first come, first served.)
-
-    :param target: the run's download target, holding its name claims.
-    :param chosen: the attachments and field files to download.
-    """
-    from airflow_provider_zoho_attach.utils.transfer import choose_file_name
-
-    for ident, record, _field in sorted(
-        chosen, key=lambda item: (item[2] is not None, len(item[0]), item[0])
-    ):
-        if record is not None and record.get("File_Name"):
-            target.reserve(choose_file_name(None, str(record["File_Name"]), ident), tag=ident)
-
-
-def _download_progress(log: Any, chosen: list[_Item]) -> TransferProgress:
-    """
-    The progress of a run's downloads: its files, and its bytes if every record tells its size.
-
-    :param log: where to log.
-    :param chosen: the attachments and field files to download.
-    """
-    from airflow_provider_zoho_attach.utils.progress import TransferProgress
-    from airflow_provider_zoho_attach.utils.protocol import attachment_size
-
-    sizes = [attachment_size(record) if record is not None else None for _, record, _ in chosen]
-    return TransferProgress(
-        log,
-        verb="downloaded",
-        total_files=len(chosen),
-        total_bytes=sum(s for s in sizes if s is not None) if None not in sizes else None,
-    )
-
-
-def _render_placeholders(destination: Any, *, module: str, record_id: str) -> Any:
-    if isinstance(destination, str):
-        return destination.replace("{module}", module).replace("{record_id}", record_id)
-    return destination

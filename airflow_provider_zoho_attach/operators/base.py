@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_zoho_attach.links.zoho_crm import ZohoCRMRecordLink
+from airflow_provider_zoho_attach.utils.lineage import ZohoCRMLineageMixin
 from airflow_provider_zoho_attach.utils.settings import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
@@ -20,9 +21,12 @@ if TYPE_CHECKING:
 __all__ = ["ZohoCRMAttachmentFilterMixin", "ZohoCRMBaseOperator", "ZohoCRMHookMixin", "ZohoCRMRecordMixin"]
 
 
-class ZohoCRMHookMixin:
+class ZohoCRMHookMixin(ZohoCRMLineageMixin):
     """
     The hook of a Zoho CRM task: built when the task runs, closed on kill, its credits logged.
+
+    Its lineage too (:class:`~airflow_provider_zoho_attach.utils.lineage.ZohoCRMLineageMixin`):
+    the task notes what it read and wrote in ``self.lineage``, which the OpenLineage provider reads.
 
     A task class lists it (or :class:`ZohoCRMRecordMixin`) before its Airflow base and sets
     ``zoho_conn_id`` in its ``__init__``.
