@@ -16,11 +16,13 @@ from airflow_provider_zoho_attach.operators._downloads import (
     reserve_names,
 )
 from airflow_provider_zoho_attach.operators.base import ZohoCRMAttachmentFilterMixin, ZohoCRMBaseOperator
+from airflow_provider_zoho_attach.utils.lineage import ZohoResource
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_zoho_attach.results import AttachmentRecord
+    from airflow_provider_zoho_attach.utils.lineage import LineageRecorder
     from airflow_provider_zoho_attach.utils.progress import TransferProgress
     from airflow_provider_zoho_attach.utils.transfer import NameClaims
 
@@ -98,6 +100,7 @@ class ZohoCRMListAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBaseOp
                 if limit is not None and len(records) >= limit:
                     break
         self.log.info("%s/%s has %d attachment(s) listed, %d kept", module, record_id, listed, len(records))
+        self.lineage.listed(module, record_id, records)
         if self.ids_only:
             return [str(record["id"]) for record in records]
         return records
@@ -359,6 +362,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
             }
             return failure if field is None else {**failure, "field": field}
         progress.file_done(outcome="unchanged" if result.get("status") == "unchanged" else "done")
+        self.lineage.downloaded(result)
         return result
 
 
@@ -461,6 +465,9 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
             if record is not None:
                 link = redact_url(self.link_url)
                 self.log.info("%s is already attached to %s/%s as %s", link, module, record_id, record["id"])
+                self.lineage.wrote(
+                    self.lineage.zoho(ZohoResource(module, record_id, item_id=str(record["id"])))
+                )
                 return {
                     "attachment_id": str(record["id"]),
                     "file_name": record.get("File_Name"),
@@ -471,6 +478,7 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
                     "status": "skipped",
                 }
         result = self.hook.attach_link(module, record_id, str(self.link_url), title=self.title or None)
+        self.lineage.uploaded(result)
         return {**result, "status": "uploaded"}
 
     def _upload_all(self, module: str, record_id: str, files: list[Any]) -> list[dict[str, Any]]:
@@ -517,6 +525,7 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
                         }
                     )
                     progress.file_done(outcome="skipped")
+                    self.lineage.uploaded(results[-1], path)
                     continue
                 result = self.hook.upload_attachment(
                     module,
@@ -535,6 +544,7 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
             existing.setdefault((result["file_name"], result["size"]), []).append(result["attachment_id"])
             digests[result["attachment_id"]] = result.get("sha256")
             results.append({**result, "source": str(path), "status": "uploaded"})
+            self.lineage.uploaded(result, path)
             progress.file_done()
         progress.finish()
         if failed:
@@ -609,6 +619,14 @@ class ZohoCRMDeleteAttachmentOperator(ZohoCRMBaseOperator):
         self.attachment_ids = attachment_ids
         self.ignore_missing = ignore_missing
 
+    def plan_lineage(self, recorder: LineageRecorder) -> None:
+        """The attachments to delete, as the START event's inputs (not yet dropped)."""
+        from airflow_provider_zoho_attach.utils.validation import validate_ids
+
+        module, record_id = self.target()
+        ids = validate_ids(self.attachment_ids, argument="attachment_ids")
+        recorder.read(*(recorder.zoho(ZohoResource(module, record_id, item_id=i)) for i in ids))
+
     def execute(self, context: Context) -> list[dict[str, Any]]:
         from airflow_provider_zoho_attach.utils.outcomes import mark_missing, summary_error, tally
         from airflow_provider_zoho_attach.utils.validation import validate_ids
@@ -623,6 +641,9 @@ class ZohoCRMDeleteAttachmentOperator(ZohoCRMBaseOperator):
         results = [dict(result) for result in self.hook.delete_attachments(module, record_id, ids)]
         if self.ignore_missing:
             mark_missing(results)
+        for result in results:
+            if result["status"] == "deleted":
+                self.lineage.deleted(result)
         failed = [result for result in results if result["status"] in ("error", "unknown")]
         counts = tally(results)
         self.log.info(

@@ -6,11 +6,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_zoho_attach.operators.base import ZohoCRMBaseOperator
+from airflow_provider_zoho_attach.utils.lineage import ZohoResource
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_zoho_attach.results import PhotoDownloadResult, PhotoUploadResult
+    from airflow_provider_zoho_attach.utils.lineage import LineageRecorder
 
 __all__ = ["ZohoCRMDownloadPhotoOperator", "ZohoCRMUploadPhotoOperator"]
 
@@ -53,6 +55,11 @@ class ZohoCRMDownloadPhotoOperator(ZohoCRMBaseOperator):
         self.overwrite = overwrite
         self.missing_ok = missing_ok
 
+    def plan_lineage(self, recorder: LineageRecorder) -> None:
+        """The record's photo, as the START event's input."""
+        module, record_id = self.target()
+        recorder.read(recorder.zoho(ZohoResource(module, record_id, "photo")))
+
     def execute(self, context: Context) -> PhotoDownloadResult | None:
         from airflow_provider_zoho_attach.exceptions import ZohoCRMNotFoundError
         from airflow_provider_zoho_attach.utils.validation import require_value
@@ -71,6 +78,7 @@ class ZohoCRMDownloadPhotoOperator(ZohoCRMBaseOperator):
                 raise
             self.log.info("%s/%s has no photo", module, record_id)
             return None
+        self.lineage.downloaded(result, kind="photo")
         # A re-run finds the same photo in place: say so, rather than claim it was downloaded again.
         done = "is unchanged at" if result.get("status") == "unchanged" else "downloaded to"
         self.log.info(
@@ -100,6 +108,11 @@ class ZohoCRMUploadPhotoOperator(ZohoCRMBaseOperator):
         super().__init__(module=module, record_id=record_id, **kwargs)
         self.source = source
 
+    def plan_lineage(self, recorder: LineageRecorder) -> None:
+        """The record's photo, as the START event's output."""
+        module, record_id = self.target()
+        recorder.wrote(recorder.zoho(ZohoResource(module, record_id, "photo")))
+
     def execute(self, context: Context) -> PhotoUploadResult:
         from airflow_provider_zoho_attach.utils.validation import require_value
 
@@ -107,6 +120,7 @@ class ZohoCRMUploadPhotoOperator(ZohoCRMBaseOperator):
         module, record_id = self.target()
         self.persist_record_link(context, module, record_id)
         result = self.hook.upload_photo(module, record_id, self.source)
+        self.lineage.uploaded(result, self.source, kind="photo")
         self.log.info(
             "Set the photo of %s/%s from %s (%d bytes)", module, record_id, self.source, result["size"]
         )

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_zoho_attach.operators.base import ZohoCRMHookMixin
+from airflow_provider_zoho_attach.utils.lineage import ZohoResource
 from airflow_provider_zoho_attach.utils.settings import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
@@ -113,4 +114,5 @@ class ZohoCRMFindRecordsOperator(ZohoCRMHookMixin, BaseOperator):
                 "The search returned Zoho's maximum of 2,000 records and more match: the list is incomplete"
             )
         self.log.info("Found %d record(s) in %s", len(results), module)
+        self.lineage.read(self.lineage.zoho(ZohoResource(module, kind="records"), file_count=len(results)))
         return results

@@ -38,6 +38,7 @@ __all__ = [
     "file_location",
     "parse_zoho_path",
     "report_hook_lineage",
+    "report_transfer",
     "zoho_host",
     "zoho_namespace",
 ]
@@ -455,6 +456,39 @@ def report_hook_lineage(
                 add(context=hook, **_asset_arguments(dataset))
     except Exception:
         hook.log.debug("Hook lineage not reported", exc_info=True)
+
+
+def report_transfer(
+    hook: Any, result: Mapping[str, Any], *, source: Any = None, kind: str | None = None
+) -> None:
+    """
+    Tell Airflow's hook lineage collector of one hook transfer: a download (its result has a
+    ``path``) or an upload of ``source``.
+
+    Nothing is built when nobody collects (no hook lineage reader, such as the OpenLineage
+    provider, is installed and enabled).
+
+    :param hook: the Zoho CRM hook.
+    :param result: the hook's result.
+    :param source: what an upload read (a path or URL; a file object is not named).
+    :param kind: ``"photo"`` for a record's photo.
+    """
+    try:
+        if type(_hook_lineage_collector()).__name__ == "NoOpCollector":
+            return
+        recorder = LineageRecorder(hook.settings.api_domain)
+        if "path" in result:
+            recorder.downloaded(result, kind=kind)
+        else:
+            recorder.uploaded(result, source if _nameable(source) else None, kind=kind)
+    except Exception:
+        hook.log.debug("Hook lineage not reported", exc_info=True)
+        return
+    report_hook_lineage(hook, inputs=recorder.inputs, outputs=recorder.outputs)
+
+
+def _nameable(source: Any) -> bool:
+    return isinstance(source, str | os.PathLike)
 
 
 def _hook_lineage_collector() -> Any:
