@@ -49,7 +49,8 @@ class ZohoCRMHookMixin(ZohoCRMLineageMixin):
             self.hook.close()
 
     def post_execute(self, context: Any, result: Any = None) -> None:
-        """After the task's work: log what it spent of the org's daily API credits."""
+        """After the task's work: its asset events (``AssetAlias`` outlets), and its API credits."""
+        self.emit_asset_events(context)
         if "hook" in self.__dict__:
             credits = self.hook.credits
             left = (

@@ -368,6 +368,32 @@ class LineageRecorder:
             )
         )
 
+    def written_assets(self) -> list[tuple[str, dict[str, Any]]]:
+        """
+        The Airflow assets the task wrote, with the extra of their asset events.
+
+        A Zoho file counts for its record: ``zoho-crm://<host>/<module>/<id>/attachments`` (or
+        ``.../photo``, ``.../fields/<field>``), the asset a watcher watches, once with the ids of
+        every file written there; a local file or an object is its own asset.
+        """
+        assets: dict[str, dict[str, Any]] = {}
+        seen: set[tuple[str, str]] = set()
+        for dataset in self.outputs:
+            if (dataset.namespace, dataset.name) in seen:
+                continue
+            seen.add((dataset.namespace, dataset.name))
+            if not dataset.is_zoho:
+                facts = {"size": dataset.size, "sha256": dataset.sha256, "files": dataset.file_count}
+                assets[dataset.uri] = {k: v for k, v in facts.items() if v is not None}
+                continue
+            parts = dataset.name.split("/")
+            record = "/".join(parts[: 4 if parts[2:3] == ["fields"] else 3])
+            entry = assets.setdefault(f"{dataset.namespace}/{record}", {"attachment_ids": [], "bytes": 0})
+            if len(parts) > len(record.split("/")):
+                entry["attachment_ids"].append(parts[-1])
+            entry["bytes"] += dataset.size or 0
+        return list(assets.items())
+
     def mirrored(
         self, destination: Any, *, files: int, size: int, records: Iterable[tuple[str, str]] = ()
     ) -> None:
@@ -404,6 +430,25 @@ class ZohoCRMLineageMixin:
             recorder = LineageRecorder(self.hook.settings.api_domain)
             self.__dict__["_zoho_lineage"] = recorder
         return recorder
+
+    def emit_asset_events(self, context: Any) -> None:
+        """
+        Add an asset event to each ``AssetAlias`` in the task's ``outlets`` for every asset it wrote.
+
+        Static ``Asset`` outlets get their event from Airflow itself when the task succeeds; an
+        alias gets the assets known only at run time (:meth:`LineageRecorder.written_assets`).
+
+        :param context: the task's context (its ``outlet_events``).
+        """
+        recorder = self.__dict__.get("_zoho_lineage")
+        if recorder is None or not getattr(self, "outlets", None):
+            return
+        from airflow.sdk import Asset, AssetAlias
+
+        aliases = [outlet for outlet in self.outlets if isinstance(outlet, AssetAlias)]  # type: ignore[attr-defined]
+        for uri, extra in recorder.written_assets() if aliases else []:
+            for alias in aliases:
+                context["outlet_events"][alias].add(Asset(uri), extra=extra)
 
     def plan_lineage(self, recorder: LineageRecorder) -> None:
         """
