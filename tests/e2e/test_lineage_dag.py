@@ -64,7 +64,6 @@ def openlineage_events(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
     transport = {"type": "file", "log_file_path": str(events_file), "append": True}
     monkeypatch.setenv("AIRFLOW__OPENLINEAGE__TRANSPORT", json.dumps(transport))
     monkeypatch.setenv("AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD", "True")
-    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__NAMESPACE", "zoho-tests")
     _clear_openlineage_config()
     listener = OpenLineageListener()
     manager.add_listener(listener)
@@ -205,3 +204,62 @@ def test_a_failed_task_reports_what_it_did_before_it_failed(
     failed = task_event(openlineage_events(), "upload", "FAIL")
     assert names(failed["inputs"])[0][1] == str(good)
     assert [o["namespace"] for o in failed["outputs"]] == [zoho]
+
+
+DOCS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "lineage.rst"
+
+
+def docs_example_event() -> dict[str, Any]:
+    """The ``COMPLETE_EVENT = {...}`` Python block of docs/lineage.rst."""
+    import ast
+
+    text = DOCS_PAGE.read_text(encoding="utf-8")
+    start = text.index("COMPLETE_EVENT = {")
+    block = []
+    for line in text[start:].splitlines():
+        if block and line and not line.startswith(" "):
+            break
+        block.append(line.strip() if not block else line[3:])
+    source = "\n".join(block)
+    return ast.literal_eval(source[source.index("{") :])
+
+
+def normalised(event: dict[str, Any], replacements: dict[str, str]) -> dict[str, Any]:
+    """What the docs show of an event: its type, job and datasets, with this run's values replaced."""
+    shown = {key: event[key] for key in ("eventType", "job", "inputs", "outputs")}
+    shown["job"] = {"namespace": event["job"]["namespace"], "name": event["job"]["name"]}
+    text = json.dumps(shown)
+    for old, new in replacements.items():
+        text = text.replace(old, new)
+    # Every facet names its producer (the provider's version) and schema: the docs say so once.
+    return json.loads(text, object_hook=lambda d: {k: v for k, v in d.items() if k not in _FACET_KEYS})
+
+
+_FACET_KEYS = ("_producer", "_schemaURL")
+
+
+@pytest.mark.zoho_emulator(seed="demo")
+def test_the_docs_example_event_is_what_is_emitted(
+    airflow_db, zoho_emulator_connection, openlineage_events, tmp_path
+):
+    emu = zoho_emulator_connection
+    deal = "5725767000000100001"
+    (contract,) = [a for a in emu.attachments("Deals", deal) if a["File_Name"] == "proposal.pdf"]
+    with DAG("deal_backup", schedule=None, start_date=START, catchup=False) as dag:
+        ZohoCRMDownloadAttachmentsOperator(
+            task_id="download_contract",
+            module="Deals",
+            record_id=deal,
+            attachment_ids=[contract["id"]],
+            destination=str(tmp_path / "zoho"),
+        )
+    dag_run = run_dag(dag)
+    assert dag_run.state == "success", task_states(dag_run)
+    (worker,) = {ti.hostname for ti in dag_run.get_task_instances()}
+    emitted = task_event(openlineage_events(), "download_contract")
+    replacements = {
+        emu.url.split("://", 1)[1]: "www.zohoapis.com",
+        f"file://{worker}": "file://worker-1",
+        str(tmp_path): "/data",
+    }
+    assert normalised(emitted, replacements) == docs_example_event()
