@@ -24,6 +24,7 @@ from airflow_provider_zoho_attach.operators.attachments import (
     ZohoCRMListAttachmentsOperator,
     ZohoCRMUploadAttachmentOperator,
 )
+from airflow_provider_zoho_attach.operators.mirror import ZohoCRMMirrorAttachmentsOperator
 from airflow_provider_zoho_attach.operators.photos import ZohoCRMDownloadPhotoOperator
 from airflow_provider_zoho_attach.testing._emulator_seed import tiny_png
 from tests.e2e.conftest import run_dag, task_states
@@ -126,6 +127,9 @@ def test_operators_report_what_they_read_and_wrote(
         ZohoCRMDownloadPhotoOperator(
             task_id="photo", module="Contacts", record_id=contact, destination=str(tmp_path / "photos")
         )
+        ZohoCRMMirrorAttachmentsOperator(
+            task_id="mirror", module="Deals", records=[deal], destination=str(tmp_path / "mirror")
+        )
     dag_run = run_dag(dag)
     assert dag_run.state == "success", task_states(dag_run)
     events = openlineage_events()
@@ -174,6 +178,13 @@ def test_operators_report_what_they_read_and_wrote(
     started = task_event(events, "delete", "START")
     assert names(started["inputs"]) == [(zoho, f"Leads/{lead}/attachments/{doomed}")]
     assert "lifecycleStateChange" not in started["inputs"][0]["facets"]
+
+    mirrored = task_event(events, "mirror")
+    assert names(mirrored["inputs"]) == [(zoho, f"Deals/{deal}/attachments")]
+    (mirror,) = mirrored["outputs"]
+    assert (mirror["namespace"], mirror["name"]) == (host, str(tmp_path / "mirror"))
+    statistics = mirror["outputFacets"]["outputStatistics"]
+    assert (statistics["fileCount"], statistics["size"]) == (1, len(b"%PDF contract"))  # not the link
 
     photo = task_event(events, "photo")
     assert names(photo["inputs"]) == [(zoho, f"Contacts/{contact}/photo")]
