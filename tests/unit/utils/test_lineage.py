@@ -286,3 +286,24 @@ def test_operator_lineage_reports_each_dataset_once(openlineage):
     lineage = openlineage.operator_lineage(recorder)
     assert [(d.name, d.inputFacets["inputStatistics"].size) for d in lineage.inputs] == [("k", 1)]
     assert openlineage.operator_lineage(None).inputs == []
+
+
+def test_written_assets_are_one_per_record_and_one_per_file():
+    recorder = _recorder()
+    for ident, size in (("2", 3), ("3", 4)):
+        recorder.uploaded({"module": "Deals", "record_id": "1", "attachment_id": ident, "size": size}, "/x/a")
+    recorder.uploaded({"module": "Leads", "record_id": "5", "size": 7}, "/x/p.png", kind="photo")
+    recorder.wrote(LineageDataset("s3://bucket", "zoho/a.pdf", size=3, sha256="ab"))
+    assert recorder.written_assets() == [
+        ("zoho-crm://www.zohoapis.eu/Deals/1/attachments", {"attachment_ids": ["2", "3"], "bytes": 7}),
+        ("zoho-crm://www.zohoapis.eu/Leads/5/photo", {"attachment_ids": [], "bytes": 7}),
+        ("s3://bucket/zoho/a.pdf", {"size": 3, "sha256": "ab"}),
+    ]
+
+
+def test_a_field_file_counts_for_its_field():
+    recorder = _recorder()
+    recorder.uploaded(
+        {"module": "Deals", "record_id": "1", "attachment_id": "9", "field": "Contract"}, "/x/c.pdf"
+    )
+    assert recorder.written_assets()[0][0] == "zoho-crm://www.zohoapis.eu/Deals/1/fields/Contract"
