@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     )
     from airflow_provider_zoho_attach.utils.mirror_storage import CheckpointWriter, MirrorStore
     from airflow_provider_zoho_attach.utils.progress import MirrorProgress
-    from airflow_provider_zoho_attach.utils.selection import RecordSelection
+    from airflow_provider_zoho_attach.utils.selection import Paging, RecordSelection
 
 __all__ = ["ZohoCRMMirrorAttachmentsOperator"]
 
@@ -327,29 +327,29 @@ class _MirrorRun:
 
         selection = self.options.selection
         what = f"read the selection of {self.module}"
+        paging = selection.paging()
         if selection.kind == "records":
-            per_call, cost = selection.page_cost()
-            calls = -(-len(selection.records) // per_call) * cost if selection.needs_calls() else 0
+            calls = -(-len(selection.records) // paging.rows) * paging.cost if selection.needs_calls() else 0
             with self.budget.spend(calls, "selection", what):
                 rows = list(rows)
             yield from (validate_id(row["id"]) for row in rows)
             return
-        size, cost = selection.page_cost()
-        for row in self._metered(rows, size, cost, "selection", what):
+        for row in self._metered(rows, paging, "selection", what):
             yield validate_id(row["id"])
             self._tick()
 
-    def _metered(self, items: Iterable[Any], size: int, cost: int, kind: str, what: str) -> Iterator[Any]:
+    def _metered(self, items: Iterable[Any], paging: Paging, kind: str, what: str) -> Iterator[Any]:
         """The items of a paged listing, each page's call reserved in the budget before it is sent."""
         iterator = iter(items)
         count = 0
         while True:
+            cost = paging.call_before(count)
             try:
-                if count % size == 0:
+                if cost is None:
+                    item = next(iterator)
+                else:
                     with self.budget.spend(cost, kind, what):
                         item = next(iterator)
-                else:
-                    item = next(iterator)
             except StopIteration:
                 return
             count += 1
@@ -396,13 +396,12 @@ class _MirrorRun:
     def _listing(self, record_id: str, fields: list[str]) -> list[RemoteFile]:
         from airflow_provider_zoho_attach.utils.mirror import remote_attachments, remote_field_files
         from airflow_provider_zoho_attach.utils.protocol import MAX_PER_PAGE
+        from airflow_provider_zoho_attach.utils.selection import Paging
 
         what = f"list the attachments of {self.module}/{record_id}"
-        records = list(
-            self._metered(
-                self.hook.iter_attachments(self.module, record_id), MAX_PER_PAGE, 1, "listing", what
-            )
-        )
+        pages = Paging(MAX_PER_PAGE, 1, MAX_PER_PAGE, 1)
+        listing = self.hook.iter_attachments(self.module, record_id)
+        records = list(self._metered(listing, pages, "listing", what))
         remote = remote_attachments(records)
         if fields:
             with self.budget.spend(1, "listing", f"read the file fields of {self.module}/{record_id}"):

@@ -420,15 +420,3 @@ class CreditBudget:
         finally:
             with self._lock:
                 self._pending -= cost
-
-    def check_pages(self, count: int, page_size: int, cost: int, kind: str, what: str) -> None:
-        """
-        Before reading item ``count`` of a paged listing: reserve a page's credits if it starts one.
-
-        The hook fetches the next page when the item after a full page is read, so this asks
-        before item 0, ``page_size``, ``2 * page_size``... (Conservative at an exact multiple, where
-        no page follows: it may stop one call early, never one late.)
-        """
-        if count % page_size == 0:
-            with self.spend(cost, kind, what):
-                pass

@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
 from airflow_provider_zoho_attach.utils.records import (
     COQL_PAGE_SIZE,
+    GET_RECORDS_PAGE_SIZE,
     SEARCH_PAGE_SIZE,
+    CoqlPager,
     build_coql_query,
     parse_coql_page,
     validate_criteria,
@@ -36,12 +38,37 @@ from airflow_provider_zoho_attach.utils.validation import normalize_module, pars
 if TYPE_CHECKING:
     from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMHook
 
-__all__ = ["IDS_PER_QUERY", "RecordSelection", "SelectionKind", "SelectionRows"]
+__all__ = ["IDS_PER_QUERY", "Paging", "RecordSelection", "SelectionKind", "SelectionRows"]
 
 #: Ids per ``id in (...)`` query when explicit ids must be read (COQL takes 100 values in ``in``).
 IDS_PER_QUERY = 100
 
 SelectionKind = Literal["records", "where", "criteria", "all"]
+
+
+@dataclass(frozen=True)
+class Paging:
+    """
+    When reading a selection's rows sends a call, and what it costs.
+
+    The first call returns up to ``first_rows`` rows for ``first_cost`` credits; each later one up
+    to ``rows`` for ``cost``. A caller that keeps a credit budget asks before reading row 0,
+    ``first_rows``, ``first_rows + rows``... (at an exact multiple no call may follow: it asks one
+    call early, never one late).
+    """
+
+    first_rows: int
+    first_cost: int
+    rows: int
+    cost: int
+
+    def call_before(self, count: int) -> int | None:
+        """The credits of the call that reading row ``count`` may send (``None``: no call)."""
+        if count == 0:
+            return self.first_cost
+        if count >= self.first_rows and (count - self.first_rows) % self.rows == 0:
+            return self.cost
+        return None
 
 
 def _blank(value: Any) -> bool:
@@ -153,17 +180,22 @@ class RecordSelection:
         """Whether the rows are the whole selection rather than the records changed lately."""
         return self.modified_since is None
 
-    def page_cost(self) -> tuple[int, int]:
+    def paging(self, fields: Any = ("id",)) -> Paging:
         """
-        ``(rows per call, credits per call)`` of the calls that read the rows.
-
-        A caller that checks a credit budget asks before reading row ``n * rows`` (0 included).
+        The calls that reading the rows sends (see :class:`Paging`): COQL pages of 2,000 (3
+        credits), search pages of 200 (1), COQL queries of 100 explicit ids (1), and for "every
+        record modified since" a first Get Records page of 200 (1 credit) before the COQL pages.
         """
         if self.kind == "criteria":
-            return SEARCH_PAGE_SIZE, 1
+            return Paging(SEARCH_PAGE_SIZE, 1, SEARCH_PAGE_SIZE, 1)
         if self.kind == "records":
-            return IDS_PER_QUERY, 1
-        return COQL_PAGE_SIZE, 3
+            return Paging(IDS_PER_QUERY, 1, IDS_PER_QUERY, 1)
+        pager = CoqlPager.create(
+            self.module, where=self.where, fields=fields, modified_since=self.modified_since
+        )
+        if pager.get_records_first():
+            return Paging(GET_RECORDS_PAGE_SIZE, 1, COQL_PAGE_SIZE, 3)
+        return Paging(COQL_PAGE_SIZE, 3, COQL_PAGE_SIZE, 3)
 
     def needs_calls(self, fields: Any = ("id",)) -> bool:
         """Whether reading the rows sends any request (explicit ids with only ``id``: none)."""

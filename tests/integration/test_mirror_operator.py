@@ -458,3 +458,21 @@ def test_a_capped_search_says_so_and_tombstones_nothing_outside_it(zoho_emulator
     assert summary["records"] == 2000
     assert summary["deleted"] == summary["removed"] == 0
     assert {e["status"] for e in manifest(tmp_path).values()} == {"present"}
+
+
+def test_every_record_modified_since_costs_one_get_records_page_and_the_budget_knows_it(
+    zoho_emulator_connection, tmp_path
+):
+    emulator = zoho_emulator_connection
+    ids = emulator.add_records("Deals", [{"Stage": "Open"} for _ in range(3)])
+    for record_id in ids:
+        emulator.add_attachment("Deals", record_id, "a.txt", b"a")
+    since = "2000-01-01T00:00:00Z"
+    # 1 (Get Records with If-Modified-Since) + 3 listings + 3 downloads.
+    summary = run(tmp_path / "exact", where=None, modified_since=since, max_credits=7)
+    assert summary["credits"] == 7
+    assert summary["downloaded"] == 3
+    operator = mirror(tmp_path / "short", where=None, modified_since=since, max_credits=6)
+    with pytest.raises(ZohoCRMCreditBudgetError):
+        operator.execute({})
+    assert operator.hook.credits.used <= 6

@@ -266,20 +266,6 @@ def test_calls_in_flight_are_reserved_so_threads_never_pass_the_budget():
     assert len(refused) == 5
 
 
-def test_no_limit_only_counts_and_pages_are_checked_at_their_first_item():
-    meter = CreditMeter()
-    budget = CreditBudget(meter, None)
-    for count in range(401):
-        budget.check_pages(count, 200, 1, "listing", "list")
-    assert budget.counts["listing"] == 3
-    limited = CreditBudget(meter, 1)
-    limited.check_pages(0, 200, 1, "listing", "list")
-    meter.used = 1
-    limited.check_pages(5, 200, 1, "listing", "list")
-    with pytest.raises(ZohoCRMCreditBudgetError):
-        limited.check_pages(200, 200, 1, "listing", "list")
-
-
 # ------------------------------------------------------------------ progress
 
 

@@ -151,11 +151,32 @@ def test_where_criteria_and_all_go_through_iter_records(kwargs, expected):
     assert call == {"module": "Deals", **expected, "fields": ("id", "Stage"), "modified_since": None}
 
 
-def test_page_cost_and_describe():
-    assert RecordSelection.build("Deals", where="a = 1").page_cost() == (2000, 3)
-    assert RecordSelection.build("Deals").page_cost() == (2000, 3)
-    assert RecordSelection.build("Deals", criteria="(a:equals:1)").page_cost() == (200, 1)
-    assert RecordSelection.build("Deals", records="1").page_cost() == (100, 1)
+def test_paging_follows_the_calls_the_hook_sends():
+    from airflow_provider_zoho_attach.utils.selection import Paging
+
+    coql = Paging(2000, 3, 2000, 3)
+    assert RecordSelection.build("Deals", where="a = 1").paging() == coql
+    assert RecordSelection.build("Deals").paging() == coql
+    assert (
+        RecordSelection.build("Deals", where="a = 1", modified_since="2024-01-01T00:00:00Z").paging() == coql
+    )
+    # Every record modified since: a Get Records page of 200 (1 credit), then COQL pages.
+    since = RecordSelection.build("Deals", modified_since="2024-01-01T00:00:00Z")
+    assert since.paging() == Paging(200, 1, 2000, 3)
+    assert since.paging(("id", "Owner.name")) == coql  # Get Records takes no lookup fields
+    assert RecordSelection.build("Deals", criteria="(a:equals:1)").paging() == Paging(200, 1, 200, 1)
+    assert RecordSelection.build("Deals", records="1").paging() == Paging(100, 1, 100, 1)
+
+
+def test_a_call_is_expected_at_each_page_start():
+    from airflow_provider_zoho_attach.utils.selection import Paging
+
+    paging = Paging(200, 1, 2000, 3)
+    assert [n for n in range(5000) if paging.call_before(n) is not None] == [0, 200, 2200, 4200]
+    assert (paging.call_before(0), paging.call_before(200), paging.call_before(199)) == (1, 3, None)
+
+
+def test_describe():
     assert RecordSelection.build("Deals", records="1,2").describe() == "Deals: 2 record id(s)"
     assert (
         RecordSelection.build("Deals", where="a = 1", modified_since="2024-01-01T00:00:00Z").describe()
