@@ -16,7 +16,6 @@ from airflow_provider_zoho_attach.operators._downloads import (
     reserve_names,
 )
 from airflow_provider_zoho_attach.operators.base import ZohoCRMAttachmentFilterMixin, ZohoCRMBaseOperator
-from airflow_provider_zoho_attach.utils.lineage import ZohoResource
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -457,6 +456,7 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
 
     def _attach_link(self, module: str, record_id: str) -> dict[str, Any]:
         from airflow_provider_zoho_attach.utils.filters import link_attachment
+        from airflow_provider_zoho_attach.utils.lineage import ZohoResource
         from airflow_provider_zoho_attach.utils.validation import redact_url
 
         if self.skip_if_exists:
@@ -621,6 +621,7 @@ class ZohoCRMDeleteAttachmentOperator(ZohoCRMBaseOperator):
 
     def plan_lineage(self, recorder: LineageRecorder) -> None:
         """The attachments to delete, as the START event's inputs (not yet dropped)."""
+        from airflow_provider_zoho_attach.utils.lineage import ZohoResource
         from airflow_provider_zoho_attach.utils.validation import validate_ids
 
         module, record_id = self.target()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_zoho_attach.links.zoho_crm import ZohoCRMRecordLink
-from airflow_provider_zoho_attach.utils.lineage import ZohoCRMLineageMixin
+from airflow_provider_zoho_attach.operators._lineage import ZohoCRMLineageMixin
 from airflow_provider_zoho_attach.utils.settings import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ class ZohoCRMHookMixin(ZohoCRMLineageMixin):
     """
     The hook of a Zoho CRM task: built when the task runs, closed on kill, its credits logged.
 
-    Its lineage too (:class:`~airflow_provider_zoho_attach.utils.lineage.ZohoCRMLineageMixin`):
+    Its lineage too (``ZohoCRMLineageMixin`` of ``operators/_lineage.py``):
     the task notes what it read and wrote in ``self.lineage``, which the OpenLineage provider reads.
 
     A task class lists it (or :class:`ZohoCRMRecordMixin`) before its Airflow base and sets

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_zoho_attach.operators.base import ZohoCRMBaseOperator
-from airflow_provider_zoho_attach.utils.lineage import ZohoResource
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -57,6 +56,8 @@ class ZohoCRMDownloadPhotoOperator(ZohoCRMBaseOperator):
 
     def plan_lineage(self, recorder: LineageRecorder) -> None:
         """The record's photo, as the START event's input."""
+        from airflow_provider_zoho_attach.utils.lineage import ZohoResource
+
         module, record_id = self.target()
         recorder.read(recorder.zoho(ZohoResource(module, record_id, "photo")))
 
@@ -110,6 +111,8 @@ class ZohoCRMUploadPhotoOperator(ZohoCRMBaseOperator):
 
     def plan_lineage(self, recorder: LineageRecorder) -> None:
         """The record's photo, as the START event's output."""
+        from airflow_provider_zoho_attach.utils.lineage import ZohoResource
+
         module, record_id = self.target()
         recorder.wrote(recorder.zoho(ZohoResource(module, record_id, "photo")))
 

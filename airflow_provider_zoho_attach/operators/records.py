@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_zoho_attach.operators.base import ZohoCRMHookMixin
-from airflow_provider_zoho_attach.utils.lineage import ZohoResource
 from airflow_provider_zoho_attach.utils.settings import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
@@ -98,6 +97,7 @@ class ZohoCRMFindRecordsOperator(ZohoCRMHookMixin, BaseOperator):
         self.zoho_conn_id = zoho_conn_id
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
+        from airflow_provider_zoho_attach.utils.lineage import ZohoResource
         from airflow_provider_zoho_attach.utils.selection import RecordSelection
         from airflow_provider_zoho_attach.utils.validation import validate_count
 
