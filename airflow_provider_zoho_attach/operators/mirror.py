@@ -417,8 +417,7 @@ class _MirrorRun:
         remote = item.remote
         what = f"download {remote.attachment_id} of {self.module}/{record_id}"
         try:
-            with self.budget.spend(1, "download", what):
-                done = self._download(item, record_id)
+            path, done = self._download_to_its_path(item, record_id, what)
         except ZohoCRMCreditBudgetError:
             raise
         except ZohoCRMError as error:
@@ -431,7 +430,7 @@ class _MirrorRun:
             self.module,
             record_id,
             remote,
-            path=item.path,
+            path=path,
             size=done["size"],
             sha256=done["sha256"],
             now=self.now,
@@ -442,11 +441,36 @@ class _MirrorRun:
         self.progress.add(downloaded=1, bytes=done["size"])
         self._tick()
 
-    def _download(self, item: Fetch, record_id: str) -> Any:
-        target = self.store.path(item.path)
+    def _download_to_its_path(self, item: Fetch, record_id: str, what: str) -> tuple[str, Any]:
+        """
+        Download one file to its planned path: ``(path, result)``.
+
+        A path that holds a file the manifest does not own (``item.fallback``) is taken over only
+        if the file holds these very bytes; otherwise the file goes to the fallback (one more call).
+        """
+        from airflow_provider_zoho_attach.exceptions import ZohoCRMTransferError
+
+        if item.fallback is not None:
+            try:
+                with self.budget.spend(1, "download", what):
+                    return item.path, self._download(item, record_id, item.path, overwrite=False)
+            except ZohoCRMTransferError as error:
+                if error.code != "DESTINATION_EXISTS":
+                    raise
+            self.log.info("%s is another file: %s goes to %s", item.path, what, item.fallback)
+        path = item.fallback or item.path
+        with self.budget.spend(1, "download", what):
+            # The plan chose a path that is free or this file's own: replacing it is what a mirror does.
+            return path, self._download(item, record_id, path, overwrite=True)
+
+    def _download(self, item: Fetch, record_id: str, path: str, *, overwrite: bool) -> Any:
+        target = self.store.path(path)
         remote = item.remote
-        # The plan chose a path that is free or this file's own: replacing it is what a mirror does.
-        options: dict[str, Any] = {"overwrite": True, "directory": False, "file_name": remote.name or None}
+        options: dict[str, Any] = {
+            "overwrite": overwrite,
+            "directory": False,
+            "file_name": remote.name or None,
+        }
         if remote.field is None:
             return self.hook.download_attachment(
                 self.module, record_id, remote.attachment_id, target, **options

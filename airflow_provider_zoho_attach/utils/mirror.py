@@ -127,8 +127,8 @@ def parse_manifest(text: str, *, source: str, checkpoint: bool = False) -> dict[
             raise ZohoCRMTransferError(
                 f"{source} line {number} is not a manifest entry: {line[:80]!r}",
                 code="MANIFEST_CORRUPT",
-                hint="The manifest is written whole by the mirror; restore it from a backup or move it "
-                "away to let the next run rebuild it (files already there with the same bytes are kept).",
+                hint="The manifest is written whole by the mirror; restore it from a backup, or move it "
+                "away: the next run rebuilds it, taking over the files that hold the same bytes.",
             )
         entries[entry_key(entry)] = entry
     return entries
@@ -204,11 +204,20 @@ def _text(value: Any) -> str | None:
 
 @dataclass(frozen=True)
 class Fetch:
-    """A file to download: what Zoho has, where it goes, and why (``new``, ``changed``, ``missing``)."""
+    """
+    A file to download: what Zoho has, where it goes, and why (``new``, ``changed``, ``missing``).
+
+    With a ``fallback``, ``path`` holds a file the manifest does not own, of the listed size: it
+    may be this attachment's own bytes (a file committed just before a run was killed, before its
+    checkpoint line; a destination whose manifest was lost). The download takes it over only if
+    it holds exactly these bytes, and otherwise goes to ``fallback``: a file the mirror does not
+    own is never replaced.
+    """
 
     remote: RemoteFile
     path: str
     reason: Literal["new", "changed", "missing"]
+    fallback: str | None = None
 
 
 @dataclass
@@ -269,7 +278,15 @@ def plan_record(
     for item in new:
         path = _free_path(module, record_id, item, known, taken)
         taken[path.casefold()] = item.attachment_id
-        plan.fetch.append(Fetch(item, path, "new"))
+        plain = f"{module}/{record_id}/{choose_file_name(None, item.name or None, item.attachment_id)}"
+        maybe_ours = (
+            item.size is not None and existing.get(plain) == item.size and item.attachment_id not in known
+        )
+        if maybe_ours and taken.get(plain.casefold()) == "":
+            taken[plain.casefold()] = item.attachment_id  # no other attachment may take it over too
+            plan.fetch.append(Fetch(item, plain, "new", fallback=path))
+        else:
+            plan.fetch.append(Fetch(item, path, "new"))
     plan.gone = [e for aid, e in known.items() if e["status"] == "present" and aid not in listed]
     return plan
 

@@ -476,3 +476,30 @@ def test_every_record_modified_since_costs_one_get_records_page_and_the_budget_k
     with pytest.raises(ZohoCRMCreditBudgetError):
         operator.execute({})
     assert operator.hook.credits.used <= 6
+
+
+def test_a_lost_manifest_is_rebuilt_taking_over_identical_files_without_duplicates(deals, tmp_path):
+    run(tmp_path)
+    before = tree(tmp_path)
+    # A file committed just before a kill, before its checkpoint line, looks the same: unowned.
+    Path(tmp_path, MANIFEST_NAME).unlink()
+    summary = run(tmp_path)
+    assert summary["downloaded"] == 3  # compared by their bytes, so fetched once more
+    assert tree(tmp_path) == before  # the same files, no "name (id).ext" copies
+    assert {e["path"] for e in manifest(tmp_path).values()} == set(before) - {MANIFEST_NAME}
+
+
+def test_a_foreign_file_of_the_same_size_with_other_bytes_is_kept(zoho_emulator_connection, tmp_path):
+    emulator = zoho_emulator_connection
+    (record_id,) = emulator.add_records("Deals", [{"Stage": "Closed Won"}])
+    aid = emulator.add_attachment("Deals", record_id, "mine.txt", b"from zoho")
+    foreign = tmp_path / "Deals" / record_id / "mine.txt"
+    foreign.parent.mkdir(parents=True)
+    foreign.write_bytes(b"user file")  # 9 bytes, as Zoho's
+    emulator.reset_log()
+    summary = run(tmp_path)
+    assert summary["downloaded"] == 1
+    assert summary["credits"] == 3 + 1 + 2  # the comparison was a download too
+    assert foreign.read_bytes() == b"user file"
+    assert manifest(tmp_path)[aid]["path"] == f"Deals/{record_id}/mine ({aid}).txt"
+    assert_agrees(tmp_path, emulator)

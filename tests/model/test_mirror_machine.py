@@ -169,13 +169,16 @@ class MirrorMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ the destination, behind its back
 
-    @rule(deal=st.integers(0, 2), name=st.sampled_from(NAMES))
-    def put_foreign_file(self, deal: int, name: str) -> None:
+    @rule(deal=st.integers(0, 2), name=st.sampled_from(NAMES), own=st.sampled_from([b"", b"ZZZZ", b"AAAA"]))
+    def put_foreign_file(self, deal: int, name: str, own: bytes) -> None:
+        # b"ZZZZ": an attachment's size with other bytes; b"AAAA": maybe an attachment's very bytes,
+        # which the mirror may take over (it cannot tell them from a file of its own).
         rel = f"{MODULE}/{self.deals[deal]}/{name}"
         if rel.casefold() in {p.casefold() for p in self.files()}:
             return
-        self.write(rel, b"the user's own " + name.encode())
-        self.foreign[rel] = b"the user's own " + name.encode()
+        content = own or b"the user's own " + name.encode()
+        self.write(rel, content)
+        self.foreign[rel] = content
 
     @rule(data=st.data())
     def damage_a_file(self, data: st.DataObject) -> None:
@@ -212,6 +215,7 @@ class MirrorMachine(RuleBasedStateMachine):
             stop = error
         finally:
             self.disarm()
+        self.taken_over()
         self.check_no_second_download()
         if stop is not None:
             self.check_stopped(stop, fault, limit)
@@ -239,6 +243,18 @@ class MirrorMachine(RuleBasedStateMachine):
         # One COQL page (3 credits), one listing per selected deal: nothing else.
         assert summary["credits"] == 3 + len(self.selected), f"M7: a re-run cost {summary['credits']}"
         self.check_completed_run(delete_missing=False)
+
+    def taken_over(self) -> None:
+        """A foreign file the run took over (the attachment's very bytes) is the mirror's now."""
+        assert self.store is not None
+        lines = [*self.manifest().values(), *self.store.read_checkpoint().values()]
+        owned = {e["path"]: e for e in lines if e["status"] == "present"}
+        for rel in [rel for rel in self.foreign if rel in owned]:
+            entry = owned[rel]
+            assert self.foreign[rel] == self.emu.attachment_content(entry["attachment_id"]), (
+                f"M3: foreign file {rel} taken over by {entry['attachment_id']} with other bytes"
+            )
+            del self.foreign[rel]
 
     def check_stopped(self, stop: BaseException, fault: str, limit: int | None) -> None:
         assert fault in ("kill", "budget"), f"M6: stopped by {stop!r} without a kill or a budget"

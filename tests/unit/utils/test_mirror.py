@@ -281,3 +281,20 @@ def test_progress_lines_come_at_most_every_interval():
     assert line == "Mirror: 2 record(s) listed; 1 file(s) downloaded (2.0 MiB, 0.2 MiB/s), 0 unchanged; 10 s"
     now[0] = 115.0
     assert progress.due() is None
+
+
+def test_a_foreign_file_of_the_listed_size_may_be_taken_over_if_its_bytes_match():
+    existing = {"Deals/1/a.pdf": 10, "Deals/1/b.pdf": 3}
+    plan = plan_record("Deals", "1", [remote("5", "a.pdf"), remote("6", "b.pdf")], {}, existing)
+    by_id = {f.remote.attachment_id: f for f in plan.fetch}
+    # Same size: maybe this attachment's own file (a lost checkpoint line or manifest).
+    assert (by_id["5"].path, by_id["5"].fallback) == ("Deals/1/a.pdf", "Deals/1/a (5).pdf")
+    # Another size: not its bytes, never touched.
+    assert (by_id["6"].path, by_id["6"].fallback) == ("Deals/1/b (6).pdf", None)
+
+
+def test_only_one_same_named_attachment_may_take_over_a_foreign_file():
+    plan = plan_record("Deals", "1", [remote("5", "a.pdf"), remote("6", "a.pdf")], {}, {"Deals/1/a.pdf": 10})
+    by_id = {f.remote.attachment_id: f for f in plan.fetch}
+    assert (by_id["5"].path, by_id["5"].fallback) == ("Deals/1/a.pdf", "Deals/1/a (5).pdf")
+    assert (by_id["6"].path, by_id["6"].fallback) == ("Deals/1/a (6).pdf", None)
