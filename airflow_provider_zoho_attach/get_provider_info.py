@@ -45,6 +45,16 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.triggers.attachments"]}
         ],
+        # Read by Airflow 3 (core and task SDK): the zoho-crm asset URI scheme. ("dataset-uris", the
+        # Airflow 2 spelling, is not needed: the provider needs Airflow 3.)
+        "asset-uris": [
+            {
+                "schemes": ["zoho-crm"],
+                "handler": f"{PACKAGE}.assets.zoho_crm.sanitize_uri",
+                "factory": f"{PACKAGE}.assets.zoho_crm.create_asset",
+                "to_openlineage_converter": f"{PACKAGE}.assets.zoho_crm.convert_asset_to_openlineage",
+            }
+        ],
         "extra-links": [f"{PACKAGE}.links.zoho_crm.ZohoCRMRecordLink"],
         "connection-types": [
             {

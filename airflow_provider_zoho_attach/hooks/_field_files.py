@@ -50,6 +50,7 @@ from airflow_provider_zoho_attach.utils.field_files import (
     parse_file_fields,
     parse_uploaded_files,
 )
+from airflow_provider_zoho_attach.utils.lineage import report_transfer
 from airflow_provider_zoho_attach.utils.protocol import first_item, is_unreachable
 from airflow_provider_zoho_attach.utils.transfer import DownloadTarget, NameClaims, UploadSource
 from airflow_provider_zoho_attach.utils.uploads import FilePart, MultipartBody
@@ -347,7 +348,10 @@ class _FieldFilesCore(_UploadCore):
             not_found="no such field file",
             params=params,
         )
-        return {"attachment_id": item_id, "field": field, **result}
+        done: FieldFileDownloadResult = {"attachment_id": item_id, "field": field, **result}
+        if field is not None:
+            report_transfer(self, done)  # without its field, the file has no dataset name
+        return done
 
     def field_file_sha256(self, module: str, record_id: str | int, field_file_id: str | int) -> str | None:
         """
@@ -425,9 +429,14 @@ class _FieldFilesCore(_UploadCore):
             self._update_field(module, record_id, spec.api_name, [f["file_id"] for f in files], removing)
         except ZohoCRMError as error:
             raise _unattached(error, uploaded) from error
-        return self._added_files(
+        added = self._added_files(
             module, record_id, spec.api_name, files, known=existing, kept=[] if replace else existing
         )
+        for index, result in enumerate(added):
+            # One result per file, in order: the given ZFS ids (no source known), then the uploads.
+            upload = uploads[index - len(given)] if index >= len(given) else None
+            report_transfer(self, result, source=getattr(upload, "path", None))
+        return added
 
     def _update_field(
         self, module: str, record_id: str, field: str, add: Sequence[str], delete: Sequence[str]

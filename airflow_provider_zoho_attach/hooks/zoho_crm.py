@@ -60,6 +60,7 @@ from airflow_provider_zoho_attach.results import (
     UploadResult,
 )
 from airflow_provider_zoho_attach.utils.connection_form import legacy_field_behaviour, wtforms_widgets
+from airflow_provider_zoho_attach.utils.lineage import report_transfer
 from airflow_provider_zoho_attach.utils.outcomes import ATTACHMENT_NOT_THERE, is_not_there
 from airflow_provider_zoho_attach.utils.protocol import (
     MAX_PER_PAGE,
@@ -312,7 +313,9 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore, _RecordsCore):
             name_for=name_for,
             on_progress=on_progress,
         )
-        return {"attachment_id": attachment_id, **result}
+        done: DownloadResult = {"attachment_id": attachment_id, **result}
+        report_transfer(self, done)
+        return done
 
     # ------------------------------------------------------------------ uploads
 
@@ -352,9 +355,11 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore, _RecordsCore):
         size = _known_size(upload)
         _check_size(size, MAX_ATTACHMENT_SIZE, "an attachment", upload.file_name)
         kind = content_type or mimetypes.guess_type(upload.file_name)[0] or "application/octet-stream"
-        return self._upload(
+        result = self._upload(
             module, record_id, upload, size=size, kind=kind, known_ids=known_ids, on_progress=on_progress
         )
+        report_transfer(self, result, source=source)
+        return result
 
     def attachment_sha256(self, module: str, record_id: str | int, attachment_id: str | int) -> str | None:
         """
@@ -427,7 +432,9 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore, _RecordsCore):
             }
 
         # A link is unique per record in Zoho: a retried duplicate would be refused, never stored twice.
-        return self._retry(attempt, operation=operation)
+        result = self._retry(attempt, operation=operation)
+        report_transfer(self, result)
+        return result
 
     # ------------------------------------------------------------------ deletes
 
@@ -535,7 +542,7 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore, _RecordsCore):
             extension = mimetypes.guess_extension(content_type) or ".img"
             return choose_file_name(header_name, f"{module}-{record_id}-photo{extension}", record_id)
 
-        return self._download(
+        result = self._download(
             photo_path(module, record_id),
             target,
             operation=f"download the photo of {module}/{record_id}",
@@ -545,6 +552,8 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore, _RecordsCore):
             name_for=name_for,
             not_found="no photo",
         )
+        report_transfer(self, result, kind="photo")
+        return result
 
     def upload_photo(
         self, module: str, record_id: str | int, source: Any, *, file_name: str | None = None
@@ -583,7 +592,9 @@ class ZohoCRMHook(_FieldFilesCore, _DeleteCore, _RecordsCore):
             }
 
         # Setting a photo is idempotent (it replaces the previous one), so retrying is safe.
-        return self._retry(attempt, operation=operation)
+        result = self._retry(attempt, operation=operation)
+        report_transfer(self, result, source=source, kind="photo")
+        return result
 
     def delete_photo(self, module: str, record_id: str | int) -> PhotoDeleteResult:
         """Delete a record's photo. :return: ``{"module", "record_id", "status": "deleted"}``."""

@@ -9,14 +9,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_zoho_attach.operators._downloads import (
+    Item,
+    download_progress,
+    render_placeholders,
+    reserve_names,
+)
 from airflow_provider_zoho_attach.operators.base import ZohoCRMAttachmentFilterMixin, ZohoCRMBaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_zoho_attach.results import AttachmentRecord
+    from airflow_provider_zoho_attach.utils.lineage import LineageRecorder
     from airflow_provider_zoho_attach.utils.progress import TransferProgress
-    from airflow_provider_zoho_attach.utils.transfer import DownloadTarget, NameClaims
+    from airflow_provider_zoho_attach.utils.transfer import NameClaims
 
 __all__ = [
     "ZohoCRMDeleteAttachmentOperator",
@@ -92,6 +99,7 @@ class ZohoCRMListAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBaseOp
                 if limit is not None and len(records) >= limit:
                     break
         self.log.info("%s/%s has %d attachment(s) listed, %d kept", module, record_id, listed, len(records))
+        self.lineage.listed(module, record_id, records)
         if self.ids_only:
             return [str(record["id"]) for record in records]
         return records
@@ -214,7 +222,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         if given is None:
             # Listed records carry their type and name, so filters and link detection apply.
             given = [(str(r["id"]), r) for r in self.hook.iter_attachments(module, record_id)]
-        chosen: list[_Item] = []
+        chosen: list[Item] = []
         for ident, record in given:
             if record is not None and is_link(record):
                 self.log.info(
@@ -228,10 +236,10 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         ]
         if limit is not None:
             chosen = chosen[:limit]
-        destination = _render_placeholders(self.destination, module=module, record_id=record_id)
+        destination = render_placeholders(self.destination, module=module, record_id=record_id)
         return self._download_all(module, record_id, chosen, destination)
 
-    def _field_items(self, module: str, record_id: str, fields: list[str] | None) -> list[_Item]:
+    def _field_items(self, module: str, record_id: str, fields: list[str] | None) -> list[Item]:
         """The files of the record's file fields (``None``: all), as records the filters read."""
         if fields == []:
             return []
@@ -253,7 +261,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         self,
         module: str,
         record_id: str,
-        chosen: list[_Item],
+        chosen: list[Item],
         destination: Any,
     ) -> list[Mapping[str, Any]]:
         """
@@ -277,8 +285,8 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
         claims = NameClaims()
         # Fail on a bad destination before the first byte is fetched.
         target = DownloadTarget(destination, overwrite=self.overwrite, directory=True, claims=claims)
-        _reserve_names(target, chosen)
-        progress = _download_progress(self.log, chosen)
+        reserve_names(target, chosen)
+        progress = download_progress(self.log, chosen)
         download = partial(
             self._download_one,
             module=module,
@@ -298,7 +306,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
 
     def _download_one(
         self,
-        item: _Item,
+        item: Item,
         *,
         module: str,
         record_id: str,
@@ -353,6 +361,7 @@ class ZohoCRMDownloadAttachmentsOperator(ZohoCRMAttachmentFilterMixin, ZohoCRMBa
             }
             return failure if field is None else {**failure, "field": field}
         progress.file_done(outcome="unchanged" if result.get("status") == "unchanged" else "done")
+        self.lineage.downloaded(result)
         return result
 
 
@@ -447,6 +456,7 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
 
     def _attach_link(self, module: str, record_id: str) -> dict[str, Any]:
         from airflow_provider_zoho_attach.utils.filters import link_attachment
+        from airflow_provider_zoho_attach.utils.lineage import ZohoResource
         from airflow_provider_zoho_attach.utils.validation import redact_url
 
         if self.skip_if_exists:
@@ -455,6 +465,9 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
             if record is not None:
                 link = redact_url(self.link_url)
                 self.log.info("%s is already attached to %s/%s as %s", link, module, record_id, record["id"])
+                self.lineage.wrote(
+                    self.lineage.zoho(ZohoResource(module, record_id, item_id=str(record["id"])))
+                )
                 return {
                     "attachment_id": str(record["id"]),
                     "file_name": record.get("File_Name"),
@@ -465,6 +478,7 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
                     "status": "skipped",
                 }
         result = self.hook.attach_link(module, record_id, str(self.link_url), title=self.title or None)
+        self.lineage.uploaded(result)
         return {**result, "status": "uploaded"}
 
     def _upload_all(self, module: str, record_id: str, files: list[Any]) -> list[dict[str, Any]]:
@@ -511,6 +525,7 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
                         }
                     )
                     progress.file_done(outcome="skipped")
+                    self.lineage.uploaded(results[-1], path)
                     continue
                 result = self.hook.upload_attachment(
                     module,
@@ -529,6 +544,7 @@ class ZohoCRMUploadAttachmentOperator(ZohoCRMBaseOperator):
             existing.setdefault((result["file_name"], result["size"]), []).append(result["attachment_id"])
             digests[result["attachment_id"]] = result.get("sha256")
             results.append({**result, "source": str(path), "status": "uploaded"})
+            self.lineage.uploaded(result, path)
             progress.file_done()
         progress.finish()
         if failed:
@@ -603,6 +619,15 @@ class ZohoCRMDeleteAttachmentOperator(ZohoCRMBaseOperator):
         self.attachment_ids = attachment_ids
         self.ignore_missing = ignore_missing
 
+    def plan_lineage(self, recorder: LineageRecorder) -> None:
+        """The attachments to delete, as the START event's inputs (not yet dropped)."""
+        from airflow_provider_zoho_attach.utils.lineage import ZohoResource
+        from airflow_provider_zoho_attach.utils.validation import validate_ids
+
+        module, record_id = self.target()
+        ids = validate_ids(self.attachment_ids, argument="attachment_ids")
+        recorder.read(*(recorder.zoho(ZohoResource(module, record_id, item_id=i)) for i in ids))
+
     def execute(self, context: Context) -> list[dict[str, Any]]:
         from airflow_provider_zoho_attach.utils.outcomes import mark_missing, summary_error, tally
         from airflow_provider_zoho_attach.utils.validation import validate_ids
@@ -617,6 +642,9 @@ class ZohoCRMDeleteAttachmentOperator(ZohoCRMBaseOperator):
         results = [dict(result) for result in self.hook.delete_attachments(module, record_id, ids)]
         if self.ignore_missing:
             mark_missing(results)
+        for result in results:
+            if result["status"] == "deleted":
+                self.lineage.deleted(result)
         failed = [result for result in results if result["status"] in ("error", "unknown")]
         counts = tally(results)
         self.log.info(
@@ -630,51 +658,3 @@ class ZohoCRMDeleteAttachmentOperator(ZohoCRMBaseOperator):
         if failed:
             raise summary_error("delete", failed, len(ids), done=counts)
         return results
-
-
-#: A file to download: its id, its record (``None`` for a bare id), its field (``None``: an attachment).
-_Item = tuple[str, Mapping[str, Any] | None, str | None]
-
-
-def _reserve_names(target: DownloadTarget, chosen: list[_Item]) -> None:
-    """
-    Reserve the names of same-named files before the threads race, so every run lays them out alike.
-
-    The lowest id takes the plain name, the others their own "name (<id>).ext", so a re-run finds
-    them unchanged. (Bare ids have no name yet: first come, first served.)
-
-    :param target: the run's download target, holding its name claims.
-    :param chosen: the attachments and field files to download.
-    """
-    from airflow_provider_zoho_attach.utils.transfer import choose_file_name
-
-    for ident, record, _field in sorted(
-        chosen, key=lambda item: (item[2] is not None, len(item[0]), item[0])
-    ):
-        if record is not None and record.get("File_Name"):
-            target.reserve(choose_file_name(None, str(record["File_Name"]), ident), tag=ident)
-
-
-def _download_progress(log: Any, chosen: list[_Item]) -> TransferProgress:
-    """
-    The progress of a run's downloads: its files, and its bytes if every record tells its size.
-
-    :param log: where to log.
-    :param chosen: the attachments and field files to download.
-    """
-    from airflow_provider_zoho_attach.utils.progress import TransferProgress
-    from airflow_provider_zoho_attach.utils.protocol import attachment_size
-
-    sizes = [attachment_size(record) if record is not None else None for _, record, _ in chosen]
-    return TransferProgress(
-        log,
-        verb="downloaded",
-        total_files=len(chosen),
-        total_bytes=sum(s for s in sizes if s is not None) if None not in sizes else None,
-    )
-
-
-def _render_placeholders(destination: Any, *, module: str, record_id: str) -> Any:
-    if isinstance(destination, str):
-        return destination.replace("{module}", module).replace("{record_id}", record_id)
-    return destination

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_zoho_attach.links.zoho_crm import ZohoCRMRecordLink
+from airflow_provider_zoho_attach.operators._lineage import ZohoCRMLineageMixin
 from airflow_provider_zoho_attach.utils.settings import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
@@ -20,9 +21,12 @@ if TYPE_CHECKING:
 __all__ = ["ZohoCRMAttachmentFilterMixin", "ZohoCRMBaseOperator", "ZohoCRMHookMixin", "ZohoCRMRecordMixin"]
 
 
-class ZohoCRMHookMixin:
+class ZohoCRMHookMixin(ZohoCRMLineageMixin):
     """
     The hook of a Zoho CRM task: built when the task runs, closed on kill, its credits logged.
+
+    Its lineage too (``ZohoCRMLineageMixin`` of ``operators/_lineage.py``):
+    the task notes what it read and wrote in ``self.lineage``, which the OpenLineage provider reads.
 
     A task class lists it (or :class:`ZohoCRMRecordMixin`) before its Airflow base and sets
     ``zoho_conn_id`` in its ``__init__``.
@@ -45,7 +49,8 @@ class ZohoCRMHookMixin:
             self.hook.close()
 
     def post_execute(self, context: Any, result: Any = None) -> None:
-        """After the task's work: log what it spent of the org's daily API credits."""
+        """After the task's work: its asset events (``AssetAlias`` outlets), and its API credits."""
+        self.emit_asset_events(context)
         if "hook" in self.__dict__:
             credits = self.hook.credits
             left = (

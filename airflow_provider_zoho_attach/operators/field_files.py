@@ -77,10 +77,13 @@ class ZohoCRMUploadFieldFilesOperator(ZohoCRMBaseOperator):
         matches = self._already_held(module, record_id, uploads, held) if self.skip_if_exists else {}
         if self.replace and len(matches) == len(uploads) == len(held):
             self.log.info("%s of %s/%s already holds exactly these files", field_name, module, record_id)
-            return [
+            skipped = [
                 self._skipped(module, record_id, field_name, path, matches[index])
                 for index, path in enumerate(files)
             ]
+            for entry in skipped:
+                self.lineage.uploaded(entry, entry["source"])
+            return skipped
         if self.replace:
             matches = {}
         results: list[dict[str, Any] | None] = [None] * len(files)
@@ -93,7 +96,10 @@ class ZohoCRMUploadFieldFilesOperator(ZohoCRMBaseOperator):
             )
             for index, result in zip(todo, added, strict=True):
                 results[index] = {**result, "source": str(files[index]), "status": "uploaded"}
-        return [result for result in results if result is not None]
+        done = [entry for entry in results if entry is not None]
+        for entry in done:
+            self.lineage.uploaded(entry, entry["source"])
+        return done
 
     def _already_held(
         self, module: str, record_id: str, uploads: Sequence[Any], held: Sequence[Mapping[str, Any]]

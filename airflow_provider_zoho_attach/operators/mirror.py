@@ -130,7 +130,21 @@ class ZohoCRMMirrorAttachmentsOperator(ZohoCRMHookMixin, BaseOperator):
 
     def execute(self, context: Context) -> MirrorSummary:
         options = self._options()
-        return _MirrorRun(self.hook, self.log, options).run()
+        run = _MirrorRun(self.hook, self.log, options)
+        try:
+            return run.run()
+        finally:
+            if not options.dry_run:
+                # Lineage: the records it read, and what it wrote (output statistics: files, bytes).
+                records = {
+                    (e["module"], e["record_id"]) for e in run.entries.values() if e["status"] == "present"
+                }
+                self.lineage.mirrored(
+                    options.store.root,
+                    files=run.counts["downloaded"],
+                    size=run.counts["bytes"],
+                    records=sorted(records),
+                )
 
     def _options(self) -> _Options:
         """Every argument checked (after templating), before any request."""

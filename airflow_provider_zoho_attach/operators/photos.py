@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_zoho_attach.results import PhotoDownloadResult, PhotoUploadResult
+    from airflow_provider_zoho_attach.utils.lineage import LineageRecorder
 
 __all__ = ["ZohoCRMDownloadPhotoOperator", "ZohoCRMUploadPhotoOperator"]
 
@@ -53,6 +54,13 @@ class ZohoCRMDownloadPhotoOperator(ZohoCRMBaseOperator):
         self.overwrite = overwrite
         self.missing_ok = missing_ok
 
+    def plan_lineage(self, recorder: LineageRecorder) -> None:
+        """The record's photo, as the START event's input."""
+        from airflow_provider_zoho_attach.utils.lineage import ZohoResource
+
+        module, record_id = self.target()
+        recorder.read(recorder.zoho(ZohoResource(module, record_id, "photo")))
+
     def execute(self, context: Context) -> PhotoDownloadResult | None:
         from airflow_provider_zoho_attach.exceptions import ZohoCRMNotFoundError
         from airflow_provider_zoho_attach.utils.validation import require_value
@@ -71,6 +79,7 @@ class ZohoCRMDownloadPhotoOperator(ZohoCRMBaseOperator):
                 raise
             self.log.info("%s/%s has no photo", module, record_id)
             return None
+        self.lineage.downloaded(result, kind="photo")
         # A re-run finds the same photo in place: say so, rather than claim it was downloaded again.
         done = "is unchanged at" if result.get("status") == "unchanged" else "downloaded to"
         self.log.info(
@@ -100,6 +109,13 @@ class ZohoCRMUploadPhotoOperator(ZohoCRMBaseOperator):
         super().__init__(module=module, record_id=record_id, **kwargs)
         self.source = source
 
+    def plan_lineage(self, recorder: LineageRecorder) -> None:
+        """The record's photo, as the START event's output."""
+        from airflow_provider_zoho_attach.utils.lineage import ZohoResource
+
+        module, record_id = self.target()
+        recorder.wrote(recorder.zoho(ZohoResource(module, record_id, "photo")))
+
     def execute(self, context: Context) -> PhotoUploadResult:
         from airflow_provider_zoho_attach.utils.validation import require_value
 
@@ -107,6 +123,7 @@ class ZohoCRMUploadPhotoOperator(ZohoCRMBaseOperator):
         module, record_id = self.target()
         self.persist_record_link(context, module, record_id)
         result = self.hook.upload_photo(module, record_id, self.source)
+        self.lineage.uploaded(result, self.source, kind="photo")
         self.log.info(
             "Set the photo of %s/%s from %s (%d bytes)", module, record_id, self.source, result["size"]
         )

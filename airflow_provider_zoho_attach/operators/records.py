@@ -97,6 +97,7 @@ class ZohoCRMFindRecordsOperator(ZohoCRMHookMixin, BaseOperator):
         self.zoho_conn_id = zoho_conn_id
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
+        from airflow_provider_zoho_attach.utils.lineage import ZohoResource
         from airflow_provider_zoho_attach.utils.selection import RecordSelection
         from airflow_provider_zoho_attach.utils.validation import validate_count
 
@@ -122,4 +123,5 @@ class ZohoCRMFindRecordsOperator(ZohoCRMHookMixin, BaseOperator):
                 "The search returned Zoho's maximum of 2,000 records and more match: the list is incomplete"
             )
         self.log.info("Found %d record(s) in %s", len(results), module)
+        self.lineage.read(self.lineage.zoho(ZohoResource(module, kind="records"), file_count=len(results)))
         return results

@@ -45,6 +45,8 @@ PUBLIC_MODULES = (
     "airflow_provider_zoho_attach.links.zoho_crm",
     "airflow_provider_zoho_attach.exceptions",
     "airflow_provider_zoho_attach.results",
+    "airflow_provider_zoho_attach.assets.zoho_crm",
+    "airflow_provider_zoho_attach.utils.lineage",
     "airflow_provider_zoho_attach.testing.emulator",
     "airflow_provider_zoho_attach.testing.pytest_plugin",
     "airflow_provider_zoho_attach.testing.object_store",
