@@ -11,19 +11,20 @@ what each trigger spent. Without a budget a record is polled every ``poll_interv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Sequence
 from typing import Any
 
 from airflow_provider_zoho_attach.utils.polling import PollScheduler
 
-__all__ = ["Pacer", "pacer_for", "release_pacer"]
+__all__ = ["Pacer", "paced", "pacer_for", "release_pacer", "resolve_budget"]
 
 log = logging.getLogger(__name__)
 
 #: The longest a waiting trigger sleeps before it looks again (records come and go, plans change).
-MAX_NAP = 30.0
+MAX_NAP = 5.0
 #: The shortest (a due record that the ledger holds back must not make the loop spin).
 MIN_NAP = 0.01
 
@@ -106,7 +107,8 @@ class Pacer:
             chosen = scheduler.next_due(now, list(keys()))
             if chosen is not None and chosen[1] <= now and scheduler.claim(chosen[0], now, owner=owner):
                 return chosen[0]
-            wait = MAX_NAP if chosen is None else chosen[1] - now
+            # Nothing to poll yet: a watcher is about to register its records, look again soon.
+            wait = 1.0 if chosen is None else chosen[1] - now
             await self.sleep(min(max(wait, MIN_NAP), MAX_NAP))
 
     def polled(self, key: Hashable, *, credits: int, changed: bool, owner: str) -> None:
@@ -145,3 +147,39 @@ async def resolve_budget(hook: Any, budget: float | None) -> float | None:
         return float(budget)
     settings = await hook.get_settings()
     return getattr(settings, "daily_credit_budget", None)
+
+
+def owner_name(trigger: Any) -> str:
+    """How a trigger is named in the hourly credit log: its id in the triggerer, else its class."""
+    ident = getattr(trigger, "trigger_id", None)
+    return f"{type(trigger).__name__} {ident if ident is not None else hex(id(trigger))}"
+
+
+@contextlib.asynccontextmanager
+async def paced(
+    trigger: Any, hook: Any, budget: float | None, record_ids: Sequence[str]
+) -> AsyncIterator[tuple[Pacer, list[Hashable], str]]:
+    """
+    Poll ``record_ids`` on the turns of the trigger's connection pacer for the block.
+
+    Each record is polled at once first (a watcher's baseline, a sensor's first check), then when
+    the pacer says. The records are the trigger's own (another trigger's polls of the same record
+    do not replace this one's: only a shared stream shares listings).
+
+    :return: the pacer, the scheduler keys of the records (``(id(trigger), record_id)``) and the
+        name credits are charged to.
+    """
+    pacer = pacer_for(trigger.zoho_conn_id)
+    budget = await resolve_budget(hook, budget)
+    pacer.join(budget=budget, poll_interval=trigger.poll_interval)
+    keys: list[Hashable] = [(id(trigger), record_id) for record_id in record_ids]
+    now = pacer.clock()
+    for key in keys:
+        pacer.scheduler.add(key, now=now, due_now=True, min_interval=trigger.poll_interval)
+    try:
+        yield pacer, keys, owner_name(trigger)
+    finally:
+        for key in keys:
+            pacer.scheduler.remove(key)
+        pacer.leave(budget=budget, poll_interval=trigger.poll_interval)
+        release_pacer(pacer)
