@@ -353,7 +353,8 @@ class PollScheduler:
 
         :return: whether the caller may poll now (then it reports with :meth:`polled`).
         """
-        if key not in self._entries or self.due_at(key, now) > now or self.ledger.wait(now) > 0:
+        # A millisecond's slack: a due time computed as a sum of floats may exceed "now" by a hair.
+        if key not in self._entries or self.due_at(key, now) > now + 1e-3 or self.ledger.wait(now) > 1e-3:
             return False
         self._entries[key].last_poll = now
         self.ledger.spend(now, 1, owner=owner)
