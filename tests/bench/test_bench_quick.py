@@ -59,7 +59,14 @@ def _targets(section: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_every_benchmark_ran_and_wrote_its_page(quick):
-    assert set(quick["sections"]) == {"api_economy", "transfer", "bulk", "triggers", "import_cost"}
+    assert set(quick["sections"]) == {
+        "api_economy",
+        "transfer",
+        "bulk",
+        "triggers",
+        "import_cost",
+        "watching",
+    }
     page = (quick["out"] / "benchmarks.rst").read_text()
     for section in quick["sections"].values():
         assert section["title"] in page
@@ -123,3 +130,19 @@ def test_import_cost_is_measured(quick):
     data = quick["sections"]["import_cost"]["data"]
     assert 0 < data["sdk"]["provider_median"] < 0.5
     assert not {"requests", "httpx", "tenacity"} & set(data["probe"]["new_packages"])
+
+
+def test_watching_stays_inside_the_budget_and_its_latency_bounds(quick):
+    section = quick["sections"]["watching"]
+    targets = _targets(section)
+    for name in (
+        "watching: credits per hour",
+        "watching: hot latency (max)",
+        "watching: quiet latency (max)",
+    ):
+        assert targets[name]["met"] is True, targets[name]
+    data = section["data"]
+    assert data["max_credits_per_hour"] <= data["budget"] / 24
+    assert data["hot_max_seconds"] < data["quiet_max_seconds"] / 5
+    assert data["events"]["hot"] > 0
+    assert data["events"]["quiet"] > 0

@@ -15,7 +15,7 @@ from airflow_provider_zoho_attach.utils.polling import (
 )
 
 BUDGET = 50_000
-RATE = BUDGET / 86_400
+RATE = 0.95 * BUDGET / 86_400  # the plan keeps 5 % of the budget as headroom
 
 
 def test_without_a_budget_every_record_is_polled_every_min_interval():
@@ -27,13 +27,13 @@ def test_without_a_budget_every_record_is_polled_every_min_interval():
 @pytest.mark.parametrize("hot", [0, 1, 10, 100, 500, 1000])
 def test_the_plan_spends_the_budget_and_no_more(hot):
     plan = plan_intervals(hot=hot, quiet=1000 - hot, daily_credit_budget=BUDGET, min_interval=5)
-    assert plan.credits_per_hour == pytest.approx(BUDGET / 24)
+    assert plan.credits_per_hour == pytest.approx(0.95 * BUDGET / 24)
 
 
 def test_hot_records_are_polled_more_often_but_quiet_ones_keep_half_the_budget():
     few = plan_intervals(hot=10, quiet=990, daily_credit_budget=BUDGET, min_interval=5)
     assert few.hot_interval == pytest.approx(few.quiet_interval / 30)
-    assert few.hot_interval < 75  # 10 hot records of 1,000: every 74 s instead of every 29 min
+    assert few.hot_interval < 80  # 10 hot records of 1,000: every 78 s instead of every 29 min
     many = plan_intervals(hot=900, quiet=100, daily_credit_budget=BUDGET, min_interval=5)
     # Hot records may take half the budget, not more: 100 quiet records share the other half.
     assert many.quiet_interval == pytest.approx(100 / (RATE / 2))
@@ -44,7 +44,7 @@ def test_min_interval_holds_and_what_hot_records_do_not_use_goes_to_quiet_ones()
     plan = plan_intervals(hot=1, quiet=1000, daily_credit_budget=BUDGET, min_interval=120)
     assert plan.hot_interval == 120  # the budget would allow every 59 s
     assert plan.quiet_interval == pytest.approx(1000 / (RATE - 1 / 120))
-    assert plan.credits_per_hour == pytest.approx(BUDGET / 24)
+    assert plan.credits_per_hour == pytest.approx(0.95 * BUDGET / 24)
 
 
 def test_latency_bounds():
