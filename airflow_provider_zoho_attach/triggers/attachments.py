@@ -300,6 +300,12 @@ class ZohoCRMAttachmentEventTrigger(BaseEventTrigger):
         member = Subscription(name=repr(self), module=module, record_ids=record_ids, saved=saved, store=store)
         try:
             with subscribed(self.shared_stream_key(), member):
+                self.log.info(
+                    "Watching %d %s record(s) through the shared poll of %s",
+                    len(record_ids),
+                    module,
+                    self.zoho_conn_id,
+                )
                 async for raw in shared_stream:
                     if raw.get("module") != module or raw.get("record_id") not in record_ids:
                         continue

@@ -87,6 +87,7 @@ class Deployment:
         self._known_pids: dict[int, tuple[str, float]] = {}
         self._session = requests.Session()
         self._token: str | None = None
+        self._commands: dict[str, list[str]] = {}
         self.peak_pss_mib: float = 0.0
         self.env = self._environment(extra_env)
 
@@ -174,23 +175,57 @@ class Deployment:
             "dag-processor": ["dag-processor"],
             "triggerer": ["triggerer", "--skip-serve-logs"],
         }
-        for name, args in commands.items():
-            log_path = self.logs_dir / f"{name}.log"
-            self.logs[name] = log_path
-            with log_path.open("wb") as out:
-                proc = subprocess.Popen(
-                    [str(VENV_BIN / "airflow"), *args],
-                    env=self.env,
-                    cwd=self.home,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            self.procs[name] = proc
-            with contextlib.suppress(psutil.Error):
-                self._known_pids[proc.pid] = (name, psutil.Process(proc.pid).create_time())
+        self._commands = commands
+        for name in commands:
+            self._launch(name, mode="wb")
         self.wait_for(self._healthy, timeout=STARTUP_TIMEOUT, what="every component healthy", interval=1.0)
+
+    def _launch(self, name: str, *, mode: str) -> None:
+        """Start one component in its own process group, its output to its log (``mode`` "ab" appends)."""
+        log_path = self.logs_dir / f"{name}.log"
+        self.logs[name] = log_path
+        with log_path.open(mode) as out:
+            proc = subprocess.Popen(
+                [str(VENV_BIN / "airflow"), *self._commands[name]],
+                env=self.env,
+                cwd=self.home,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.procs[name] = proc
+        with contextlib.suppress(psutil.Error):
+            self._known_pids[proc.pid] = (name, psutil.Process(proc.pid).create_time())
+
+    def stop_component(self, name: str) -> None:
+        """End one component as a deployment would (SIGTERM to its group; SIGKILL after the grace)."""
+        self.remember_descendants()
+        proc = self.procs.pop(name)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+        def group_ended() -> bool:
+            for process in psutil.process_iter(["pid", "status"]):
+                with contextlib.suppress(OSError):
+                    if (
+                        process.info["status"] != psutil.STATUS_ZOMBIE
+                        and os.getpgid(process.info["pid"]) == proc.pid
+                    ):
+                        return False
+            return True
+
+        self.wait_for(group_ended, timeout=STOP_GRACE, what=f"{name}'s processes to end", interval=0.2)
+
+    def start_component(self, name: str) -> None:
+        """Start a component stopped with :meth:`stop_component` again (its log is appended to)."""
+        self._launch(name, mode="ab")
 
     def _healthy(self) -> bool:
         self.check_alive()
