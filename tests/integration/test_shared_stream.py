@@ -8,7 +8,6 @@ a simulated day inside the credit budget (the emulator's credit counter and requ
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import json
 from typing import Any
@@ -18,6 +17,7 @@ import pytest
 from airflow_provider_zoho_attach.triggers import _pacing
 from airflow_provider_zoho_attach.triggers._shared_stream import shared_streams_available
 from airflow_provider_zoho_attach.triggers.attachments import ZohoCRMAttachmentEventTrigger
+from tests.integration._simclock import SimulatedTime
 
 pytestmark = [
     pytest.mark.integration,
@@ -196,52 +196,6 @@ def test_the_cursor_moves_only_after_airflow_stored_the_event_and_a_restart_hand
 
 
 SIMULATED = 86_400 + 1800
-
-
-class SimulatedTime:
-    """
-    A clock for the pacer and the emulator that jumps to the next wake-up once every polling task
-    sleeps (a discrete-event simulation: no real waiting). ``at`` runs actions at simulated times.
-
-    :param emulator: its clock moves along (credits and request times are on its clock).
-    :param workers: how many tasks sleep on this clock.
-    """
-
-    def __init__(self, emulator, workers: int) -> None:
-        self.emulator = emulator
-        self.start = emulator.clock.now()
-        self.now_value = self.start
-        self.workers = workers
-        self._waiters: list[tuple[float, int, asyncio.Future]] = []
-        self._actions: list[tuple[float, int, Any]] = []
-        self._seq = itertools.count()
-
-    def now(self) -> float:
-        return self.now_value
-
-    def at(self, offset: float, action) -> None:
-        heapq.heappush(self._actions, (self.start + offset, next(self._seq), action))
-
-    async def sleep(self, seconds: float) -> None:
-        future = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (self.now_value + seconds, next(self._seq), future))
-        if len(self._waiters) >= self.workers:
-            self._wake_next()
-        await future
-
-    def _wake_next(self) -> None:
-        deadline, _, future = heapq.heappop(self._waiters)
-        while self._actions and self._actions[0][0] <= deadline:
-            when, _, action = heapq.heappop(self._actions)
-            self._move_to(when)
-            action()
-        self._move_to(deadline)
-        future.set_result(None)
-
-    def _move_to(self, when: float) -> None:
-        if when > self.now_value:
-            self.emulator.clock.advance(when - self.now_value)
-            self.now_value = when
 
 
 # Tokens outlive the simulated day: token refreshes are not what this test is about.
