@@ -134,6 +134,11 @@ class AttachmentStreamProducer(_base() if shared_streams_available() else object
             self._scheduled.discard(record)
         return sorted(self._scheduled)
 
+    def _owner(self, record: RecordKey) -> str:
+        """Whom a listing of ``record`` is charged to in the hourly log: the watchers it served."""
+        names = sorted({m.name for m in self._members() if record in m.records})
+        return " + ".join(names) + " (shared)" if names else self.name
+
     async def open_stream(self) -> AsyncIterator[tuple[Any, Any]]:
         """List the watched records forever; yield ``(event payload, (module, record, id))``."""
         from airflow_provider_zoho_attach.exceptions import ZohoCRMError
@@ -154,7 +159,10 @@ class AttachmentStreamProducer(_base() if shared_streams_available() else object
                     listing = await hook.list_attachments(module, record_id)
                 except ZohoCRMError as error:
                     pacer.polled(
-                        record, credits=max(1, hook.credits.used - spent), changed=False, owner=self.name
+                        record,
+                        credits=max(1, hook.credits.used - spent),
+                        changed=False,
+                        owner=self._owner(record),
                     )
                     failures += 1
                     if not _transient(error) or failures >= self.max_consecutive_failures:
@@ -164,7 +172,10 @@ class AttachmentStreamProducer(_base() if shared_streams_available() else object
                 baseline = not self.cursor.knows(record)
                 fresh = self.cursor.observe(record, listing)
                 pacer.polled(
-                    record, credits=max(1, hook.credits.used - spent), changed=bool(fresh), owner=self.name
+                    record,
+                    credits=max(1, hook.credits.used - spent),
+                    changed=bool(fresh),
+                    owner=self._owner(record),
                 )
                 if baseline:
                     await self._save({record})

@@ -285,7 +285,7 @@ class ZohoCRMAttachmentEventTrigger(BaseEventTrigger):
 
     async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
         """This watcher's events out of its connection's shared poll (Airflow >= 3.3)."""
-        from airflow_provider_zoho_attach.triggers._pacing import pacer_for, release_pacer
+        from airflow_provider_zoho_attach.triggers._pacing import owner_name, pacer_for, release_pacer
         from airflow_provider_zoho_attach.triggers._shared_stream import Subscription, subscribed
         from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
         from airflow_provider_zoho_attach.utils.validation import normalize_module, validate_id
@@ -297,7 +297,9 @@ class ZohoCRMAttachmentEventTrigger(BaseEventTrigger):
         saved = await store.load()
         pacer = pacer_for(self.zoho_conn_id)
         pacer.join(budget=self.daily_credit_budget, poll_interval=self.poll_interval)
-        member = Subscription(name=repr(self), module=module, record_ids=record_ids, saved=saved, store=store)
+        member = Subscription(
+            name=owner_name(self), module=module, record_ids=record_ids, saved=saved, store=store
+        )
         try:
             with subscribed(self.shared_stream_key(), member):
                 self.log.info(

@@ -194,18 +194,25 @@ class CreditLedger:
                 return when + _HOUR - now + 1e-6
         return _HOUR
 
-    def spend(self, now: float, credits: int, *, owner: str) -> None:
+    def spend(self, now: float, credits: int, *, owner: str | None) -> None:
         """
         Record ``credits`` spent at ``now`` by ``owner`` (a trigger's name).
 
         :param now: the time, in seconds (an hour starts at a multiple of 3,600 of this clock).
         :param credits: how many (0 is ignored; a negative number gives back a reservation).
-        :param owner: whom to charge in the logs.
+        :param owner: whom to charge in the logs; ``None`` counts against the cap only (a
+            reservation, charged to its owner once the poll reports).
         """
+        if credits:
+            self._window.append((now, credits))
+            self._in_window += credits
+        if owner is not None:
+            self.charge(now, credits, owner=owner)
+
+    def charge(self, now: float, credits: int, *, owner: str) -> None:
+        """Count ``credits`` for ``owner`` in the hour of ``now`` (for the logs; not the cap)."""
         if not credits:
             return
-        self._window.append((now, credits))
-        self._in_window += credits
         hour = now - now % _HOUR
         self.by_hour[(hour, owner)] = self.by_hour.get((hour, owner), 0) + credits
         self.total += credits
@@ -355,7 +362,7 @@ class PollScheduler:
             return None
         return best[0], max(best[1], now + self.ledger.wait(now))
 
-    def claim(self, key: Hashable, now: float, *, owner: str) -> bool:
+    def claim(self, key: Hashable, now: float, *, owner: str | None = None) -> bool:
         """
         Take ``key``'s poll now if it is due and the ledger has room; reserve one credit for it.
 
@@ -365,7 +372,9 @@ class PollScheduler:
         if key not in self._entries or self.due_at(key, now) > now + 1e-3 or self.ledger.wait(now) > 0:
             return False
         self._entries[key].last_poll = now
-        self.ledger.spend(now, 1, owner=owner)
+        # Reserved against the cap now; charged to a trigger when the poll reports (polled()).
+        self.ledger.spend(now, 1, owner=None)
+        del owner  # kept for callers that name themselves; the charge goes to polled()'s owner
         return True
 
     def polled(self, key: Hashable, now: float, *, credits: int, changed: bool, owner: str) -> None:
@@ -375,7 +384,8 @@ class PollScheduler:
         :param credits: the credits the listing really cost (one is already reserved).
         :param changed: whether something new appeared (the record becomes hot).
         """
-        self.ledger.spend(now, credits - 1, owner=owner)
+        self.ledger.spend(now, credits - 1, owner=None)
+        self.ledger.charge(now, credits, owner=owner)
         entry = self._entries.get(key)
         if entry is not None and changed:
             entry.last_change = now

@@ -79,6 +79,18 @@ def test_the_ledger_reports_closed_hours_per_owner_once():
     assert ledger.total == 5
 
 
+def test_a_poll_is_reserved_against_the_cap_and_charged_to_whom_it_served():
+    scheduler = PollScheduler(daily_credit_budget=24 * 3, min_interval=5)
+    scheduler.add("r", now=0, due_now=True)
+    assert scheduler.claim("r", 0)
+    assert scheduler.ledger.spent_last_hour(0) == 1
+    scheduler.polled("r", 0, credits=3, changed=False, owner="watcher 1 + watcher 2 (shared)")
+    assert scheduler.ledger.spent_last_hour(1) == 3
+    assert scheduler.ledger.closed_hours(3600) == [(0, {"watcher 1 + watcher 2 (shared)": 3})]
+    scheduler.add("s", now=1, due_now=True)
+    assert not scheduler.claim("s", 1)  # the hour's 3 credits are spent
+
+
 def test_watchers_of_one_record_share_its_entry():
     scheduler = PollScheduler(daily_credit_budget=None, min_interval=5)
     scheduler.add("r", now=0, due_now=True)
