@@ -142,11 +142,10 @@ def release_pacer(pacer: Pacer) -> None:
 
 
 async def resolve_budget(hook: Any, budget: float | None) -> float | None:
-    """A trigger's budget argument, else its connection's ``daily_credit_budget`` extra."""
-    if budget is not None:
-        return float(budget)
+    """The smaller of a trigger's budget argument and its connection's ``daily_credit_budget`` extra."""
     settings = await hook.get_settings()
-    return getattr(settings, "daily_credit_budget", None)
+    budgets = [float(b) for b in (budget, getattr(settings, "daily_credit_budget", None)) if b is not None]
+    return min(budgets) if budgets else None
 
 
 def owner_name(trigger: Any) -> str:

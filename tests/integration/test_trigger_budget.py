@@ -95,3 +95,22 @@ def test_a_watcher_and_a_deferred_sensor_share_the_budget(zoho_emulator_connecti
     assert events[0][2] - 3 * 3600 <= bound
     assert events[1][2] - 4 * 3600 <= bound
     assert _pacing._PACERS == {}
+
+
+def test_the_smaller_of_the_argument_and_the_connections_budget_applies():
+    class Hook:
+        def __init__(self, budget):
+            self.budget = budget
+
+        async def get_settings(self):
+            return type("Settings", (), {"daily_credit_budget": self.budget})()
+
+    async def resolved():
+        return [
+            await _pacing.resolve_budget(Hook(100), 500),
+            await _pacing.resolve_budget(Hook(100), None),
+            await _pacing.resolve_budget(Hook(100), 50),
+            await _pacing.resolve_budget(Hook(None), None),
+        ]
+
+    assert asyncio.run(resolved()) == [100, 100, 50, None]
