@@ -21,6 +21,7 @@ from airflow.sdk.exceptions import AirflowException
 __all__ = [
     "ZohoCRMAuthError",
     "ZohoCRMConnectionError",
+    "ZohoCRMCreditBudgetError",
     "ZohoCRMError",
     "ZohoCRMInvalidRequestError",
     "ZohoCRMNotFoundError",
@@ -164,6 +165,8 @@ _HEADS: dict[str, str] = {
     "TRIGGER_ERROR": "Zoho CRM trigger failed",
     "STATE_UNAVAILABLE": "Zoho CRM attachment watcher failed",
     "INVALID_STATE": "Zoho CRM attachment watcher failed",
+    "CREDIT_BUDGET_EXCEEDED": "Zoho CRM task stopped at its credit budget",
+    "MANIFEST_CORRUPT": "Zoho CRM mirror failed",
 }
 
 
@@ -254,6 +257,40 @@ class ZohoCRMTransferError(ZohoCRMError):
     default_hint = "Nothing partial was kept; the task can be retried."
 
 
+#: The code of :class:`ZohoCRMCreditBudgetError`.
+CREDIT_BUDGET_EXCEEDED = "CREDIT_BUDGET_EXCEEDED"
+
+
+class ZohoCRMCreditBudgetError(ZohoCRMError):
+    """
+    A task stopped before a call that would have passed its own ``max_credits`` (nothing was sent).
+
+    Raised by the provider, not by Zoho: the org's credits are not exhausted. What was done is kept
+    (the mirror's checkpoint), so the next run resumes from there.
+    """
+
+    default_hint = (
+        "Raise max_credits, or re-run later (Zoho counts credits over a rolling 24 hours): the next run "
+        "resumes from the checkpoint without downloading again what this one finished."
+    )
+
+    @classmethod
+    def for_budget(cls, *, limit: int, used: int, cost: int, what: str) -> ZohoCRMCreditBudgetError:
+        """
+        The error for a call refused by the budget.
+
+        :param limit: ``max_credits``.
+        :param used: credits used (and reserved by calls in flight) so far.
+        :param cost: what the refused call costs.
+        :param what: the call.
+        """
+        return cls(
+            f"stopped before {what}: {used} credit(s) used of max_credits={limit}, and it costs {cost} more",
+            code=CREDIT_BUDGET_EXCEEDED,
+            details={"max_credits": limit, "used": used, "cost": cost},
+        )
+
+
 _ERROR_CLASSES: dict[str, type[ZohoCRMError]] = {
     cls.__name__: cls
     for cls in (
@@ -266,6 +303,7 @@ _ERROR_CLASSES: dict[str, type[ZohoCRMError]] = {
         ZohoCRMServerError,
         ZohoCRMConnectionError,
         ZohoCRMTransferError,
+        ZohoCRMCreditBudgetError,
     )
 }
 

@@ -34,6 +34,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     f"{PACKAGE}.operators.attachments",
                     f"{PACKAGE}.operators.field_files",
+                    f"{PACKAGE}.operators.mirror",
                     f"{PACKAGE}.operators.photos",
                     f"{PACKAGE}.operators.records",
                 ],

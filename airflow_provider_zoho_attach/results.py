@@ -19,6 +19,7 @@ __all__ = [
     "FieldFile",
     "FieldFileDownloadResult",
     "FieldRemoveResult",
+    "MirrorSummary",
     "PhotoDeleteResult",
     "PhotoDownloadResult",
     "PhotoUploadResult",
@@ -247,3 +248,45 @@ class RecordRef(TypedDict):
 
     module: str
     record_id: str
+
+
+# ---------------------------------------------------------------------- the mirror
+
+
+class _MirrorCounts(TypedDict):
+    #: Records selected (and listed).
+    records: int
+    #: Files (attachments, and field files if asked) the listings found.
+    attachments: int
+    #: Files downloaded by this run (new, changed, or missing from the destination).
+    downloaded: int
+    #: Files already mirrored with the same ``Modified_Time`` and size: no byte transferred.
+    unchanged: int
+    #: Attachments found gone from Zoho by this run, now tombstones in the manifest.
+    deleted: int
+    #: Bytes downloaded.
+    bytes: int
+    #: API credits the task used (selection, listings, downloads).
+    credits: int
+    #: Where the manifest is (a local path or an object-storage URL).
+    manifest: str
+
+
+class MirrorSummary(_MirrorCounts, total=False):
+    """
+    What ``ZohoCRMMirrorAttachmentsOperator`` returns by XCom: counts, never the list of files.
+
+    Always ``records``, ``attachments``, ``downloaded``, ``unchanged``, ``deleted``, ``bytes``,
+    ``credits`` and ``manifest``; also ``removed`` (tombstoned files removed with
+    ``delete_missing``), ``failed`` (files or records that failed), ``capped`` (a search stopped
+    at Zoho's 2,000 records), ``dry_run``, and for a dry run what a real run would do:
+    ``to_download``, ``bytes_to_download`` and ``estimated_credits``.
+    """
+
+    removed: int
+    failed: int
+    capped: bool
+    dry_run: bool
+    to_download: int
+    bytes_to_download: int
+    estimated_credits: int

@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("api_economy", "transfer", "bulk", "triggers", "import_cost", "watching")
+BENCHMARKS = ("api_economy", "transfer", "bulk", "triggers", "import_cost", "cluster", "watching")
 
 
 def _prepare_environment() -> None:

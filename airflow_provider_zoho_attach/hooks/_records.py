@@ -10,10 +10,16 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
+from airflow_provider_zoho_attach.exceptions import ZohoCRMError, ZohoCRMInvalidRequestError
 from airflow_provider_zoho_attach.hooks._base import JsonCall
 from airflow_provider_zoho_attach.hooks._sync_transport import _SyncTransport
-from airflow_provider_zoho_attach.utils.records import MAX_SEARCH_RECORDS, CoqlPager, SearchPager
+from airflow_provider_zoho_attach.utils.records import (
+    MAX_SEARCH_RECORDS,
+    CoqlPager,
+    SearchPager,
+    coql_error_hint,
+    search_error_hint,
+)
 
 _JSON = {"Content-Type": "application/json"}
 
@@ -60,16 +66,18 @@ class _RecordsCore(_SyncTransport):
         """
         if not isinstance(query, str) or not query.strip():
             raise ZohoCRMInvalidRequestError.for_argument("query", query, "a COQL select query")
-        payload = self._call_json(
-            JsonCall(
-                "POST",
-                "coql",
-                "run a COQL query",
-                body=json.dumps({"select_query": query.strip()}).encode(),
-                headers=_JSON,
-                empty_ok=True,
-            )
+        call = JsonCall(
+            "POST",
+            "coql",
+            "run a COQL query",
+            body=json.dumps({"select_query": query.strip()}).encode(),
+            headers=_JSON,
+            empty_ok=True,
         )
+        try:
+            payload = self._call_json(call)
+        except ZohoCRMInvalidRequestError as error:
+            raise _with_hint(error, coql_error_hint(error.code, error.details, query)) from error
         if not isinstance(payload, dict):
             return {"data": [], "info": {"count": 0, "more_records": False}}
         return payload
@@ -91,7 +99,11 @@ class _RecordsCore(_SyncTransport):
         * ``criteria``: search pages (``GET /{module}/search``, scopes ``ZohoSearch.securesearch.READ``
           and the module's read): Zoho serves 2,000 records at most. When more match, a warning is
           logged and the iterator's ``capped`` is true: never a silent truncation;
-        * neither: every record (``where id is not null``).
+        * neither: every record (``where id is not null``); with ``modified_since`` only, the first
+          page comes from Get Records (``GET /{module}`` with ``If-Modified-Since``: 1 credit for up
+          to 200 records, a 304 when nothing changed) and the rest from COQL, which costs less
+          per record past that (see
+          :meth:`~airflow_provider_zoho_attach.utils.records.CoqlPager.get_records_first`).
 
         Everything is checked before the first request. Records are Zoho's JSON objects: ``id`` and
         the ``fields`` asked for.
@@ -102,7 +114,8 @@ class _RecordsCore(_SyncTransport):
         :param fields: the field API names to read (``id`` is always read).
         :param modified_since: only records modified after this time (a ``datetime`` or ISO string),
             added to the condition (``Modified_Time >``) or criteria (``greater_than``).
-        :raises ZohoCRMInvalidRequestError: bad arguments, or both ``where`` and ``criteria``.
+        :raises ZohoCRMInvalidRequestError: bad arguments, or both ``where`` and ``criteria``; when
+            reading, Zoho's refusal of the query or criteria, in one line with a hint.
         """
         if where is not None and criteria is not None:
             raise ZohoCRMInvalidRequestError.for_argument(
@@ -117,21 +130,36 @@ class _RecordsCore(_SyncTransport):
         return RecordIterator(self._coql_pages(pager))
 
     def _coql_pages(self, pager: CoqlPager) -> Iterator[dict[str, Any]]:
+        if pager.get_records_first():
+            params, headers = pager.get_records_call()
+            payload = self._call_json(
+                JsonCall(
+                    "GET",
+                    pager.module,
+                    f"list {pager.module} records modified since",
+                    params=params,
+                    headers=headers,
+                    empty_ok=True,  # 304: nothing was modified since
+                )
+            )
+            yield from pager.advance(payload)
         while not pager.finished:
             yield from pager.advance(self.coql(pager.query()))
 
     def _search_pages(self, search: SearchPager) -> Iterator[dict[str, Any]]:
         more = True
         while more:
-            payload = self._call_json(
-                JsonCall(
-                    "GET",
-                    f"{search.module}/search",
-                    f"search {search.module}",
-                    params=search.params(),
-                    empty_ok=True,
-                )
+            call = JsonCall(
+                "GET",
+                f"{search.module}/search",
+                f"search {search.module}",
+                params=search.params(),
+                empty_ok=True,
             )
+            try:
+                payload = self._call_json(call)
+            except ZohoCRMInvalidRequestError as error:
+                raise _with_hint(error, search_error_hint(error.code, search.criteria)) from error
             records, more = search.advance(payload)
             yield from records
         if search.capped:
@@ -141,3 +169,17 @@ class _RecordsCore(_SyncTransport):
                 search.module,
                 MAX_SEARCH_RECORDS,
             )
+
+
+def _with_hint(error: ZohoCRMError, hint: str | None) -> ZohoCRMError:
+    """The same error with a hint about this query (the error itself when there is none)."""
+    if hint is None:
+        return error
+    return type(error)(
+        error.message,
+        code=error.code,
+        status_code=error.status_code,
+        details=error.details,
+        hint=hint,
+        operation=error.operation,
+    )

@@ -27,16 +27,20 @@ _OUTPUTS = ("kwargs", "records")
 
 class ZohoCRMFindRecordsOperator(ZohoCRMHookMixin, BaseOperator):
     """
-    Find the records of a module that a COQL ``where`` clause or a search ``criteria`` selects.
+    Find the records of a module: explicit ids, a COQL ``where`` clause or a search ``criteria``.
 
-    With neither, every record of the module is found. COQL walks any number of records (2,000 per
-    call, keyed on ``id``); a search stops at Zoho's 2,000 records, and the task then logs a warning
-    saying the selection is incomplete (use ``where`` for more).
+    With none of them, every record of the module is found. All three go through one checked
+    :class:`~airflow_provider_zoho_attach.utils.selection.RecordSelection`. COQL walks any number
+    of records (2,000 per call, keyed on ``id``); a search stops at Zoho's 2,000 records, and the
+    task then logs a warning saying the selection is incomplete (use ``where`` for more).
 
     .. seealso::
         :ref:`howto/operator:ZohoCRMFindRecordsOperator`
 
     :param module: the module API name (``Deals``) or its docs name (``deals``). (templated)
+    :param records: explicit record ids: a list, a comma-separated string, or the output of another
+        find task; not with ``where`` or ``criteria``. Without ``modified_since`` and other
+        ``fields`` no call is sent; otherwise one COQL query per 100 ids. (templated)
     :param where: a COQL condition, e.g. ``"Stage = 'Closed Won'"``, without ``limit``,
         ``offset``, ``order by`` or ``;``. (templated)
     :param criteria: a search criteria, e.g. ``"((Stage:equals:Closed Won)and(Amount:greater_than:1000))"``;
@@ -55,6 +59,7 @@ class ZohoCRMFindRecordsOperator(ZohoCRMHookMixin, BaseOperator):
     template_fields: Sequence[str] = (
         "zoho_conn_id",
         "module",
+        "records",
         "where",
         "criteria",
         "fields",
@@ -68,6 +73,7 @@ class ZohoCRMFindRecordsOperator(ZohoCRMHookMixin, BaseOperator):
         self,
         *,
         module: str,
+        records: Any = None,
         where: str | None = None,
         criteria: str | None = None,
         fields: Sequence[str] | str = ("id",),
@@ -81,6 +87,7 @@ class ZohoCRMFindRecordsOperator(ZohoCRMHookMixin, BaseOperator):
         if output_format not in _OUTPUTS:
             raise ValueError(f"output_format must be one of {_OUTPUTS}, not {output_format!r}")
         self.module = module
+        self.records = records
         self.where = where
         self.criteria = criteria
         self.fields = fields
@@ -90,17 +97,19 @@ class ZohoCRMFindRecordsOperator(ZohoCRMHookMixin, BaseOperator):
         self.zoho_conn_id = zoho_conn_id
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from airflow_provider_zoho_attach.utils.validation import normalize_module, validate_count
+        from airflow_provider_zoho_attach.utils.selection import RecordSelection
+        from airflow_provider_zoho_attach.utils.validation import validate_count
 
         limit = validate_count(self.max_records, argument="max_records", minimum=0, optional=True)
-        module = normalize_module(self.module)
-        found = self.hook.iter_records(
-            module,
-            where=self.where or None,
-            criteria=self.criteria or None,
-            fields=self.fields,
+        selection = RecordSelection.build(
+            self.module,
+            records=self.records,
+            where=self.where,
+            criteria=self.criteria,
             modified_since=self.modified_since,
         )
+        module = selection.module
+        found = selection.iter_rows(self.hook, fields=self.fields)
         results: list[dict[str, Any]] = []
         for record in found:
             if limit is not None and len(results) >= limit:

@@ -112,7 +112,7 @@ def _build_parser() -> _ArgumentParser:
         "--max-concurrency", type=_positive_int, default=None, help="API calls in flight at once"
     )
     parser.add_argument(
-        "--daily-credits", type=_non_negative_int, default=None, help="API calls per 24 hours"
+        "--daily-credits", type=_non_negative_int, default=None, help="API credits per 24 hours"
     )
     parser.add_argument(
         "--storage-dir", default=None, help="parent directory of the temporary content store (e.g. /dev/shm)"

@@ -8,10 +8,16 @@ with ``= != < > <= >=``, ``[not] in (...)``, ``[not] like '%x%'``, ``[not] betwe
 Columns are ``id``, ``Created_Time``, ``Modified_Time`` and the fields the module's records were
 given (:meth:`~airflow_provider_zoho_attach.testing.emulator.ZohoCRMEmulator.add_records`).
 
-Zoho's errors: ``SYNTAX_ERROR`` (with ``near``; a missing ``where`` too), ``INVALID_QUERY`` (unknown
-column or operator), ``INVALID_MODULE``, ``MANDATORY_NOT_FOUND`` (no ``select_query``),
-``INVALID_DATA`` (limit 0), ``LIMIT_EXCEEDED`` (limit over 2,000, offset past 100,000, ``in`` over
-100 values). An empty result is a 204.
+Each column has a kind taken from its values (text, number, datetime, boolean, lookup; ``Owner`` is
+a lookup, and ``Owner.email`` a column), and an operator its kind does not take (``>`` on text,
+``like`` on a number) is refused, as Zoho's operator table says.
+
+Zoho's errors: ``SYNTAX_ERROR`` (with ``near``, ``line`` and ``column``, as coql.json's
+``Parse_Error_Details``; a missing ``where`` too), ``INVALID_QUERY`` (unknown column, or an
+operator the column's kind does not take: ``reason``, ``column_name``, ``operator``),
+``INVALID_MODULE`` (Notes and Attachments too), ``MANDATORY_NOT_FOUND`` (no ``select_query``),
+``INVALID_DATA`` (limit 0), ``LIMIT_EXCEEDED`` (limit over 2,000, offset plus limit past 100,000,
+``in`` over 100 values). An empty result is a 204.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from airflow_provider_zoho_attach.testing._emulator_get_records import owner_of
 from airflow_provider_zoho_attach.testing._emulator_http import Response, json_response
 from airflow_provider_zoho_attach.testing._emulator_model import format_time
 from airflow_provider_zoho_attach.testing._emulator_routes import module_allowed, require, scope_mismatch
@@ -36,6 +43,8 @@ MAX_LIMIT = 2000
 MAX_OFFSET = 100_000
 _DEFAULT_LIMIT = 200
 _MAX_IN = 100
+#: Modules Zoho's COQL module list leaves out (spec §3.3; that they are refused is UNVERIFIED).
+_NOT_QUERYABLE = frozenset({"Notes", "Attachments"})
 _TIME_FIELDS = frozenset({"Created_Time", "Modified_Time"})
 
 _TOKEN = re.compile(
@@ -48,6 +57,7 @@ _TOKEN = re.compile(
 class _Tok:
     kind: str
     text: str
+    at: int = 0
 
     @property
     def word(self) -> str:
@@ -61,15 +71,26 @@ def _tokens(text: str) -> list[_Tok]:
             break
         match = _TOKEN.match(text, position)
         if match is None or match.end() == position:
-            raise _syntax(text[position:].strip().split(" ")[0])
+            start = len(text) - len(text[position:].lstrip())
+            raise _syntax(text[start:].split(" ", maxsplit=1)[0], text, start)
         kind = match.lastgroup or "word"
-        tokens.append(_Tok(kind, match.group(kind)))
+        tokens.append(_Tok(kind, match.group(kind), match.start(kind)))
         position = match.end()
     return tokens
 
 
-def _syntax(near: str) -> ApiError:
-    return ApiError(400, "SYNTAX_ERROR", "error occured while parsing the query", {"near": near or "end"})
+def _syntax(near: str, text: str = "", at: int | None = None) -> ApiError:
+    """Zoho's ``SYNTAX_ERROR``: the word it stopped at, and where (line and column count from 1)."""
+    at = len(text.rstrip()) if at is None else at
+    line = text.count("\n", 0, at) + 1
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    details = {"near": near or "end", "line": line, "column": column}
+    return ApiError(400, "SYNTAX_ERROR", "error occured while parsing the query", details)
+
+
+def _bad_operator(name: str, operator: str) -> ApiError:
+    details = {"reason": "invalid operator found", "column_name": name, "operator": operator}
+    return ApiError(400, "INVALID_QUERY", "invalid query formed", details)
 
 
 def _invalid_column(name: str) -> ApiError:
@@ -93,11 +114,19 @@ class Query:
 
 
 class _Parser:
-    def __init__(self, text: str, columns_of: Callable[[str], frozenset[str] | None]) -> None:
+    def __init__(self, text: str, columns_of: Callable[[str], dict[str, str] | None]) -> None:
+        self.text = text
         self.tokens = _tokens(text)
         self.at = 0
         self.columns_of = columns_of
-        self.known: frozenset[str] = frozenset()
+        #: The module's columns and their kinds (``text``, ``number``, ``datetime``...).
+        self.known: dict[str, str] = {}
+
+    def fail(self, token: _Tok | None) -> ApiError:
+        """A ``SYNTAX_ERROR`` at ``token`` (``None``: the end of the query)."""
+        if token is None:
+            return _syntax("end", self.text)
+        return _syntax(token.text, self.text, token.at)
 
     def peek(self) -> _Tok | None:
         return self.tokens[self.at] if self.at < len(self.tokens) else None
@@ -105,25 +134,25 @@ class _Parser:
     def take(self) -> _Tok:
         token = self.peek()
         if token is None:
-            raise _syntax("end")
+            raise self.fail(None)
         self.at += 1
         return token
 
     def expect_word(self, *words: str) -> str:
         token = self.take()
         if token.word not in words:
-            raise _syntax(token.text)
+            raise self.fail(token)
         return token.word
 
     def expect(self, text: str) -> None:
         token = self.take()
         if token.text != text:
-            raise _syntax(token.text)
+            raise self.fail(token)
 
     def column(self) -> str:
         token = self.take()
         if token.kind != "word":
-            raise _syntax(token.text)
+            raise self.fail(token)
         if token.text not in self.known:
             raise _invalid_column(token.text)
         return token.text
@@ -143,20 +172,20 @@ class _Parser:
         columns = []
         for name in names:
             if name.kind != "word":
-                raise _syntax(name.text)
+                raise self.fail(name)
             if name.text not in known:
                 raise _invalid_column(name.text)
             columns.append(name.text)
         token = self.peek()
         if token is None or token.word != "where":
-            raise _syntax(token.text if token else "end")
+            raise self.fail(token)
         self.take()
         where = self.condition()
         order = self.order_by()
         limit, offset = self.limit()
         token = self.peek()
         if token is not None:
-            raise _syntax(token.text)
+            raise self.fail(token)
         return Query(columns, module_token.text, where, order, limit, offset)
 
     def condition(self) -> Condition:
@@ -168,7 +197,7 @@ class _Parser:
         right = self.term()
         after = self.peek()
         if after is not None and after.word in ("and", "or"):
-            raise _syntax(after.text)  # Zoho asks for brackets around more than two criteria
+            raise self.fail(after)  # Zoho asks for brackets around more than two criteria
         if token.word == "and":
             return lambda row: left(row) and right(row)
         return lambda row: left(row) or right(row)
@@ -183,6 +212,7 @@ class _Parser:
         name = self.column()
         token = self.take()
         if token.kind == "op":
+            self.check_operator(name, token.text)
             value = self.value()
             op = token.text
             return lambda row: compare(name, row.get(name), op, value)
@@ -190,13 +220,15 @@ class _Parser:
         if negate:
             token = self.take()
         word = token.word
+        if word in ("in", "like", "between"):
+            self.check_operator(name, f"{'not ' if negate else ''}{word}")
         if word == "is":
             null = self.take()
             want_null = True
             if null.word == "not":
                 want_null, null = False, self.take()
             if null.word != "null" or negate:
-                raise _syntax(null.text)
+                raise self.fail(null)
             return lambda row: (row.get(name) in (None, "", [])) is want_null
         if word == "in":
             found = _in(name, self.values())
@@ -207,15 +239,15 @@ class _Parser:
             self.expect_word("and")
             found = _between(name, low, self.value())
         else:
-            raise ApiError(
-                400,
-                "INVALID_QUERY",
-                "invalid operator found",
-                {"column_name": name, "operator": token.text},
-            )
+            raise _bad_operator(name, token.text)
         if negate:  # like SQL, a null is neither in nor out
             return lambda row: row.get(name) is not None and not found(row)
         return found
+
+    def check_operator(self, name: str, operator: str) -> None:
+        """Refuse an operator the column's type does not take (Zoho's table, spec §3.3)."""
+        if operator.rsplit(maxsplit=1)[-1] not in _OPERATORS[self.known.get(name, "text")]:
+            raise _bad_operator(name, operator)
 
     def value(self) -> Any:
         token = self.take()
@@ -225,7 +257,7 @@ class _Parser:
             return float(token.text) if "." in token.text else int(token.text)
         if token.word in ("true", "false"):
             return token.word == "true"
-        raise _syntax(token.text)
+        raise self.fail(token)
 
     def values(self) -> list[Any]:
         self.expect("(")
@@ -337,22 +369,52 @@ def compare(name: str, value: Any, op: str, literal: Any) -> bool:
 
 
 def record_row(record: Record, store: Store) -> dict[str, Any]:
-    """A record as COQL and search see it: ``id``, its times, and the fields it was given."""
+    """
+    A record as COQL and search see it: ``id``, its times, its ``Owner``, and the fields it was
+    given; a lookup's keys are columns too (``Owner.email``).
+    """
     tz = store.config.tz()
-    return {
+    row: dict[str, Any] = {
         "id": record.id,
         "Created_Time": format_time(record.created, tz),
         "Modified_Time": format_time(record.modified, tz),
         **record.values,
     }
+    row["Owner"] = owner_of(record)
+    for name, value in list(row.items()):
+        if isinstance(value, dict):
+            row.update((f"{name}.{key}", item) for key, item in value.items())
+    return row
 
 
-def known_columns(records: Iterable[Record]) -> frozenset[str]:
-    """The columns of a module: the standard ones and every field one of its records has."""
-    names = {"id", "Created_Time", "Modified_Time"}
-    for record in records:
-        names.update(record.values)
-    return frozenset(names)
+_OPERATORS = {
+    "text": frozenset({"=", "!=", "like", "in"}),
+    "lookup": frozenset({"=", "!=", "in"}),
+    "number": frozenset({"=", "!=", "<", ">", "<=", ">=", "in", "between"}),
+    "datetime": frozenset({"=", "!=", "<", ">", "<=", ">=", "in", "between"}),
+    "boolean": frozenset({"=", "!="}),
+}
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, dict):
+        return "lookup"
+    return "datetime" if isinstance(value, datetime) or _DATE.match(str(value)) else "text"
+
+
+def known_columns(rows: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """The columns of a module's rows (:func:`record_row`) and their kinds (``text``, ``number``...)."""
+    kinds = {"id": "number", "Created_Time": "datetime", "Modified_Time": "datetime", "Owner": "lookup"}
+    for row in rows:
+        for name, value in row.items():
+            if name not in kinds and value is not None:
+                kinds[name] = "number" if name.endswith(".id") else _kind_of(value)
+    return kinds
 
 
 def coql_answer(store: Store, scopes: frozenset[str], body: bytes) -> Response:
@@ -369,16 +431,17 @@ def coql_answer(store: Store, scopes: frozenset[str], body: bytes) -> Response:
     text = payload.get("select_query") if isinstance(payload, dict) else None
     if not isinstance(text, str) or not text.strip():
         raise ApiError(400, "MANDATORY_NOT_FOUND", "required field not found", {"api_name": "select_query"})
-    rows_of: dict[str, list[Record]] = {}
+    rows_of: dict[str, list[dict[str, Any]]] = {}
 
-    def columns_of(name: str) -> frozenset[str] | None:
+    def columns_of(name: str) -> dict[str, str] | None:
         module = store.resolve_module(name)
-        if module is None:
+        if module is None or module in _NOT_QUERYABLE:
             return None
         if not module_allowed(store, scopes, module, "GET"):
             raise scope_mismatch(store.config)
         with store.lock:
-            rows_of[name] = [r for r in store.records.values() if r.module == module]
+            records = [r for r in store.records.values() if r.module == module]
+        rows_of[name] = [record_row(r, store) for r in records]
         return known_columns(rows_of[name])
 
     query = _Parser(text, columns_of).parse()
@@ -388,7 +451,7 @@ def coql_answer(store: Store, scopes: frozenset[str], body: bytes) -> Response:
         raise ApiError(400, "LIMIT_EXCEEDED", "limit exceeded", {"limit": MAX_LIMIT, "param_name": "limit"})
     if query.offset + query.limit > MAX_OFFSET:
         raise ApiError(400, "LIMIT_EXCEEDED", "limit exceeded", {"limit": MAX_OFFSET, "param_name": "offset"})
-    rows = [row for row in (record_row(r, store) for r in rows_of[query.module]) if query.where(row)]
+    rows = [row for row in rows_of[query.module] if query.where(row)]
     rows.sort(key=lambda row: _key("id", row["id"]))
     for name, descending in reversed(query.order):
         present = [row for row in rows if row.get(name) is not None]

@@ -38,7 +38,9 @@ class EmulatorEngine:
         self._log: deque[RequestRecord] = deque(maxlen=config.request_log_limit)
         self._token_calls = 0
         self._api_calls = 0
-        self._credits: deque[float] = deque()
+        #: (time, credits) of each call charged in the rolling window.
+        self._credits: deque[tuple[float, int]] = deque()
+        self._by_type: dict[str, int] = {}
         self._in_flight = 0
         self._peak_in_flight = 0
         self._in_flight_changed = threading.Condition()
@@ -184,27 +186,40 @@ class EmulatorEngine:
 
     # ------------------------------------------------------------------ credits
 
-    def consume_credit(self) -> tuple[bool, int | None]:
+    def consume_credit(self, cost: int = 1, kind: str = "other") -> tuple[bool, int | None]:
         """
-        Spend one of the day's credits.
+        Spend ``cost`` of the day's credits on a call of type ``kind`` (see :mod:`._emulator_credits`).
+
+        A call that would pass ``daily_credits`` is refused and costs nothing.
 
         :return: whether the call may go on, and the credits left (``None`` without a limit).
         """
         limit = self.config.daily_credits
-        if limit is None:
-            return True, None
         with self._lock:
             now = self.clock.now()
-            while self._credits and self._credits[0] <= now - _DAY:
+            while self._credits and self._credits[0][0] <= now - _DAY:
                 self._credits.popleft()
-            if len(self._credits) >= limit:
-                return False, 0
-            self._credits.append(now)
-            return True, limit - len(self._credits)
+            used = sum(amount for _, amount in self._credits)
+            if limit is not None and used + cost > limit:
+                return False, max(0, limit - used)
+            self._credits.append((now, cost))
+            self._by_type[kind] = self._by_type.get(kind, 0) + cost
+            return True, None if limit is None else limit - used - cost
 
     @property
     def credits_used(self) -> int:
-        """Credits used in the last 24 hours (counted only while ``daily_credits`` is set)."""
+        """Credits used in the last 24 hours."""
         with self._lock:
             now = self.clock.now()
-            return sum(1 for t in self._credits if t > now - _DAY)
+            return sum(amount for when, amount in self._credits if when > now - _DAY)
+
+    def credits_by_type(self) -> dict[str, int]:
+        """Credits used since the start (or :meth:`reset_credits`), by call type."""
+        with self._lock:
+            return dict(sorted(self._by_type.items()))
+
+    def reset_credits(self) -> None:
+        """Forget every credit used (the rolling window and the breakdown)."""
+        with self._lock:
+            self._credits.clear()
+            self._by_type.clear()

@@ -125,7 +125,8 @@ class EmulatorConfig:
         slot meanwhile.
     :param max_concurrency: API calls in flight at once; more get 429 ``TOO_MANY_REQUESTS`` at once.
         ``None`` = unlimited.
-    :param daily_credits: API calls allowed per rolling 24 hours (1 credit each); ``None`` = unlimited.
+    :param daily_credits: API credits allowed per rolling 24 hours (what each call costs:
+        :mod:`._emulator_credits`); ``None`` = unlimited.
     :param empty_list_status: *guess* 204 (default) or 200 (``{"data": [], "info": {...}}``) for an
         empty attachment list.
     :param fields_required: *guess* the list call needs ``fields`` (400 ``REQUIRED_PARAM_MISSING``).
@@ -154,7 +155,16 @@ class EmulatorConfig:
     :param module_names_case_sensitive: *guess* module API names in paths must match exactly
         (``leads`` is then ``INVALID_MODULE``).
     :param blocked_extensions: file name endings refused on upload (400 ``INVALID_DATA``).
-    :param send_credits_header: *guess* send ``X-API-CREDITS-REMAINING`` when ``daily_credits`` is set.
+    :param send_credits_header: *guess* send ``X-API-CREDITS-REMAINING`` when ``daily_credits`` is set
+        and at least ``credits_header_threshold`` of it is used.
+    :param credits_header_threshold: *guess* the share of ``daily_credits`` used from which the
+        header is sent (Zoho: "50% or above"; 0 sends it on every call).
+    :param coql_credit_tiers: *guess* a COQL query costs 1, 2 or 3 credits by its ``LIMIT``
+        (1-200, 201-1,000, 1,001-2,000) as Zoho's Vertical Solutions page says (``False``: 1).
+    :param unverified_credit_cost: *guess* the credits of the calls whose cost Zoho does not publish
+        (search, attachments, Files API, field files, photos, metadata): 1 by Zoho's default rule.
+    :param attachments_bump_modified_time: *guess* adding or deleting an attachment sets the parent
+        record's ``Modified_Time`` to now (no source says it does: off).
     :param utc_offset_minutes: time-zone offset of the times in responses (the org's time zone).
     :param drain_limit: bytes of an unwanted request body read and thrown away so that the
         connection can be reused; past it the connection is closed instead.
@@ -207,7 +217,11 @@ class EmulatorConfig:
     modules_all_covers_attachments: bool = True
     module_names_case_sensitive: bool = True
     blocked_extensions: tuple[str, ...] = (".exe",)
-    send_credits_header: bool = False
+    send_credits_header: bool = True
+    credits_header_threshold: float = 0.5
+    coql_credit_tiers: bool = True
+    unverified_credit_cost: int = 1
+    attachments_bump_modified_time: bool = False
     utc_offset_minutes: int = 0
     drain_limit: int = 1024 * MIB
     idle_timeout: float = 120.0

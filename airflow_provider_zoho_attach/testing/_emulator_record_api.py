@@ -18,15 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_zoho_attach.testing._emulator_attachments import (
-    ambiguous_pages,
-    check_discrete_limit,
-    fields_param,
-    int_param,
     invalid_param,
     missing_param,
 )
 from airflow_provider_zoho_attach.testing._emulator_fields import FILE_TYPES, field_json, modules_json
 from airflow_provider_zoho_attach.testing._emulator_files import FileStore
+from airflow_provider_zoho_attach.testing._emulator_get_records import list_records, owner_of
 from airflow_provider_zoho_attach.testing._emulator_http import Response, file_response, json_response
 from airflow_provider_zoho_attach.testing._emulator_io import BodyReader, TooLarge
 from airflow_provider_zoho_attach.testing._emulator_model import STANDARD_MODULES, format_time
@@ -43,8 +40,6 @@ __all__ = ["ApiCall", "serve"]
 
 _BODY_LIMIT = 16 * 1024 * 1024
 _MAX_RECORDS = 100
-_MAX_IDS = 100
-_SORT_BY = ("id", "Created_Time", "Modified_Time")
 
 
 @dataclass
@@ -60,6 +55,7 @@ class ApiCall:
     :param scopes: the token's scopes, lower case.
     :param store: the emulator's records.
     :param files: the emulator's ZFS and field files.
+    :param if_modified_since: the ``If-Modified-Since`` header (Get Records).
     """
 
     method: str
@@ -70,6 +66,7 @@ class ApiCall:
     scopes: frozenset[str]
     store: Store
     files: FileStore
+    if_modified_since: str | None = None
 
 
 def serve(call: ApiCall) -> Response:
@@ -101,7 +98,10 @@ def serve(call: ApiCall) -> Response:
     if not module_allowed(store, call.scopes, module, call.method):
         raise scope_mismatch(config)
     if kind == "records":
-        return _update(call, module, None) if call.method == "PUT" else _list(call, module)
+        if call.method == "PUT":
+            return _update(call, module, None)
+        render = lambda record, wanted: _record_json(call, record, wanted)  # noqa: E731
+        return list_records(store, module, call.query, call.if_modified_since, render)
     record_id = call.route.segments[1]
     if kind == "record" and call.method == "PUT":
         return _update(call, module, record_id)
@@ -168,72 +168,15 @@ def _record_json(call: ApiCall, record: Record, wanted: set[str] | None) -> dict
         elif field.data_type == "profileimage":
             data[name] = files.photo_id(record)
         elif field.data_type == "ownerlookup":
-            data[name] = dict(USER)
+            data[name] = owner_of(record)
         elif field.data_type == "datetime":
             data[name] = format_time(record.created if name == "Created_Time" else record.modified, tz)
         else:
             data[name] = record.name
+    # Values given with add_records (Stage, Amount...) as they were set.
+    data.update((k, v) for k, v in record.values.items() if wanted is None or k in wanted)
     data["id"] = record.id
     return data
-
-
-def _list(call: ApiCall, module: str) -> Response:
-    """``GET /{Module}``: records by ``ids`` or by page (no page tokens: the first 2,000 only)."""
-    query, config = call.query, call.store.config
-    names = fields_param(query, config)
-    wanted = set(names) if names else None
-    ambiguous_pages(query)
-    if "page_token" in query:
-        raise ApiError(
-            400, "INVALID_DATA", "The token given seems to be invalid", {"param_name": "page_token"}
-        )
-    per_page = int_param(query, "per_page", 200, 1, 200)
-    page = int_param(query, "page", 1, 1, None)
-    sort_by = query.get("sort_by", "id")
-    sort_order = query.get("sort_order", "desc")
-    if sort_by not in _SORT_BY:
-        raise invalid_param("sort_by")
-    if sort_order not in ("asc", "desc"):
-        raise invalid_param("sort_order")
-    check_discrete_limit(page, per_page, config.discrete_pagination_limit)
-    ids: set[str] | None = None
-    if "ids" in query:
-        ids = {part.strip() for part in query["ids"].split(",") if part.strip()}
-        if not ids or not all(part.isdigit() for part in ids):
-            raise invalid_param("ids")
-        if len(ids) > _MAX_IDS:
-            raise ApiError(
-                400, "LIMIT_EXCEEDED", "Record count exceeded", {"param_name": "ids", "limit": _MAX_IDS}
-            )
-    with call.store.lock:
-        rows = [r for r in call.store.records.values() if r.module == module and (ids is None or r.id in ids)]
-
-    def key(record: Record) -> float:
-        return (
-            int(record.id)
-            if sort_by == "id"
-            else record.created
-            if sort_by == "Created_Time"
-            else record.modified
-        )
-
-    rows.sort(key=lambda r: (key(r), int(r.id)), reverse=sort_order == "desc")
-    start = (page - 1) * per_page
-    shown = rows[start : start + per_page]
-    if not shown:
-        return Response(status=204)
-    info = {
-        "per_page": per_page,
-        "count": len(shown),
-        "page": page,
-        "sort_by": sort_by,
-        "sort_order": sort_order,
-        "more_records": start + len(shown) < len(rows),
-        "next_page_token": None,
-        "previous_page_token": None,
-        "page_token_expiry": None,
-    }
-    return json_response(200, {"data": [_record_json(call, r, wanted) for r in shown], "info": info})
 
 
 def _read_body(body: BodyReader) -> Any:

@@ -172,7 +172,13 @@ def search_answer(store: Store, scopes: frozenset[str], module_name: str, query:
     if not shown:
         return Response(status=204)
     wanted = [name.strip() for name in query.get("fields", "").split(",") if name.strip()]
-    data = [{**({k: row.get(k) for k in wanted} if wanted else row), "id": row["id"]} for row in shown]
+    data = [
+        {
+            **({k: row.get(k) for k in wanted} if wanted else {k: v for k, v in row.items() if "." not in k}),
+            "id": row["id"],
+        }
+        for row in shown
+    ]
     info = {
         "per_page": per_page,
         "count": len(data),

@@ -9,6 +9,7 @@ instead of the normal answer (``status``, ``reset`` ...) or on the way the norma
 from __future__ import annotations
 
 import email.utils
+import io
 import logging
 import socket
 import struct
@@ -23,6 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from airflow_provider_zoho_attach.testing._emulator_attachments import list_attachments, upload_attachment
 from airflow_provider_zoho_attach.testing._emulator_coql import coql_answer
+from airflow_provider_zoho_attach.testing._emulator_credits import call_type, credit_cost
 from airflow_provider_zoho_attach.testing._emulator_engine import EmulatorEngine
 from airflow_provider_zoho_attach.testing._emulator_files import FileStore
 from airflow_provider_zoho_attach.testing._emulator_http import (
@@ -92,7 +94,7 @@ AdminHandler = Callable[[str, str, dict[str, str], BodyReader], Response]
 
 log = logging.getLogger(__name__)
 
-_COQL_BODY_LIMIT = 1024 * 1024
+_COSTED_BODY_LIMIT = 16 * 1024 * 1024
 _NOT_FOUND = "Please check if the URL trying to access is a correct one"
 
 
@@ -416,7 +418,13 @@ class _Handler(BaseHTTPRequestHandler):
             config = self.config
             if config.send_access_token_reset_header:
                 lines.append("X-ACCESSTOKEN-RESET: " + format_time(exchange.access.expires, config.tz()))
-            if config.send_credits_header and exchange.credits_left is not None:
+            limit, left = config.daily_credits, exchange.credits_left
+            if (
+                config.send_credits_header
+                and limit is not None
+                and left is not None
+                and (limit - left >= config.credits_header_threshold * limit)
+            ):
                 lines.append(f"X-API-CREDITS-REMAINING: {exchange.credits_left}")
         if response.status not in (204, 304) and not 100 <= response.status < 200:
             lines.append(f"Content-Length: {response.length}")
@@ -554,7 +562,14 @@ class _Handler(BaseHTTPRequestHandler):
         if access is None:
             return error_response(api_error(401, "INVALID_TOKEN", "invalid oauth token"))
         exchange.access = access
-        allowed, left = self.engine.consume_credit()
+        kind = call_type(exchange.method, route)
+        try:
+            body = self._costed_body(kind)
+        except TooLarge:
+            return error_response(
+                api_error(400, "INVALID_DATA", "invalid data", {"limit": _COSTED_BODY_LIMIT})
+            )
+        allowed, left = self.engine.consume_credit(credit_cost(kind, body, config), kind)
         exchange.credits_left = left
         if not allowed:
             return too_many("You have exceeded the API credits allowed for the day. Try again later.")
@@ -568,7 +583,7 @@ class _Handler(BaseHTTPRequestHandler):
                 require(scopes, tuple(f"zohocrm.{scope}" for scope in org_scopes), config)
                 return json_response(200, org_payload())
             if route.kind == "coql":
-                return coql_answer(self.store, scopes, self._body.read_all(_COQL_BODY_LIMIT))
+                return coql_answer(self.store, scopes, body or b"")
             if route.kind == "search":
                 return search_answer(self.store, scopes, route.segments[0], exchange.query)
             if route.kind in FILES_ROUTES:
@@ -583,11 +598,20 @@ class _Handler(BaseHTTPRequestHandler):
                         scopes,
                         self.store,
                         self.server.files,
+                        self.headers.get("If-Modified-Since"),
                     )
                 )
             return self._record_api(exchange, route, access)
         except ApiError as error:
             return error_response(error)
+
+    def _costed_body(self, kind: str) -> bytes | None:
+        """The body of a call that costs by it (COQL's LIMIT, how many records an update has)."""
+        if kind not in ("coql", "update_records"):
+            return None
+        body = self._body.read_all(_COSTED_BODY_LIMIT)
+        self._body = BodyReader(io.BytesIO(body), length=len(body), chunked=False)
+        return body
 
     def _record_api(self, exchange: _Exchange, route: Route, access: AccessToken) -> Response:
         store = self.store

@@ -299,7 +299,13 @@ class Store:
             "id": attachment.id,
         }
 
+    def _touch(self, record: Record) -> None:
+        """Bump the parent's ``Modified_Time`` if attachments do (a switch: no source says they do)."""
+        if self.config.attachments_bump_modified_time:
+            record.modified = max(record.modified, float(int(self.clock.now())))
+
     def _insert(self, record: Record, attachment: Attachment) -> None:
+        self._touch(record)
         attachment.full = self._full_record(attachment, record)
         key = attachment.key
         bisect.insort(record.keys, key)
@@ -360,6 +366,8 @@ class Store:
                 self.attachments[attachment.id] = attachment
                 ids.append(attachment.id)
             record.keys.sort()
+            if ids:
+                self._touch(record)
             return ids
 
     def has_link(self, record: Record, url: str) -> bool:
@@ -387,6 +395,7 @@ class Store:
                 del record.keys[index]
             record.by_key.pop(key, None)
             del self.attachments[attachment_id]
+            self._touch(record)
             self.deleted.append(
                 {
                     "id": attachment.id,

@@ -45,9 +45,11 @@ from airflow_provider_zoho_attach.testing._emulator_cli import (  # noqa: F401 -
     CLI_OAUTH_CACHE,
     cli_connection_env,
 )
+from airflow_provider_zoho_attach.testing._emulator_credits import CreditCount
 from airflow_provider_zoho_attach.testing._emulator_engine import EmulatorEngine
 from airflow_provider_zoho_attach.testing._emulator_files import FileStore
 from airflow_provider_zoho_attach.testing._emulator_files_facade import EmulatorFiles, store_content
+from airflow_provider_zoho_attach.testing._emulator_get_records import add_record_rows
 from airflow_provider_zoho_attach.testing._emulator_http import base_url, guess_content_type
 from airflow_provider_zoho_attach.testing._emulator_model import (
     ALL_SCOPES,
@@ -290,25 +292,15 @@ class ZohoCRMEmulator:
 
     def add_records(self, module: str, rows: Iterable[Mapping[str, Any]]) -> list[str]:
         """
-        Create records with fields, quickly (thousands at once), for COQL and search.
+        Create records with fields, quickly (thousands at once), for Get Records, COQL and search.
 
         :param module: the module API name.
         :param rows: one mapping of field values per record (``{"Stage": "Won", "Amount": 10}``); an
-            ``id`` sets the record id, a ``Modified_Time`` (``datetime``, ISO string or epoch
-            seconds) its modification time.
+            ``id`` sets the record id, ``Created_Time`` and ``Modified_Time`` (``datetime``, ISO
+            string or epoch seconds) its times, an ``Owner`` (``{"id", "name", "email"}``) its owner.
         :return: the record ids, in order.
         """
-        ids = []
-        for row in rows:
-            values = dict(row)
-            record_id = values.pop("id", None)
-            modified = values.pop("Modified_Time", None)
-            record = self._store.add_record(module, None if record_id is None else str(record_id))
-            record.values.update(values)
-            if modified is not None:
-                record.modified = parse_time(modified, record.modified)
-            ids.append(record.id)
-        return ids
+        return add_record_rows(self._store, module, rows)
 
     def _record(self, module: str, record_id: str) -> Record:
         return self._store.add_record(module, str(record_id))
@@ -642,9 +634,13 @@ class ZohoCRMEmulator:
         return self._engine.peak_in_flight
 
     @property
-    def credits_used(self) -> int:
-        """Credits used in the last 24 hours (counted only while ``daily_credits`` is set)."""
-        return self._engine.credits_used
+    def credits_used(self) -> CreditCount:
+        """Credits used in the last 24 hours: a number, also callable (``credits_used()``)."""
+        return CreditCount(self._engine.credits_used)
+
+    def credits_by_type(self) -> dict[str, int]:
+        """Credits used since the start, by call type (``get_records``, ``coql``, ``search``...)."""
+        return self._engine.credits_by_type()
 
     def stats(self) -> dict[str, Any]:
         """Counters: token and API calls, logged requests, calls in flight (now and peak), credits."""
@@ -659,6 +655,7 @@ class ZohoCRMEmulator:
             "peak_in_flight": engine.peak_in_flight,
             "credits_used": used,
             "credits_remaining": None if limit is None else max(0, limit - used),
+            "credits_by_type": engine.credits_by_type(),
             "attachments": len(self._store.attachments),
             "records": len(self._store.records),
             "pending_faults": engine.pending_faults,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["OUTCOMES", "TransferProgress"]
+__all__ = ["OUTCOMES", "MirrorProgress", "TransferProgress"]
 
 #: What can become of one file: moved (downloaded, uploaded), already there, passed over, failed.
 OUTCOMES: tuple[str, ...] = ("done", "unchanged", "skipped", "failed")
@@ -108,3 +109,44 @@ class TransferProgress:
                 return
             self._last_report = now
         self._log.info("%s", self.summary())
+
+
+class MirrorProgress:
+    """
+    A mirror's counters, and a line for the log at most every ``interval`` seconds.
+
+    :param interval: seconds between two lines.
+    :param clock: the monotonic clock (tests pass their own).
+    """
+
+    def __init__(self, *, interval: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._started = self._last = clock()
+        self._lock = threading.Lock()
+        self.counts: dict[str, int] = dict.fromkeys(("records", "downloaded", "unchanged", "bytes"), 0)
+
+    def add(self, **counts: int) -> None:
+        """Add to the counters (``records=1``, ``downloaded=1, bytes=n``...)."""
+        with self._lock:
+            for key, value in counts.items():
+                self.counts[key] += value
+
+    def line(self) -> str:
+        """The current state, in one line."""
+        with self._lock:
+            c, elapsed = dict(self.counts), max(self._clock() - self._started, 1e-9)
+        mib = c["bytes"] / (1024 * 1024)
+        return (
+            f"Mirror: {c['records']} record(s) listed; {c['downloaded']} file(s) downloaded "
+            f"({mib:.1f} MiB, {mib / elapsed:.1f} MiB/s), {c['unchanged']} unchanged; {elapsed:.0f} s"
+        )
+
+    def due(self) -> str | None:
+        """The line if ``interval`` has passed since the last one, else ``None``."""
+        now = self._clock()
+        with self._lock:
+            if now - self._last < self.interval:
+                return None
+            self._last = now
+        return self.line()

@@ -18,7 +18,9 @@ tasks that each asked for a token would lock itself out. So tokens are shared:
 Creating a token happens under a refresh lock: a thread lock in the process and, when tokens are
 shared between processes, a file lock on the host, so that processes queue behind the first one
 and then find its token in the Variable or the file. Each host makes at most one token call per
-expiry.
+expiry. With the Variable, the hosts of a deployment (Celery workers, Kubernetes pods) then take a
+lease in the Variable itself (:mod:`~airflow_provider_zoho_attach.utils.token_lease`): one token call
+per expiry for the whole deployment, and a refusal of the refresh token is shared with every task.
 """
 
 from __future__ import annotations
@@ -35,14 +37,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_zoho_attach.exceptions import TOKEN_THROTTLED, ZohoCRMError
+from airflow_provider_zoho_attach.exceptions import ZohoCRMError
 from airflow_provider_zoho_attach.utils.protocol import AccessToken, RetryPolicy
 from airflow_provider_zoho_attach.utils.settings import ZohoCRMSettings
+from airflow_provider_zoho_attach.utils.token_lease import ClusterRefresh, TokenThrottle
 
 __all__ = [
     "FileTokenStore",
     "TokenCache",
     "TokenThrottle",
+    "VariableStore",
     "in_task_runtime",
     "token_cache_dir",
     "variable_key",
@@ -53,6 +57,10 @@ log = logging.getLogger(__name__)
 _MEMORY: dict[str, AccessToken] = {}
 _MEMORY_LOCK = threading.Lock()
 _REFRESH_LOCKS: dict[str, threading.Lock] = {}
+# Token values Zoho rejected in this process (INVALID_OAUTHTOKEN): a shared token among them is
+# treated as absent, so that it is replaced once (see token_lease) instead of used again.
+_REJECTED: set[str] = set()
+_REJECTED_LIMIT = 64
 FILE_LOCK_TIMEOUT = 60.0
 _VARIABLE_DESCRIPTION = "Zoho CRM access token shared between tasks (managed by airflow-provider-zoho-attach)"
 #: The folder under the user's cache directory that holds the token files.
@@ -149,7 +157,7 @@ class TokenCache:
         if token is not None or not self.shares_between_processes:
             return token
         token = AccessToken.from_json(self._read_shared(), self.fingerprint)
-        if token is not None and token.is_fresh():
+        if token is not None and token.is_fresh() and not _is_rejected(token):
             self._remember(token)
             return token
         return None
@@ -169,7 +177,10 @@ class TokenCache:
         1. The hook's own token, this process's, or the shared one (:meth:`load`), if fresh.
         2. Else, under the refresh lock (:meth:`refresh_lock`), the same again: another thread or
            process may have created one while this one waited for the lock.
-        3. Else ``fetch`` a new one and :meth:`store` it. While Zoho throttles token creation, wait
+        3. With the Variable (a deployment of many hosts): the lease of
+           :class:`~.token_lease.ClusterRefresh` decides which task of the deployment creates the
+           token; the others wait for it and read it from the Variable.
+        4. Else ``fetch`` a new one and :meth:`store` it. While Zoho throttles token creation, wait
            (:class:`TokenThrottle` says how long) and look at the shared cache again before asking:
            another task may have shared a token meanwhile.
 
@@ -189,21 +200,55 @@ class TokenCache:
             token = self.load(own())
             if token is not None:
                 return token
-            throttle = TokenThrottle(policy=policy)
-            while True:
-                try:
-                    token = fetch()
-                except ZohoCRMError as error:
-                    delay = throttle.delay_after(error)
-                    logger.warning(_THROTTLE_WARNING, delay)
-                    sleep(delay)
-                    shared = self.load()
-                    if shared is not None:
-                        logger.info(_SHARED_AFTER_THROTTLE)
-                        return shared
-                else:
-                    self.store(token)
-                    return token
+            if self.backend == "variable":
+                token = self.cluster_refresh(sleep=sleep, policy=policy, logger=logger).acquire(fetch)
+                self._remember(token)
+                return token
+            return self._fetch_on_host(fetch, sleep=sleep, policy=policy, logger=logger)
+
+    def cluster_refresh(
+        self, *, sleep: Callable[[float], Any], policy: RetryPolicy, logger: Any = log
+    ) -> ClusterRefresh:
+        """
+        The deployment-wide lease on the token's Variable (:mod:`~.token_lease`), for one token.
+
+        :param sleep: how to wait for the lease and the throttle.
+        :param policy: the hook's retry policy (bounds the waits).
+        :param logger: where to say what is waited for.
+        """
+        return ClusterRefresh(
+            _SharedVariable(self),
+            self.fingerprint,
+            sleep=sleep,
+            policy=policy,
+            rejected=_REJECTED,
+            logger=logger,
+        )
+
+    def _fetch_on_host(
+        self,
+        fetch: Callable[[], AccessToken],
+        *,
+        sleep: Callable[[float], Any],
+        policy: RetryPolicy,
+        logger: Any,
+    ) -> AccessToken:
+        """Create a token under the host lock only (file, memory and none modes)."""
+        throttle = TokenThrottle(policy=policy)
+        while True:
+            try:
+                token = fetch()
+            except ZohoCRMError as error:
+                delay = throttle.delay_after(error)
+                logger.warning(_THROTTLE_WARNING, delay)
+                sleep(delay)
+                shared = self.load()
+                if shared is not None:
+                    logger.info(_SHARED_AFTER_THROTTLE)
+                    return shared
+            else:
+                self.store(token)
+                return token
 
     def store(self, token: AccessToken) -> None:
         """Keep a new token for this process and, when shared, for every other one."""
@@ -214,11 +259,20 @@ class TokenCache:
             self._write_shared(token.to_json(self.fingerprint))
 
     def discard(self, token: AccessToken) -> None:
-        """Forget ``token`` (Zoho rejected it) wherever it is cached, unless a newer one replaced it."""
+        """
+        Forget ``token`` (Zoho rejected it) wherever it is cached, unless a newer one replaced it.
+
+        The Variable is not written: this process remembers the value as rejected, and the lease
+        replaces the shared token once for every task (see :mod:`~.token_lease`). Overwriting the
+        Variable here could destroy the replacement another host has just shared.
+        """
         with _MEMORY_LOCK:
             if _MEMORY.get(self.fingerprint) == token:
                 del _MEMORY[self.fingerprint]
-        if self.shares_between_processes:
+            if len(_REJECTED) >= _REJECTED_LIMIT:
+                _REJECTED.clear()
+            _REJECTED.add(token.value)
+        if self.backend == "file":
             shared = AccessToken.from_json(self._read_shared(), self.fingerprint)
             if shared is not None and shared.value == token.value:
                 self._write_shared({"fingerprint": self.fingerprint, "invalidated_at": time.time()})
@@ -253,6 +307,40 @@ class TokenCache:
             self._write_variable(value)
 
     def _read_variable(self) -> Any:
+        return VariableStore(self.key).read()
+
+    def _write_variable(self, value: dict[str, Any]) -> None:
+        VariableStore(self.key).write(value)
+
+
+class _SharedVariable:
+    """The cache's Variable as the lease's store (through the cache, so that tests can replace it)."""
+
+    def __init__(self, cache: TokenCache) -> None:
+        self.cache = cache
+
+    def read(self) -> Any:
+        return self.cache._read_variable()
+
+    def write(self, value: dict[str, Any]) -> None:
+        self.cache._write_variable(value)
+
+
+class VariableStore:
+    """
+    The shared record in an Airflow Variable, through the Task SDK (a :class:`~.token_lease.SharedStore`).
+
+    Every failure is logged and read as "nothing there": a cache must cost a token call at worst,
+    never a task.
+
+    :param key: the Variable's key (:func:`variable_key`).
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def read(self) -> Any:
+        """The Variable's JSON value, or ``None``."""
         from airflow.sdk import Variable
 
         try:
@@ -262,53 +350,16 @@ class TokenCache:
             log.debug("Could not read the shared token Variable (%s)", type(error).__name__)
             return None
 
-    def _write_variable(self, value: dict[str, Any]) -> None:
+    def write(self, value: dict[str, Any]) -> None:
+        """Replace the Variable's value (JSON)."""
         from airflow.sdk import Variable
 
         try:
-            Variable.set(
-                self.key,
-                value,
-                serialize_json=True,
-                description=_VARIABLE_DESCRIPTION,
-            )
+            Variable.set(self.key, value, serialize_json=True, description=_VARIABLE_DESCRIPTION)
         except Exception as error:
             log.warning(
                 "Could not share the access token through Variable %s (%s)", self.key, type(error).__name__
             )
-
-
-class TokenThrottle:
-    """
-    Waiting out Zoho's token-creation throttle: the decisions both hooks share (no I/O here).
-
-    A hook that is refused a token with ``TOKEN_THROTTLED`` asks :meth:`delay_after` how long to
-    wait (in :meth:`TokenCache.acquire`), waits, and then looks at the token cache again before asking
-    Zoho: another task or host of the deployment may have stored a token meanwhile, and using it
-    spares a request to an endpoint that is refusing them.
-
-    :param policy: the hook's retry policy (its ``token_throttle_timeout`` bounds the total wait).
-    """
-
-    def __init__(self, *, policy: RetryPolicy) -> None:
-        self.policy = policy
-        self.throttled = 0
-        self.waited = 0.0
-
-    def delay_after(self, error: ZohoCRMError) -> float:
-        """
-        Seconds to wait before looking for a token again.
-
-        :param error: what the token request raised.
-        :raises ZohoCRMError: ``error`` itself, when it is not the throttle or the wait would pass
-            ``token_throttle_timeout``.
-        """
-        if error.code != TOKEN_THROTTLED:
-            raise error
-        self.throttled += 1
-        delay = self.policy.throttle_wait(error, throttled=self.throttled, waited=self.waited)
-        self.waited += delay
-        return delay
 
 
 class FileTokenStore:
@@ -451,7 +502,13 @@ class HostLock:
             handle.close()
 
 
+def _is_rejected(token: AccessToken) -> bool:
+    with _MEMORY_LOCK:
+        return token.value in _REJECTED
+
+
 def clear_memory_cache() -> None:
-    """Forget every token held in this process (for tests and after credentials change)."""
+    """Forget every token held (or seen rejected) in this process (for tests and after credentials change)."""
     with _MEMORY_LOCK:
         _MEMORY.clear()
+        _REJECTED.clear()

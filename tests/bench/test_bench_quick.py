@@ -40,7 +40,7 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=360,
         check=False,
     )
     assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
@@ -65,6 +65,7 @@ def test_every_benchmark_ran_and_wrote_its_page(quick):
         "bulk",
         "triggers",
         "import_cost",
+        "cluster",
         "watching",
     }
     page = (quick["out"] / "benchmarks.rst").read_text()
@@ -130,6 +131,18 @@ def test_import_cost_is_measured(quick):
     data = quick["sections"]["import_cost"]["data"]
     assert 0 < data["sdk"]["provider_median"] < 0.5
     assert not {"requests", "httpx", "tenacity"} & set(data["probe"]["new_packages"])
+
+
+def test_many_hosts_share_one_token_and_a_pool_avoids_429s(quick):
+    section = quick["sections"]["cluster"]
+    own = section["data"]["tokens"]["own_hosts"]
+    assert own["tasks_ok"] == own["tasks"]
+    assert own["token_calls"] <= 2
+    assert own["token_refused"] == 0
+    pool = section["data"]["pool"]
+    assert pool["pool"]["http_429"] == 0
+    assert pool["pool"]["tasks_ok"] == pool["pool"]["tasks"]
+    assert pool["no_pool"]["peak_in_flight"] <= 5
 
 
 def test_watching_stays_inside_the_budget_and_its_latency_bounds(quick):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import multiprocessing
+import os
 import sys
 import time
 
@@ -48,17 +49,26 @@ class FileVariables:
             handle.write(json.dumps(data))
 
 
-def _task(barrier, module, record_id, results):
+def _task(barrier, module, record_id, results, host):
+    import tempfile
+
+    from airflow_provider_zoho_attach.exceptions import ZohoCRMError
     from airflow_provider_zoho_attach.hooks.zoho_crm import ZohoCRMHook
 
+    if host is not None:
+        # A host of its own: its own temp dir, so its own host lock (a Kubernetes pod, a Celery worker).
+        os.makedirs(host, exist_ok=True)
+        tempfile.tempdir = host
     barrier.wait()
     try:
         results.put(len(ZohoCRMHook().list_attachments(module, record_id)))
+    except ZohoCRMError as error:
+        results.put(error.code)
     except Exception as error:
         results.put(repr(error))
 
 
-def main(processes: int, module: str, record_id: str, workdir: str) -> None:
+def main(processes: int, module: str, record_id: str, workdir: str, hosts: str = "one-host") -> None:
     import requests  # noqa: F401 - imported once here rather than in every child
     import tenacity  # noqa: F401
     from airflow.sdk import Variable
@@ -73,22 +83,29 @@ def main(processes: int, module: str, record_id: str, workdir: str) -> None:
     store = FileVariables(f"{workdir}/variables.json")
     Variable.get = staticmethod(store.get)  # type: ignore[method-assign]
     Variable.set = staticmethod(store.set)  # type: ignore[method-assign]
-    # Each child behaves as a task process of Airflow's Task SDK, with its own lock directory.
+    # Each child behaves as a task process of Airflow's Task SDK, with this run's lock directory
+    # (or, with hosts="private", one of its own: see _task).
     tokens.in_task_runtime = lambda: True
     tokens.tempfile.tempdir = workdir
     context = multiprocessing.get_context("fork")
     barrier = context.Barrier(processes)
     results = context.Queue()
+    started = time.monotonic()
     children = [
-        context.Process(target=_task, args=(barrier, module, record_id, results)) for _ in range(processes)
+        context.Process(
+            target=_task,
+            args=(barrier, module, record_id, results, f"{workdir}/host-{i}" if hosts == "private" else None),
+        )
+        for i in range(processes)
     ]
     for child in children:
         child.start()
     outcomes = [results.get(timeout=120) for _ in children]
     for child in children:
         child.join(timeout=60)
-    print(json.dumps({"outcomes": outcomes, "variable_writes": store.writes.value}))
+    seconds = time.monotonic() - started
+    print(json.dumps({"outcomes": outcomes, "variable_writes": store.writes.value, "seconds": seconds}))
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4])
+    main(int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], *sys.argv[5:])

@@ -150,7 +150,9 @@ def test_async_hook_uses_a_token_another_host_shared_while_it_waited_out_the_thr
     async def wait(seconds):
         waits.append(seconds)
         emu.clock.advance(seconds)
-        if len(waits) == 1:  # another host of the deployment stores a token it got
+        # The first wait confirms the token lease; the second waits out the throttle, during which
+        # another host of the deployment stores a token it got.
+        if len(waits) == 2:
             cache = tokens.TokenCache(await hook.get_settings())
             variables[cache.key] = AccessToken(emu.issue_access_token(), time.time() + 3600).to_json(
                 cache.fingerprint
@@ -158,7 +160,7 @@ def test_async_hook_uses_a_token_another_host_shared_while_it_waited_out_the_thr
 
     hook._sleep = wait
     assert run(_list(hook, "Deals", record)) == []
-    assert len(waits) == 1
+    assert len(waits) == 2
     assert emu.token_calls == 1  # the throttled request only
 
 

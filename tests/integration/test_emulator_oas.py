@@ -13,7 +13,7 @@ import json
 import pytest
 import requests
 
-from tests.integration._oas import Oas
+from tests.integration._oas import DEFECTS, Oas
 
 pytestmark = pytest.mark.integration
 
@@ -96,3 +96,101 @@ def test_the_checker_refuses_a_wrong_answer(oas):
     assert oas.errors(bad, "files.json", pointer)
     entry = {"id": "1", "File_Id__s": "x", "Size__s": 12}  # Size__s is a string
     assert oas.errors(entry, "record.json", "/components/schemas/FileDetails")
+
+
+def test_the_coql_and_search_defects_are_in_the_oas_files(oas):
+    """The allowances of ``_oas.DEFECTS`` for coql.json and the search (drop them once fixed)."""
+    schemas = oas.docs["coql.json"]["components"]["schemas"]
+    assert "required" not in schemas["Query_Exception"]
+    assert {"SYNTAX_ERROR", "INVALID_QUERY"} <= set(schemas["Query_Exception"]["properties"]["code"]["enum"])
+    assert schemas["Query_Exception"]["properties"]["details"]["properties"]["limit"]["type"] == "integer"
+    errors = json.dumps(oas.docs["coql.json"])
+    assert all(code not in errors for code in ("MANDATORY_NOT_FOUND", "INVALID_MODULE", '"INVALID_DATA"'))
+    search = oas.docs["record.json"]["paths"]["/crm/v8/{module_api_name}/search"]["get"]
+    assert list(search["responses"]) == ["200"]
+    assert not any(p["$ref"].endswith(("/sort_by", "/sort_order")) for p in search["parameters"])
+
+
+def _declared(oas, path, method):
+    """The parameters the OAS declares for an operation: {name: (where, schema)}."""
+    operation = oas.docs["record.json"]["paths"][path][method]
+    found = {}
+    for ref in operation["parameters"]:
+        parameter = oas.resolve("record.json", ref["$ref"][1:])
+        found[parameter["name"]] = (parameter["in"], parameter["schema"])
+    return found
+
+
+def _conforms(value, schema):
+    if schema.get("type") == "integer":
+        return str(value).isdigit()
+    return isinstance(value, str)
+
+
+def test_the_hook_asks_for_records_as_the_oas_declares(zoho_emulator, hook, oas):
+    """Every parameter and header the hook sends to Get Records, search and COQL is one the OAS has."""
+    from airflow_provider_zoho_attach.utils.records import CoqlPager, SearchPager
+
+    zoho_emulator.add_records(
+        "Deals", ({"Stage": "Won", "Modified_Time": 1_700_000_000 + i} for i in range(300))
+    )
+    since = "2023-11-14T22:13:30+00:00"
+    assert len(list(hook.iter_records("Deals", fields=("Stage",), modified_since=since))) == 289
+    assert len(list(hook.iter_records("Deals", criteria="(Stage:equals:Won)"))) == 300
+    get_records = _declared(oas, "/crm/v8/{module_api_name}", "get")
+    search = _declared(oas, "/crm/v8/{module_api_name}/search", "get")
+    sent = [
+        (r.path, r.query) for r in zoho_emulator.requests if r.method == "GET" and r.path.startswith("/crm/")
+    ]
+    assert sent
+    for path, query in sent:
+        declared = search if path.endswith("/search") else get_records
+        for name, value in query.items():
+            if declared is search and name in ("sort_by", "sort_order"):
+                assert name in DEFECTS["search-sort-undeclared"]
+                continue
+            assert name in declared, f"{path}: {name} is not an OAS parameter"
+            assert declared[name][0] == "query"
+            assert _conforms(value, declared[name][1]), (name, value)
+    params, headers = CoqlPager.create("Deals", modified_since=since).get_records_call()
+    for name in headers:
+        assert get_records[name][0] == "header"
+    assert set(params) <= set(get_records)
+    assert set(SearchPager.create("Deals", criteria="(a:equals:b)").params()) - set(search) == {
+        "sort_by",
+        "sort_order",
+    }  # DEFECTS["search-sort-undeclared"]
+    body = {"select_query": CoqlPager.create("Deals", where="Stage = 'Won'").query()}
+    oas.check(body, "coql.json", "/components/schemas/Body_Wrapper")
+    assert oas.errors({"query": "select id from Deals"}, "coql.json", "/components/schemas/Body_Wrapper")
+
+
+def test_get_records_search_and_coql_answers_match_the_oas(zoho_emulator, oas):
+    from tests.integration._files_client import Api
+
+    zoho_emulator.add_records("Deals", ({"Stage": "Won", "Amount": i} for i in range(2100)))
+    api = Api(zoho_emulator, oas)  # checks every answer against record.json or coql.json
+    try:
+        page = api.get("Deals", fields="Stage,Amount,Owner,Modified_Time", page="10")
+        token = page.json()["info"]["next_page_token"]
+        assert token
+        assert (
+            api.get("Deals", fields="Stage,Amount,Owner,Modified_Time", page_token=token).status_code == 200
+        )
+        assert api.get("Deals/search", criteria="(Amount:greater_than:2090)").status_code == 200
+        assert api.get("Deals/search", criteria="(Amount:like:1)").status_code == 400
+        statuses = [
+            api.request("POST", "coql", json={"select_query": query}).status_code
+            for query in (
+                "select Stage, Owner from Deals where Amount between 1 and 5",
+                "select Stage from Deals where",
+                "select Nope from Deals where id is not null",
+                "select id from Deals where Amount like '1%'",
+                "select id from Deals where id is not null limit 2001",
+                "select id from Deals where id is not null limit 0",
+                "select id from Notes where id is not null",
+            )
+        ]
+        assert statuses == [200, 400, 400, 400, 400, 400, 400]
+    finally:
+        api.session.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from unittest.mock import Mock
 
@@ -84,3 +85,78 @@ def test_bad_input_is_refused_before_any_request(zoho_emulator, hook, kwargs, ar
     with pytest.raises(ZohoCRMInvalidRequestError, match=f"{argument}="):
         hook.iter_records("Deals", **kwargs)
     assert zoho_emulator.requests == []
+
+
+def test_modified_since_alone_starts_with_get_records_and_goes_on_with_coql(zoho_emulator, hook):
+    base = 1_700_000_000
+    ids = zoho_emulator.add_records("Deals", ({"Modified_Time": base + i} for i in range(700)))
+    since = datetime.fromtimestamp(base + 99, UTC)
+    found = [r["id"] for r in hook.iter_records("Deals", fields=("Modified_Time",), modified_since=since)]
+    assert found == ids[100:]  # each once, ids ascending across the two APIs
+    calls = [(r.method, r.path, r.status) for r in zoho_emulator.requests if r.path.startswith("/crm/")]
+    assert calls == [("GET", "/crm/v8/Deals", 200), ("POST", "/crm/v8/coql", 200)]
+    assert hook.credits.used == 1 + 3
+
+
+def test_modified_since_with_nothing_changed_costs_one_credit_and_finds_nothing(zoho_emulator, hook):
+    zoho_emulator.add_records("Deals", [{"Modified_Time": 1_700_000_000}])
+    assert list(hook.iter_records("Deals", modified_since=datetime.fromtimestamp(1_800_000_000, UTC))) == []
+    assert [r.status for r in zoho_emulator.requests if r.path.startswith("/crm/")] == [304]
+    assert hook.credits.used == 1
+    few = list(hook.iter_records("Deals", modified_since=datetime.fromtimestamp(1, UTC)))
+    assert len(few) == 1
+    assert hook.credits.used == 2  # COQL alone would have cost 3 each time
+
+
+def test_a_dotted_field_or_a_where_keeps_to_coql(zoho_emulator, hook):
+    zoho_emulator.add_records("Deals", [{"Stage": "Won"}])
+    since = datetime.fromtimestamp(1, UTC)
+    assert len(list(hook.iter_records("Deals", fields=("Owner.email",), modified_since=since))) == 1
+    assert len(list(hook.iter_records("Deals", where="Stage = 'Won'", modified_since=since))) == 1
+    assert zoho_emulator.count("GET", "/Deals") == 0
+    assert zoho_emulator.count("POST", "/coql") == 2
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (
+            "select id from Deals where Stage = 'Won' and Stage = 'x' and Stage = 'y'",
+            r"^run a COQL query failed: \[SYNTAX_ERROR, HTTP 400\] error occured while parsing the query "
+            r".*Hint: The query stops parsing near 'and' \(line 1, column 58\) in: select id from Deals "
+            r"where Stage = 'Won' and Stage = 'x' and Stage = 'y'\. Check quotes and brackets; more than two "
+            r"conditions need brackets, as in \(\(A and B\) and C\)\.$",
+        ),
+        (
+            "select Stage_Name from Deals where id is not null",
+            r"\[INVALID_QUERY, HTTP 400\].*Hint: 'Stage_Name' is not a field API name of the module",
+        ),
+        (
+            "select id from Deals where Stage > 'W'",
+            r"\[INVALID_QUERY, HTTP 400\] invalid query formed .*"
+            r"Hint: Operator '>' does not apply to 'Stage'",
+        ),
+        (
+            "select id from Deals where id is not null limit 5000",
+            r"\[LIMIT_EXCEEDED, HTTP 400\].*Hint: COQL returns 2,000 rows a call",
+        ),
+    ],
+)
+def test_each_coql_error_is_one_line_with_a_hint_about_the_query(zoho_emulator, hook, query, expected):
+    zoho_emulator.add_records("Deals", [{"Stage": "Won"}])
+    with pytest.raises(ZohoCRMInvalidRequestError) as caught:
+        hook.coql(query)
+    text = str(caught.value)
+    assert "\n" not in text
+    assert caught.value.status_code == 400
+    assert re.search(expected, text), text
+
+
+def test_a_search_error_is_one_line_with_a_hint_about_the_criteria(zoho_emulator, hook):
+    zoho_emulator.add_records("Deals", [{"Stage": "Won"}])
+    with pytest.raises(ZohoCRMInvalidRequestError) as caught:
+        list(hook.iter_records("Deals", criteria="((Stage:like:Won)and(Stage:equals:x))"))
+    text = str(caught.value)
+    assert "\n" not in text
+    assert text.startswith("search Deals failed: [INVALID_QUERY, HTTP 400] invalid operator found")
+    assert "Hint: Zoho refuses the criteria '((Stage:like:Won)and(Stage:equals:x))'" in text

@@ -37,6 +37,7 @@ PUBLIC_MODULES = (
     "airflow_provider_zoho_attach.hooks.zoho_crm",
     "airflow_provider_zoho_attach.operators.attachments",
     "airflow_provider_zoho_attach.operators.field_files",
+    "airflow_provider_zoho_attach.operators.mirror",
     "airflow_provider_zoho_attach.operators.photos",
     "airflow_provider_zoho_attach.operators.records",
     "airflow_provider_zoho_attach.sensors.attachments",
@@ -540,6 +541,7 @@ def test_connection_extras_are_documented_with_their_defaults():
 
 TEMPLATED_PAGES = {
     "operators/find_records.rst": "operators.records.ZohoCRMFindRecordsOperator",
+    "operators/mirror.rst": "operators.mirror.ZohoCRMMirrorAttachmentsOperator",
     "operators/list_attachments.rst": "operators.attachments.ZohoCRMListAttachmentsOperator",
     "operators/download_attachments.rst": "operators.attachments.ZohoCRMDownloadAttachmentsOperator",
     "operators/upload_attachment.rst": "operators.attachments.ZohoCRMUploadAttachmentOperator",

@@ -37,3 +37,39 @@ def test_the_sensor_builds_its_hook_lazily_and_closes_it_when_killed():
     with mock.patch.object(type(sensor.hook), "close") as close:
         sensor.on_kill()
     close.assert_called_once_with()
+
+
+def _required(cls):
+    """The arguments a task of ``cls`` needs besides module and record id (any valid values)."""
+    extra = {
+        "ZohoCRMUploadAttachmentOperator": {"source": "/tmp/a.pdf"},
+        "ZohoCRMUploadPhotoOperator": {"source": "/tmp/a.png"},
+        "ZohoCRMDeleteAttachmentOperator": {"attachment_ids": ["1"]},
+        "ZohoCRMDownloadAttachmentsOperator": {"destination": "/tmp/out/"},
+        "ZohoCRMDownloadPhotoOperator": {"destination": "/tmp/photo.png"},
+    }
+    return {"module": "Deals", **extra.get(cls.__name__, {})}
+
+
+@pytest.mark.parametrize("cls", TASKS)
+def test_every_task_takes_a_pool_directly_and_when_mapped(cls):
+    """The pool that bounds a deployment's concurrent Zoho calls (see docs/deployment.rst)."""
+    from airflow.sdk import DAG
+
+    with DAG("pool_dag", schedule=None):
+        task = cls(task_id="one", record_id="1", pool="zoho_crm", pool_slots=2, **_required(cls))
+        mapped = cls.partial(task_id="many", pool="zoho_crm", **_required(cls)).expand(record_id=["1", "2"])
+    assert (task.pool, task.pool_slots) == ("zoho_crm", 2)
+    assert mapped.pool == "zoho_crm"
+    assert mapped.partial_kwargs["pool"] == "zoho_crm"
+
+
+def test_the_pool_example_maps_its_downloads_into_the_pool():
+    import runpy
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[3] / "example_dags" / "example_zoho_pool.py"
+    dag = runpy.run_path(str(example))["dag"]
+    mapped = dag.get_task("download_record_attachments")
+    assert mapped.pool == "zoho_crm"
+    assert mapped.partial_kwargs["max_concurrency"] == 1

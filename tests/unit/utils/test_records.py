@@ -11,7 +11,9 @@ from airflow_provider_zoho_attach.utils.records import (
     CoqlPager,
     SearchPager,
     build_coql_query,
+    coql_error_hint,
     parse_coql_page,
+    search_error_hint,
     validate_criteria,
     validate_record_fields,
     validate_where,
@@ -128,3 +130,45 @@ def test_search_that_ends_before_the_cap_is_not_capped():
     assert records == [{"id": "1"}]
     assert not more
     assert not pager.capped
+
+
+def test_modified_since_alone_asks_get_records_first_then_coql_from_the_last_id():
+    since = datetime(2024, 5, 1, 10, tzinfo=UTC)
+    pager = CoqlPager.create("Deals", fields=("Stage",), modified_since=since)
+    assert pager.get_records_first()
+    params, headers = pager.get_records_call()
+    assert params == {"fields": "id,Stage", "sort_by": "id", "sort_order": "asc", "per_page": "200"}
+    assert headers == {"If-Modified-Since": "2024-05-01T10:00:00+00:00"}
+    page = {"data": [{"id": "5"}, {"id": "9"}], "info": {"more_records": True}}
+    assert [r["id"] for r in pager.advance(page)] == ["5", "9"]
+    assert not pager.get_records_first()
+    assert pager.query().endswith(
+        "and Modified_Time > '2024-05-01T10:00:00+00:00') and id > 9 order by id asc limit 2000"
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"where": "Stage = 'Won'", "modified_since": "2024-05-01T10:00:00+00:00"},
+        {"fields": ("Owner.email",), "modified_since": "2024-05-01T10:00:00+00:00"},
+    ],
+)
+def test_otherwise_coql_alone(kwargs):
+    assert not CoqlPager.create("Deals", **kwargs).get_records_first()
+
+
+def test_coql_hints_point_at_the_place_the_column_or_the_operator():
+    syntax = coql_error_hint("SYNTAX_ERROR", {"near": "and", "line": 1, "column": 9}, "select\n  id")
+    assert "near 'and' (line 1, column 9) in: select id." in syntax
+    assert "'Stage_Name' is not a field API name" in coql_error_hint(
+        "INVALID_QUERY", {"column_name": "Stage_Name"}, ""
+    )
+    assert "Operator 'like' does not apply to 'Amount'" in coql_error_hint(
+        "INVALID_QUERY", {"column_name": "Amount", "operator": "like"}, ""
+    )
+    assert coql_error_hint("OAUTH_SCOPE_MISMATCH", {}, "") is None
+    assert "'(a:b:c)'" in search_error_hint("INVALID_QUERY", "(a:b:c)")
+    assert "COQL where clause" in search_error_hint("LIMIT_REACHED", "(a:b:c)")
+    assert search_error_hint("INTERNAL_ERROR", "(a:b:c)") is None
