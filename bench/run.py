@@ -23,7 +23,16 @@ import traceback
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("api_economy", "transfer", "bulk", "triggers", "import_cost", "cluster", "mirror")
+BENCHMARKS = (
+    "api_economy",
+    "transfer",
+    "bulk",
+    "triggers",
+    "import_cost",
+    "cluster",
+    "mirror",
+    "watching",
+)
 
 
 def _prepare_environment() -> None:

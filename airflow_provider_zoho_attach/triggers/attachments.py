@@ -18,11 +18,18 @@ import copy
 import functools
 import hashlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
+from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
+from airflow_provider_zoho_attach.triggers._state import (
+    _AssetBackend,
+    _parse_state,
+    _StateBackend,
+    _supervisor,
+    _supervisor_available,
+)
 from airflow_provider_zoho_attach.utils.settings import DEFAULT_CONN_ID
 
 __all__ = ["ZohoCRMAttachmentEventTrigger", "ZohoCRMNewAttachmentTrigger"]
@@ -136,25 +143,34 @@ class ZohoCRMNewAttachmentTrigger(BaseTrigger):
             # The sensor checked once before deferring: start at a random point of the interval so
             # that many deferred sensors spread their polls instead of hitting Zoho all at once.
             await asyncio.sleep(_stagger(self.poll_interval))
-            while True:
-                try:
-                    records = await hook.list_attachments(self.module, self.record_id)
-                except ZohoCRMError as error:
-                    failures += 1
-                    if not _transient(error) or failures >= self.max_consecutive_failures:
-                        yield _error_event(error)
-                        return
-                    self.log.warning("Listing failed (%s); trying again at the next poll", error.code)
-                else:
+            # Every poll waits for its turn in the connection's credit budget (if it has one).
+            async with _paced(self, hook, None, [self.record_id]) as (pacer, keys, owner):
+                while True:
+                    key = await pacer.turn(lambda: keys, owner=owner)
+                    spent = hook.credits.used
+                    try:
+                        records = await hook.list_attachments(self.module, self.record_id)
+                    except ZohoCRMError as error:
+                        pacer.polled(
+                            key, credits=max(1, hook.credits.used - spent), changed=False, owner=owner
+                        )
+                        failures += 1
+                        if not _transient(error) or failures >= self.max_consecutive_failures:
+                            yield _error_event(error)
+                            return
+                        self.log.warning("Listing failed (%s); trying again at the next poll", error.code)
+                        continue
                     failures = 0
                     matches = wanted.apply(records)
+                    pacer.polled(
+                        key, credits=max(1, hook.credits.used - spent), changed=bool(matches), owner=owner
+                    )
                     if len(matches) >= self.min_count:
                         self.log.info(
                             "%d new attachment(s) on %s/%s", len(matches), self.module, self.record_id
                         )
                         yield TriggerEvent({"status": "success", "attachments": matches})
                         return
-                await asyncio.sleep(self.poll_interval)
         except ZohoCRMError as error:
             yield _error_event(error)
         finally:
@@ -166,15 +182,18 @@ class ZohoCRMAttachmentEventTrigger(BaseEventTrigger):
     Fire one event per new attachment on the watched records, for ``AssetWatcher``.
 
     The first run records what is already there (nothing fires for it); from then on each attachment
-    that appears fires exactly one event with payload ``{"module", "record_id", "attachment_id",
-    "attachment": record}``. What has been seen is kept in the watched assets' state stores
-    (Airflow >= 3.3; every one of them when Airflow merged identical watchers into this trigger) or,
-    before that, in an Airflow Variable; run outside Airflow (a script or a test, with no triggerer
-    and no asset), in this process's memory, which a log line says. It is written *before* the event
-    is handed to Airflow, so a restarted triggerer never fires twice for the same attachment. A
-    state that cannot be read or written is retried with backoff, then the trigger fails
-    (``STATE_UNAVAILABLE``): it never takes a new baseline over state it could not read. Nothing
-    fires while nothing changes, so the watcher cannot schedule runs in a loop.
+    that appears fires one event with payload ``{"module", "record_id", "attachment_id",
+    "idempotency_key", "attachment": record}`` (the key is the attachment id). What has been taken
+    is kept in the watched assets' state stores (Airflow >= 3.3) or, before that, in an Airflow
+    Variable; run outside Airflow, in this process's memory, which a log line says.
+
+    On Airflow >= 3.3 every watcher of the connection shares one poll (a shared stream in ack
+    mode): an event is remembered only once Airflow stored it, so a restarted triggerer hands out
+    again what Airflow did not take (at least once; the idempotency key tells a repeat). Before 3.3
+    each watcher polls alone and remembers an attachment before handing it out (at most once).
+    Polls follow the connection's credit budget (``daily_credit_budget``). A state that cannot be
+    read or written is retried with backoff, then the trigger fails (``STATE_UNAVAILABLE``): it
+    never takes a new baseline over state it could not read. Nothing fires while nothing changes.
 
     :param module: the module API name.
     :param record_ids: the records to watch (a list of ids, or one id).
@@ -183,6 +202,9 @@ class ZohoCRMAttachmentEventTrigger(BaseEventTrigger):
     :param zoho_conn_id: the ``zoho_crm`` connection.
     :param max_consecutive_failures: transient failures in a row tolerated before the trigger fails
         (the triggerer then restarts the watcher).
+    :param daily_credit_budget: API credits per 24 hours that the watchers and deferred sensors of
+        the connection may spend together (the smallest of the connection's ``daily_credit_budget``
+        extra and these arguments applies); ``poll_interval`` is then the shortest interval.
     """
 
     def __init__(
@@ -194,6 +216,7 @@ class ZohoCRMAttachmentEventTrigger(BaseEventTrigger):
         poll_interval: float = 60.0,
         zoho_conn_id: str = DEFAULT_CONN_ID,
         max_consecutive_failures: int = 10,
+        daily_credit_budget: int | None = None,
     ) -> None:
         from airflow_provider_zoho_attach.utils.validation import normalize_module, validate_id
 
@@ -209,6 +232,13 @@ class ZohoCRMAttachmentEventTrigger(BaseEventTrigger):
         self.poll_interval = float(poll_interval)
         self.zoho_conn_id = zoho_conn_id
         self.max_consecutive_failures = int(max_consecutive_failures)
+        if daily_credit_budget is not None:
+            from airflow_provider_zoho_attach.utils.validation import validate_count
+
+            daily_credit_budget = validate_count(
+                daily_credit_budget, argument="daily_credit_budget", minimum=1
+            )
+        self.daily_credit_budget = daily_credit_budget
         # The backoff between attempts to reach the state (injectable: tests must not wait for real).
         self._sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
 
@@ -223,6 +253,9 @@ class ZohoCRMAttachmentEventTrigger(BaseEventTrigger):
                 "poll_interval": self.poll_interval,
                 "zoho_conn_id": self.zoho_conn_id,
                 "max_consecutive_failures": self.max_consecutive_failures,
+                # Only when set: the kwargs (and so the trigger Airflow dedupes on) of watchers
+                # without a budget stay what they were before budgets existed.
+                **({"daily_credit_budget": self.daily_credit_budget} if self.daily_credit_budget else {}),
             },
         )
 
@@ -237,8 +270,59 @@ class ZohoCRMAttachmentEventTrigger(BaseEventTrigger):
     def _hook(self) -> Any:
         return _async_hook(self.zoho_conn_id)
 
+    def shared_stream_key(self) -> Hashable | None:
+        """On Airflow >= 3.3 every watcher of the connection shares one poll; before, none."""
+        from airflow_provider_zoho_attach.triggers._shared_stream import shared_streams_available, stream_key
+
+        return stream_key(self.zoho_conn_id) if shared_streams_available() else None
+
+    @classmethod
+    def create_shared_stream_producer(cls, kwargs: dict[str, Any]) -> Any:
+        """The shared poll of a connection, in ack mode (the cursor moves once Airflow took an event)."""
+        from airflow_provider_zoho_attach.triggers._shared_stream import AttachmentStreamProducer
+
+        return AttachmentStreamProducer(kwargs)
+
+    async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
+        """This watcher's events out of its connection's shared poll (Airflow >= 3.3)."""
+        from airflow_provider_zoho_attach.triggers._pacing import owner_name, pacer_for, release_pacer
+        from airflow_provider_zoho_attach.triggers._shared_stream import Subscription, subscribed
+        from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
+        from airflow_provider_zoho_attach.utils.validation import normalize_module, validate_id
+
+        module = normalize_module(self.module)
+        record_ids = [validate_id(record_id) for record_id in self.record_ids]
+        wanted = AttachmentFilter.build(file_name_pattern=self.file_name_pattern)
+        store = _StateStore(self, sleep=self._sleep)
+        saved = await store.load()
+        pacer = pacer_for(self.zoho_conn_id)
+        pacer.join(budget=self.daily_credit_budget, poll_interval=self.poll_interval)
+        member = Subscription(
+            name=owner_name(self), module=module, record_ids=record_ids, saved=saved, store=store
+        )
+        try:
+            with subscribed(self.shared_stream_key(), member):
+                self.log.info(
+                    "Watching %d %s record(s) through the shared poll of %s",
+                    len(record_ids),
+                    module,
+                    self.zoho_conn_id,
+                )
+                async for raw in shared_stream:
+                    if raw.get("module") != module or raw.get("record_id") not in record_ids:
+                        continue
+                    if not wanted.matches(raw.get("attachment") or {}):
+                        continue
+                    self.log.info(
+                        "New attachment %s on %s/%s", raw["attachment_id"], module, raw["record_id"]
+                    )
+                    yield TriggerEvent(dict(raw))
+        finally:
+            pacer.leave(budget=self.daily_credit_budget, poll_interval=self.poll_interval)
+            release_pacer(pacer)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll the records forever; yield one event per attachment not seen before."""
+        """Poll the records forever, each on its turn; yield one event per attachment not seen before."""
         from airflow_provider_zoho_attach.exceptions import ZohoCRMError
         from airflow_provider_zoho_attach.utils.filters import AttachmentFilter
         from airflow_provider_zoho_attach.utils.validation import normalize_module, validate_id
@@ -248,58 +332,87 @@ class ZohoCRMAttachmentEventTrigger(BaseEventTrigger):
         wanted = AttachmentFilter.build(file_name_pattern=self.file_name_pattern)
         store = _StateStore(self, sleep=self._sleep)
         hook = self._hook()
-        failures = 0
         try:
             saved = await store.load()
             seen: dict[str, set[str]] = {record_id: set(saved.get(record_id, ())) for record_id in record_ids}
             # A record not in the saved state is new to this watcher: what it holds now is the baseline.
             needs_baseline = {record_id for record_id in record_ids if record_id not in saved}
-            while True:
-                for record_id in record_ids:
+            async with _paced(self, hook, self.daily_credit_budget, record_ids) as (pacer, keys, owner):
+                failures = 0
+                while True:
+                    key: Any = await pacer.turn(lambda: keys, owner=owner)
+                    spent, fired = hook.credits.used, False
                     try:
-                        records = await hook.list_attachments(module, record_id)
+                        polled = self._poll_record(
+                            hook=hook,
+                            store=store,
+                            module=module,
+                            record_id=str(key[1]),
+                            seen=seen,
+                            needs_baseline=needs_baseline,
+                            wanted=wanted,
+                        )
+                        async for event in polled:
+                            fired = True
+                            yield event
+                        failures = 0
                     except ZohoCRMError as error:
                         failures += 1
                         if not _transient(error) or failures >= self.max_consecutive_failures:
                             raise
-                        self.log.warning(
-                            "Listing %s/%s failed (%s); will retry", module, record_id, error.code
+                        self.log.warning("Listing %s/%s failed (%s); will retry", module, key[1], error.code)
+                    finally:
+                        pacer.polled(
+                            key, credits=max(1, hook.credits.used - spent), changed=fired, owner=owner
                         )
-                        continue
-                    failures = 0
-                    current = {str(record.get("id")) for record in records}
-                    if record_id in needs_baseline:
-                        needs_baseline.discard(record_id)
-                        seen[record_id] = current
-                        await store.save(seen)
-                        continue
-                    # Zoho lists newest first: fire in creation order.
-                    for record in reversed(records):
-                        ident = str(record.get("id"))
-                        if ident in seen[record_id]:
-                            continue
-                        seen[record_id].add(ident)
-                        if not wanted.matches(record):
-                            continue
-                        # Remember before telling: a crash now loses this event rather than repeating it.
-                        await store.save(seen)
-                        self.log.info("New attachment %s on %s/%s", ident, module, record_id)
-                        yield TriggerEvent(
-                            {
-                                "module": module,
-                                "record_id": record_id,
-                                "attachment_id": ident,
-                                "attachment": record,
-                            }
-                        )
-                    if current and seen[record_id] != current:
-                        # Forget deleted attachments (ids are never reused), keeping the state small;
-                        # never on an empty listing (a 204), or everything would fire again next time.
-                        seen[record_id] = current
-                        await store.save(seen)
-                await asyncio.sleep(self.poll_interval)
         finally:
             await hook.aclose()
+
+    async def _poll_record(
+        self,
+        *,
+        hook: Any,
+        store: _StateStore,
+        module: str,
+        record_id: str,
+        seen: dict[str, set[str]],
+        needs_baseline: set[str],
+        wanted: Any,
+    ) -> AsyncIterator[TriggerEvent]:
+        """One listing of one record (the fallback without shared streams): its new attachments' events."""
+        records = await hook.list_attachments(module, record_id)
+        current = {str(record.get("id")) for record in records}
+        if record_id in needs_baseline:
+            needs_baseline.discard(record_id)
+            seen[record_id] = current
+            await store.save(seen)
+            return
+        # Zoho lists newest first: fire in creation order.
+        for record in reversed(records):
+            ident = str(record.get("id"))
+            if ident in seen[record_id]:
+                continue
+            seen[record_id].add(ident)
+            if not wanted.matches(record):
+                continue
+            # Remember before telling: without Airflow's acknowledgement (shared streams, 3.3) a crash
+            # now loses this event rather than repeating it.
+            await store.save(seen)
+            self.log.info("New attachment %s on %s/%s", ident, module, record_id)
+            yield TriggerEvent(
+                {
+                    "module": module,
+                    "record_id": record_id,
+                    "attachment_id": ident,
+                    "idempotency_key": ident,
+                    "attachment": record,
+                }
+            )
+        if current and seen[record_id] != current:
+            # Forget deleted attachments (ids are never reused), keeping the state small; never on
+            # an empty listing (a 204), or everything would fire again next time.
+            seen[record_id] = current
+            await store.save(seen)
 
 
 #: Waits, in seconds, between attempts to read or write the watcher's state; then it fails loudly.
@@ -388,35 +501,6 @@ class _StateStore:
         raise AssertionError("unreachable")  # pragma: no cover - the last attempt returns or raises
 
 
-class _StateBackend(Protocol):
-    """One place the state is kept: ``get`` returns ``None`` when nothing is saved, raises on failure."""
-
-    async def get(self) -> Any: ...
-
-    async def set(self, value: dict[str, Any]) -> None: ...
-
-
-class _AssetBackend:
-    """
-    One asset's state store.
-
-    :param accessor: anything with ``aget(key, default)`` and ``aset(key, value)``, such as Airflow's
-        ``AssetStateStoreAccessor``.
-    :param key: the watcher's state key.
-    """
-
-    def __init__(self, accessor: Any, *, key: str) -> None:
-        self.accessor = accessor
-        self.key = key
-
-    async def get(self) -> Any:
-        # Airflow returns the default for a key never set and raises for a store it cannot reach.
-        return await self.accessor.aget(self.key, None)
-
-    async def set(self, value: dict[str, Any]) -> None:
-        await self.accessor.aset(self.key, value)
-
-
 class _VariableBackend:
     """
     An Airflow Variable (before Airflow 3.3, or when the trigger watches no asset).
@@ -482,52 +566,6 @@ def _state_backends(asset_store: Any, *, key: str) -> list[_StateBackend]:
     return [_AssetBackend(asset_store, key=key)]
 
 
-def _parse_state(value: Any, *, key: str) -> dict[str, set[str]]:
-    """The ``seen`` ids of a stored state; a value that is not one is an error, never a first run."""
-    from airflow_provider_zoho_attach.exceptions import ZohoCRMError
-
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            value = None
-    seen = value.get("seen") if isinstance(value, dict) else None
-    if not isinstance(seen, dict) or not all(isinstance(ids, list) for ids in seen.values()):
-        raise ZohoCRMError(
-            f"the watcher's state {key} is not what the watcher writes",
-            code="INVALID_STATE",
-            operation=f"read the state of attachment watcher {key}",
-            hint=(
-                f"Something else wrote to {key}. Delete it to start over from a new baseline "
-                "(attachments that arrive before the watcher runs again will not fire)."
-            ),
-        )
-    return {str(record_id): {str(i) for i in ids} for record_id, ids in seen.items()}
-
-
-def _supervisor_available() -> bool:
-    """Whether this process talks to an Airflow supervisor (a triggerer or a task)."""
-    from airflow.sdk.execution_time import task_runner
-
-    return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
-
-
-def _supervisor() -> Any:
-    """The triggerer's channel to Airflow's supervisor, or an error outside Airflow's runtime."""
-    from airflow.sdk.execution_time import task_runner
-
-    from airflow_provider_zoho_attach.exceptions import ZohoCRMError
-
-    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
-    if comms is None:
-        raise ZohoCRMError(
-            "no Airflow supervisor to keep the watcher's state with",
-            code="STATE_UNAVAILABLE",
-            hint="Run the attachment watcher in Airflow's triggerer, through an AssetWatcher.",
-        )
-    return comms
-
-
 async def _variable_get(key: str) -> Any:
     """The Variable's stored text, ``None`` if it does not exist; raises if it cannot be read."""
     from asgiref.sync import sync_to_async
@@ -567,6 +605,13 @@ async def _variable_set(key: str, value: dict[str, Any]) -> None:
             raise AirflowRuntimeError(answer)
 
     await sync_to_async(write)()
+
+
+def _paced(trigger: Any, hook: Any, budget: float | None, record_ids: Sequence[str]) -> Any:
+    """The polls of ``record_ids`` on the turns of the connection's pacer (see ``_pacing.paced``)."""
+    from airflow_provider_zoho_attach.triggers._pacing import paced
+
+    return paced(trigger, hook, budget, record_ids)
 
 
 def _stagger(poll_interval: float) -> float:

@@ -83,6 +83,14 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         ),
         "schema": {"type": ["string", "null"], "default": "false", "enum": ["false", "true"]},
     },
+    "daily_credit_budget": {
+        "label": "Daily credit budget for watching",
+        "description": (
+            "API credits per 24 hours that attachment watchers and deferred sensors of this connection "
+            "may spend together; they spread their polls to stay inside it. Empty: no limit."
+        ),
+        "schema": {"type": ["integer", "null"], "minimum": 1},
+    },
 }
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {

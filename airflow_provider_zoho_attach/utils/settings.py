@@ -66,6 +66,8 @@ NUMBER_LIMITS: dict[str, tuple[float, float, bool]] = {
     "timeout": (0.001, 3600, False),
     "max_concurrency": (1, MAX_CONCURRENCY_LIMIT, True),
     "max_retries": (0, MAX_RETRIES_LIMIT, True),
+    # Zoho's largest editions get a few million credits a day; anything past that is a typo.
+    "daily_credit_budget": (1, 100_000_000, True),
 }
 
 _LEGACY_PREFIX = f"extra__{CONN_TYPE}__"
@@ -112,6 +114,9 @@ class ZohoCRMSettings:
     :param token_cache: where access tokens are cached: ``variable``, ``file``, ``memory`` or ``none``
         (the ``oauth_cache`` extra).
     :param max_retries: retries of a failed call before the error is raised.
+    :param daily_credit_budget: API credits per 24 hours that attachment watchers and deferred
+        sensors of this connection may spend together (``None``: no limit; see
+        :doc:`/event-driven`).
     """
 
     conn_id: str
@@ -129,6 +134,7 @@ class ZohoCRMSettings:
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     token_cache: str = "variable"
     max_retries: int = DEFAULT_MAX_RETRIES
+    daily_credit_budget: int | None = None
 
     @property
     def token_url(self) -> str:
@@ -207,6 +213,7 @@ class ZohoCRMSettings:
         token_cache: Any = None,
         max_retries: Any = None,
         allow_api_domain_mismatch: Any = None,
+        daily_credit_budget: Any = None,
         **unknown: Any,
     ) -> ZohoCRMSettings:
         """
@@ -240,6 +247,7 @@ class ZohoCRMSettings:
             max_concurrency=int(_number(where, "max_concurrency", max_concurrency, DEFAULT_MAX_CONCURRENCY)),
             token_cache=cache_mode,
             max_retries=int(_number(where, "max_retries", max_retries, DEFAULT_MAX_RETRIES)),
+            daily_credit_budget=_optional_int(where, "daily_credit_budget", daily_credit_budget),
         )
 
 
@@ -387,6 +395,13 @@ def _flag(where: str, name: str, value: Any) -> bool:
     if flag is None:
         raise _bad(where, f"has a malformed {name} {value!r}; expected true or false")
     return flag
+
+
+def _optional_int(where: str, name: str, value: Any) -> int | None:
+    """A whole-number field with no default (``None`` when not set), within its limits."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return int(_number(where, name, value, 0))
 
 
 def _number(where: str, name: str, value: Any, default: float) -> float:

@@ -67,6 +67,7 @@ def test_every_benchmark_ran_and_wrote_its_page(quick):
         "import_cost",
         "cluster",
         "mirror",
+        "watching",
     }
     page = (quick["out"] / "benchmarks.rst").read_text()
     for section in quick["sections"].values():
@@ -204,3 +205,19 @@ def test_mirror_memory_sdk_and_link_are_measured(quick):
     # Through the link nobody beats it much (the bucket's burst is 256 KiB).
     size_mib = data["link"]["size"] / 2**20
     assert all(size_mib / min(t) < 110 for t in data["link"]["times"]["link"].values())
+
+
+def test_watching_stays_inside_the_budget_and_its_latency_bounds(quick):
+    section = quick["sections"]["watching"]
+    targets = _targets(section)
+    for name in (
+        "watching: credits per hour",
+        "watching: hot latency (max)",
+        "watching: quiet latency (max)",
+    ):
+        assert targets[name]["met"] is True, targets[name]
+    data = section["data"]
+    assert data["max_credits_per_hour"] <= data["budget"] / 24
+    assert data["hot_max_seconds"] < data["quiet_max_seconds"] / 5
+    assert data["events"]["hot"] > 0
+    assert data["events"]["quiet"] > 0

@@ -226,6 +226,35 @@ class Deployment:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
 
+    def stop_component(self, name: str) -> None:
+        """End one component as a deployment would (SIGTERM to its group; SIGKILL after the grace)."""
+        self.remember_descendants()
+        proc = self.procs.pop(name)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+        def group_ended() -> bool:
+            for process in psutil.process_iter(["pid", "status"]):
+                with contextlib.suppress(OSError):
+                    if (
+                        process.info["status"] != psutil.STATUS_ZOMBIE
+                        and os.getpgid(process.info["pid"]) == proc.pid
+                    ):
+                        return False
+            return True
+
+        self.wait_for(group_ended, timeout=STOP_GRACE, what=f"{name}'s processes to end", interval=0.2)
+
+    def restart_component(self, name: str) -> None:
+        """Start a component stopped with :meth:`stop_component` again (its log is appended to)."""
+        self.start_component(name, self.command_line(name, self.commands()[name]))
+
     def _healthy(self) -> bool:
         self.check_alive()
         try:

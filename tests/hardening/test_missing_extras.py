@@ -117,11 +117,11 @@ def test_every_extra_is_in_pyproject():
     assert set(STORAGE_EXTRAS.values()) <= set(extras)
     for extra, library in (("s3", "s3fs"), ("gcs", "gcsfs"), ("azure", "adlfs")):
         assert any(requirement.startswith(library) for requirement in extras[extra]), extra
-    for development in ("test", "docs", "bench", "e2e", "dev"):
+    for development in ("test", "docs", "bench", "e2e", "distributed", "dev"):
         names = {r.split(">")[0].split("[")[0] for r in extras[development]}
         assert not {"s3fs", "gcsfs", "adlfs"} & names, development
     # dev is the union of the others (for developers), not a list of its own that drifts.
-    assert extras["dev"] == ["airflow-provider-zoho-attach[test,docs,bench,e2e]"]
+    assert extras["dev"] == ["airflow-provider-zoho-attach[test,docs,bench,e2e,distributed]"]
 
 
 # --------------------------------------------------------------------------------------- before any request

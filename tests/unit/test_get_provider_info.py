@@ -53,6 +53,8 @@ def test_conn_fields_cover_the_design():
         # Beyond design.md: issue 12 asks that a token naming another API host be refused unless
         # the user explicitly allows it.
         "allow_api_domain_mismatch",
+        # Issue 17: watching within a budget.
+        "daily_credit_budget",
     }
     assert fields["refresh_token"]["schema"]["format"] == "password"
     assert "enum" in fields["data_center"]["schema"]

@@ -153,6 +153,8 @@ def test_fingerprint_reveals_nothing_and_tracks_credentials():
         ({"extra": {"max_concurrency": 0}}, "max_concurrency=0"),
         ({"extra": {"max_concurrency": 2.5}}, "max_concurrency=2.5"),
         ({"extra": {"max_retries": True}}, "max_retries=True"),
+        ({"extra": {"daily_credit_budget": 0}}, "daily_credit_budget=0"),
+        ({"extra": {"daily_credit_budget": "lots"}}, "daily_credit_budget='lots'"),
         ({"extra": {"oauth_cache": "redis"}}, "unknown oauth_cache 'redis'"),
         ({"extra": {"token_cache": "redis"}}, "unknown oauth_cache 'redis'"),
         ({"extra": {"refresh_token": "***"}}, "holds Airflow's mask"),
@@ -203,3 +205,18 @@ def test_no_extra_of_the_form_is_masked_by_airflow_unless_it_is_a_secret():
 
     masked = {name for name in CONN_FIELDS if any(word in name.lower() for word in DEFAULT_SENSITIVE_FIELDS)}
     assert masked == {"refresh_token"}
+
+
+def test_daily_credit_budget_is_optional_and_read_from_the_extra():
+    assert (
+        ZohoCRMSettings.from_values(
+            client_id="1000.C", client_secret="s", refresh_token="r"
+        ).daily_credit_budget
+        is None
+    )
+    assert (
+        ZohoCRMSettings.from_values(
+            client_id="1000.C", client_secret="s", refresh_token="r", daily_credit_budget="50000"
+        ).daily_credit_budget
+        == 50_000
+    )
