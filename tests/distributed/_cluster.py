@@ -23,7 +23,14 @@ from typing import Any
 
 import psutil
 
-from tests.deployment._deployment import STARTUP_TIMEOUT, VENV_BIN, Deployment, DeploymentError, free_port
+from tests.deployment._deployment import (
+    REPO_ROOT,
+    STARTUP_TIMEOUT,
+    VENV_BIN,
+    Deployment,
+    DeploymentError,
+    free_port,
+)
 from tests.distributed import _hosts
 
 WORKER_CONCURRENCY = 4
@@ -168,7 +175,7 @@ class Cluster(Deployment):
         # ip netns exec runs the command in the host's network namespace and a new mount namespace;
         # unshare gives it its own hostname. Every step execs, so the worker keeps the pid.
         script = (
-            f"hostname {name} && mount -t tmpfs tmpfs /tmp && mount -t tmpfs tmpfs /dev/shm && "
+            f"hostname {name} && {private_tmp_script()} && mount -t tmpfs tmpfs /dev/shm && "
             f"exec {VENV_BIN / 'airflow'} celery worker --skip-serve-logs --concurrency "
             f"{WORKER_CONCURRENCY} --celery-hostname {name}@{name} --without-mingle --without-gossip"
         )
@@ -260,3 +267,30 @@ def scenario_figures(cluster: Cluster, zoho: Any, started: float, **more: Any) -
 def raise_with_logs(cluster: Cluster, message: str) -> None:
     """Fail with the components' log tails."""
     raise DeploymentError(f"{message}\n{cluster.describe_logs()}")
+
+
+def private_tmp_script(paths: tuple[Path, ...] = (REPO_ROOT, VENV_BIN)) -> str:
+    """
+    The shell commands that give a host its own empty ``/tmp``, keeping the checkout visible.
+
+    A checkout (or its venv) under ``/tmp`` would vanish under the new tmpfs, and the worker could
+    not start (``exec .../airflow: not found``). Its top folder under ``/tmp`` is bound back in from
+    the shell's working directory, which still holds the hidden folder once the tmpfs is mounted
+    (``--no-canonicalize``: resolving the path by name would find the new, empty ``/tmp``).
+
+    :param paths: what the host must still see.
+    :raises DeploymentError: they are in two different folders of ``/tmp``.
+    """
+    tmp = Path("/tmp")
+    tops = {Path(*path.resolve().parts[:3]) for path in paths if path.resolve().is_relative_to(tmp)}
+    if not tops:
+        return "mount -t tmpfs tmpfs /tmp"
+    if len(tops) > 1:
+        raise DeploymentError(
+            f"the checkout and its venv must share one folder under /tmp, not {sorted(tops)}"
+        )
+    top = shlex.quote(str(tops.pop()))
+    return (
+        f"cd {top} && mount -t tmpfs tmpfs /tmp && mkdir -p {top} && "
+        f"mount --no-canonicalize --bind . {top} && cd /"
+    )
