@@ -242,6 +242,33 @@ class ZohoCRMAttachmentEventTrigger(BaseEventTrigger):
         # The backoff between attempts to reach the state (injectable: tests must not wait for real).
         self._sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
 
+    @classmethod
+    def for_asset(cls, asset: Any, **kwargs: Any) -> ZohoCRMAttachmentEventTrigger:
+        """
+        The watcher of the record a ``zoho-crm`` asset names (``zoho-crm://<host>/Deals/<id>/attachments``).
+
+        Checked when the DAG file is parsed, like the asset itself: a URI that names anything other
+        than a record's attachments is an import error that says what is expected.
+
+        :param asset: the asset, or its URI.
+        :param kwargs: the trigger's other arguments (``poll_interval``, ``zoho_conn_id`` ...).
+        """
+        from urllib.parse import urlsplit
+
+        from airflow_provider_zoho_attach.utils.lineage import SCHEME, normalize_zoho_uri, parse_zoho_path
+
+        uri = str(getattr(asset, "uri", asset))
+        parts = urlsplit(uri)
+        if parts.scheme.lower() != SCHEME:
+            raise ValueError(f"{uri!r} is not a {SCHEME}:// asset URI")
+        resource = parse_zoho_path(normalize_zoho_uri(parts).path)
+        if resource.kind != "attachments" or resource.item_id is not None:
+            raise ValueError(
+                f"{uri!r} names no record's attachments: a watcher watches "
+                f"{SCHEME}://<api host>/<Module>/<record_id>/attachments"
+            )
+        return cls(module=resource.module, record_ids=[str(resource.record_id)], **kwargs)
+
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the classpath and kwargs; deterministic, so identical watchers are deduplicated."""
         return (
