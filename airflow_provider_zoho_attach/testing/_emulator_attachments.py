@@ -47,6 +47,7 @@ __all__ = [
     "invalid_param",
     "list_attachments",
     "missing_param",
+    "read_page_token",
     "upload_attachment",
 ]
 
@@ -210,6 +211,39 @@ def _ids_param(query: dict[str, str]) -> list[str] | None:
     return ids
 
 
+def read_page_token(store: Store, token: str, bind: str) -> dict[str, Any]:
+    """
+    The content of a ``page_token`` (of an attachment listing or of Get Records).
+
+    :param store: the emulator's store.
+    :param token: the ``page_token``.
+    :param bind: the digest of the parameters the token must have been issued for.
+    :raises ApiError: 400 for a token that is not one, was issued for other parameters, has
+        expired, or has walked past ``max_token_rows``.
+    """
+    content = store.read_page_token(token)
+    if content is None:
+        raise invalid_param("page_token", "The token given seems to be invalid")
+    if content.get("b") != bind:
+        raise api_error(
+            400,
+            "TOKEN_BOUND_DATA_MISMATCH",
+            "the parameters do not match the ones the page_token was issued for",
+            {"param_name": "page_token"},
+        )
+    if float(content.get("e", 0)) <= store.clock.now():
+        raise api_error(400, "EXPIRED_VALUE", "the page_token has expired", {"param_name": "page_token"})
+    limit = store.config.max_token_rows
+    if int(content.get("w", 0)) >= limit:
+        raise api_error(
+            400,
+            "PAGINATION_LIMIT_EXCEEDED",
+            f"You can only get {limit} records using page_token",
+            {"limit": limit},
+        )
+    return content
+
+
 def _page_by_token(
     store: Store, record: Record, token: str, *, bind: str, ids: list[str] | None, per_page: int
 ) -> tuple[int, int, PageResult]:
@@ -225,29 +259,8 @@ def _page_by_token(
     :raises ApiError: 400 for a token that is not one, was issued for other parameters, has
         expired, or has walked past ``max_token_rows``.
     """
-    config = store.config
-    content = store.read_page_token(token)
-    if content is None:
-        raise api_error(
-            400, "INVALID_DATA", "The token given seems to be invalid", {"param_name": "page_token"}
-        )
-    if content.get("b") != bind:
-        raise api_error(
-            400,
-            "TOKEN_BOUND_DATA_MISMATCH",
-            "the parameters do not match the ones the page_token was issued for",
-            {"param_name": "page_token"},
-        )
-    if float(content.get("e", 0)) <= store.clock.now():
-        raise api_error(400, "EXPIRED_VALUE", "the page_token has expired", {"param_name": "page_token"})
+    content = read_page_token(store, token, bind)
     walked = int(content.get("w", 0))
-    if walked >= config.max_token_rows:
-        raise api_error(
-            400,
-            "PAGINATION_LIMIT_EXCEEDED",
-            f"You can only get {config.max_token_rows} records using page_token",
-            {"limit": config.max_token_rows},
-        )
     page = int(content.get("p", 1))
     after = content.get("a")
     result = store.page(

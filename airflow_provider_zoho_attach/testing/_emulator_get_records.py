@@ -28,6 +28,7 @@ from airflow_provider_zoho_attach.testing._emulator_attachments import (
     fields_param,
     int_param,
     invalid_param,
+    read_page_token,
 )
 from airflow_provider_zoho_attach.testing._emulator_http import Response, api_error, json_response
 from airflow_provider_zoho_attach.testing._emulator_model import format_time, parse_time
@@ -132,31 +133,6 @@ def _bind(module: str, names: list[str], per_page: int, query: Mapping[str, str]
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
-def _read_token(store: Store, token: str, bind: str) -> dict[str, Any]:
-    """The content of a ``page_token``; 400 for one that is not ours, rebound, expired or too far."""
-    content = store.read_page_token(token)
-    if content is None:
-        raise invalid_param("page_token", "The token given seems to be invalid")
-    if content.get("b") != bind:
-        raise api_error(
-            400,
-            "TOKEN_BOUND_DATA_MISMATCH",
-            "the parameters do not match the ones the page_token was issued for",
-            {"param_name": "page_token"},
-        )
-    if float(content.get("e", 0)) <= store.clock.now():
-        raise api_error(400, "EXPIRED_VALUE", "the page_token has expired", {"param_name": "page_token"})
-    limit = store.config.max_token_rows
-    if int(content.get("w", 0)) >= limit:
-        raise api_error(
-            400,
-            "PAGINATION_LIMIT_EXCEEDED",
-            f"You can only get {limit} records using page_token",
-            {"limit": limit},
-        )
-    return content
-
-
 def _check_sort(query: Mapping[str, str]) -> tuple[str, str]:
     sort_by, sort_order = query.get("sort_by", "id"), query.get("sort_order", "desc")
     if sort_by not in SORT_BY:
@@ -195,7 +171,7 @@ def list_records(
     rows.sort(key=lambda r: _sort_key(r, sort_by), reverse=descending)
     token = query.get("page_token")
     if token is not None:
-        content = _read_token(store, token, bind)
+        content = read_page_token(store, token, bind)
         page, walked = int(content.get("p", 1)), int(content.get("w", 0))
         start = _position(rows, content.get("a"), sort_by, descending)
     else:
