@@ -150,6 +150,7 @@ class _SyncTransport(_ZohoCRMHookBase):
         stream: bool,
     ) -> requests.Response:
         """Send one request with ``token``, as it is: no retries, no refresh."""
+        self.credits.check(method, path, body)
         settings = self.settings
         url = settings.api_url(path, self._api_domain(settings))
         started = time.monotonic()

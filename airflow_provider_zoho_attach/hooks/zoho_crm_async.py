@@ -217,6 +217,7 @@ class ZohoCRMAsyncHook(_ZohoCRMHookBase):
         url = settings.api_url(call.path, self._api_domain(settings))
         for attempt in (1, 2):
             token = await self._token()
+            self.credits.check(call.method, call.path, call.body)
             with self._network_errors(call.operation, url, settings):
                 response = await client.request(
                     call.method,

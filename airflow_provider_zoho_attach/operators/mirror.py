@@ -218,6 +218,9 @@ class _MirrorRun:
         self.module = options.selection.module
         self.store = options.store
         self.budget: CreditBudget = CreditBudget(hook.credits, options.max_credits)
+        # The budget reserves each call before it starts; the hook's own limit also stops a retry
+        # that Zoho forces on the last call the budget allowed.
+        hook.credits.limit = options.max_credits
         self.progress: MirrorProgress = MirrorProgress()
         self.now = _utc_now()
         self.entries: dict[EntryKey, ManifestEntry] = {}

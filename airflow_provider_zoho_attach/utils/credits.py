@@ -104,6 +104,28 @@ class CreditMeter:
         self.remaining: int | None = None
         #: :attr:`used` by call type (:func:`call_type`).
         self.by_type: dict[str, int] = {}
+        #: The most credits the hook may spend (a task's ``max_credits``); ``None``: no limit.
+        #: Checked before every request, retries included: no estimate made before an operation
+        #: can know how many attempts Zoho will make it take.
+        self.limit: int | None = None
+
+    def check(self, method: str, path: str, body: Any) -> None:
+        """
+        Refuse a call that would take :attr:`used` past :attr:`limit` (before it is sent).
+
+        :raises ZohoCRMCreditBudgetError: it would.
+        """
+        if self.limit is None:
+            return
+        cost = call_credits(method, path, body)
+        with self._lock:
+            used = self.used
+        if used + cost > self.limit:
+            from airflow_provider_zoho_attach.exceptions import ZohoCRMCreditBudgetError
+
+            raise ZohoCRMCreditBudgetError.for_budget(
+                limit=self.limit, used=used, cost=cost, what=f"{method} /{path}"
+            )
 
     def record(self, method: str, path: str, body: Any, remaining_header: str | None) -> bool:
         """

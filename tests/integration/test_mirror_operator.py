@@ -324,6 +324,26 @@ def test_max_credits_stops_before_the_budget_then_resumes(zoho_emulator_connecti
     assert_agrees(tmp_path, emulator)
 
 
+def test_a_retried_call_never_takes_the_task_past_max_credits(zoho_emulator_connection, tmp_path):
+    emulator = zoho_emulator_connection
+    ids = emulator.add_records("Deals", [{"Stage": "Closed Won"} for _ in range(2)])
+    for record_id in ids:
+        emulator.add_attachments_bulk("Deals", record_id, 2, size=50)
+    # 3 (selection) + 1 (the first record's listing) = 4, and the budget allows one download more;
+    # but Zoho answers it with a 500, and its retry is one call more than the budget.
+    emulator.inject_fault("status", status=500, count=1, method="GET", path="/Attachments/[0-9]+$")
+    operator = mirror(tmp_path, max_credits=5, max_concurrency=1)
+    with pytest.raises(ZohoCRMCreditBudgetError):
+        operator.execute({})
+    assert operator.hook.credits.used <= 5
+    # Stopped before the retry was sent: no file was written, not even a partial one.
+    assert [p.name for p in Path(tmp_path).rglob("*") if p.is_file()] in ([], [CHECKPOINT_NAME])
+    emulator.reset_log()
+    summary = run(tmp_path, max_credits="100")
+    assert summary["downloaded"] + summary["unchanged"] == 4
+    assert_agrees(tmp_path, emulator)
+
+
 def test_dry_run_lists_and_plans_but_writes_nothing(deals, zoho_emulator_connection, tmp_path, capsys):
     emulator = zoho_emulator_connection
     destination = tmp_path / "mirror"

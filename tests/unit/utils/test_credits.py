@@ -80,3 +80,21 @@ def test_the_meter_keeps_credits_by_call_type():
     meter.record("GET", "Deals", None, None)
     assert meter.by_type == {"coql": 3, "get_records": 2}
     assert meter.used == 5
+
+
+def test_a_meter_with_a_limit_refuses_the_call_that_would_pass_it_before_it_is_sent():
+    from airflow_provider_zoho_attach.exceptions import ZohoCRMCreditBudgetError
+    from airflow_provider_zoho_attach.utils.credits import CreditMeter
+
+    meter = CreditMeter()
+    meter.check("POST", "coql", '{"select_query": "select id from Deals limit 2000"}')  # no limit
+    meter.limit = 4
+    meter.record("GET", "Deals/1/Attachments", None, None)
+    meter.check("POST", "coql", '{"select_query": "select id from Deals limit 2000"}')  # 1 + 3 = 4
+    meter.record("GET", "Deals/2/Attachments", None, None)
+    meter.check("GET", "Deals/3/Attachments", None)  # 2 + 1
+    with pytest.raises(ZohoCRMCreditBudgetError) as caught:
+        meter.check("POST", "coql", '{"select_query": "select id from Deals limit 2000"}')  # 2 + 3
+    assert caught.value.code == "CREDIT_BUDGET_EXCEEDED"
+    assert caught.value.details == {"max_credits": 4, "used": 2, "cost": 3}
+    assert meter.used == 2
