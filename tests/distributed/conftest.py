@@ -4,7 +4,7 @@ concurrency limit) behind a relay on the test network, and one :class:`Cluster` 
 
 Run with ``make test-distributed`` (as root: namespaces, PostgreSQL's user). ``make test``
 deselects the ``distributed`` marker. Sizes: ``ZOHO_DIST_DOWNLOADS`` (300), ``ZOHO_DIST_KILL``
-(150), ``ZOHO_DIST_SENSORS`` (200), ``ZOHO_DIST_REVOKE`` (60).
+(300), ``ZOHO_DIST_SENSORS`` (200), ``ZOHO_DIST_REVOKE`` (60).
 """
 
 from __future__ import annotations

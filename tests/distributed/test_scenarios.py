@@ -148,7 +148,7 @@ def test_downloads_across_three_hosts_after_expiry(cluster: Cluster, zoho: Any) 
 
 
 def test_worker_killed_mid_run(cluster: Cluster, zoho: Any) -> None:
-    count = scale("KILL", 150)
+    count = scale("KILL", 300)
     victim = "worker-2"
     contents = _records(zoho, count, "b")
     destination = cluster.shared_dir / "b"
