@@ -16,18 +16,15 @@ pytestmark = [pytest.mark.sdk, pytest.mark.integration]
 
 pytest.importorskip("zohocrmsdk")
 
-from zohocrmsdk.src.com.zoho.api.authenticator.oauth_token import OAuthToken  # noqa: E402
-from zohocrmsdk.src.com.zoho.api.authenticator.store.file_store import FileStore  # noqa: E402
 from zohocrmsdk.src.com.zoho.crm.api import HeaderMap, ParameterMap, coql  # noqa: E402
-from zohocrmsdk.src.com.zoho.crm.api.dc.data_center import DataCenter  # noqa: E402
-from zohocrmsdk.src.com.zoho.crm.api.initializer import Initializer  # noqa: E402
 from zohocrmsdk.src.com.zoho.crm.api.record import (  # noqa: E402
     GetRecordsHeader,
     GetRecordsParam,
     RecordOperations,
     SearchRecordsParam,
 )
-from zohocrmsdk.src.com.zoho.crm.api.sdk_config import SDKConfig  # noqa: E402
+
+from tests.integration._sdk_session import sdk_on_emulator  # noqa: E402
 
 BASE = 1_700_000_000
 
@@ -35,24 +32,8 @@ BASE = 1_700_000_000
 @pytest.fixture
 def sdk(zoho_emulator, tmp_path):
     """Initialise the SDK against the emulator; put its global state back afterwards."""
-    saved = (Initializer.initializer, getattr(Initializer.LOCAL, "init", None))
-    url = zoho_emulator.url
-    Initializer.LOCAL.init = None
-    Initializer.initialize(
-        environment=DataCenter.Environment(url, f"{url}/oauth/v2/token", url),
-        token=OAuthToken(
-            client_id=zoho_emulator.client_id,
-            client_secret=zoho_emulator.client_secret,
-            refresh_token=zoho_emulator.refresh_token,
-        ),
-        store=FileStore(str(tmp_path / "tokens.csv")),
-        sdk_config=SDKConfig(auto_refresh_fields=False, pick_list_validation=False),
-        resource_path=str(tmp_path),
-    )
-    try:
+    with sdk_on_emulator(zoho_emulator, tmp_path):
         yield
-    finally:
-        Initializer.initializer, Initializer.LOCAL.init = saved
 
 
 @pytest.fixture
