@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
@@ -153,9 +153,7 @@ class RecordSelection:
                 hint="Select records one way: explicit ids, a COQL where condition, or a search "
                 "criteria (none: every record of the module); nothing was sent to Zoho.",
             )
-        since = parse_time_argument(modified_since, argument="modified_since")
-        if since is not None and since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
+        since = parse_time_argument(modified_since, argument="modified_since")  # aware: naive is UTC
         if "records" in given:
             return cls(name, "records", records=_record_ids(records, name), modified_since=since)
         if "where" in given:
