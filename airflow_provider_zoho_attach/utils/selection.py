@@ -28,6 +28,7 @@ from airflow_provider_zoho_attach.utils.records import (
     SEARCH_PAGE_SIZE,
     CoqlPager,
     build_coql_query,
+    modified_after,
     parse_coql_page,
     validate_criteria,
     validate_record_fields,
@@ -230,10 +231,7 @@ class RecordSelection:
         """Explicit ids read by COQL, 100 a query: their fields, and the ``modified_since`` filter."""
         for start in range(0, len(self.records), IDS_PER_QUERY):
             chunk = self.records[start : start + IDS_PER_QUERY]
-            condition = f"id in ({', '.join(chunk)})"
-            if self.modified_since is not None:
-                when = self.modified_since.replace(microsecond=0).isoformat()
-                condition = f"({condition}) and Modified_Time > '{when}'"
+            condition = modified_after(f"id in ({', '.join(chunk)})", self.modified_since)
             query = build_coql_query(self.module, fields, condition, limit=len(chunk))
             yield from parse_coql_page(hook.coql(query)).records
 
