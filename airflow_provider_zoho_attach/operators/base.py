@@ -35,6 +35,8 @@ class ZohoCRMHookMixin(ZohoCRMLineageMixin):
     zoho_conn_id: str
     #: Requests in flight at once for this task; ``None``: the connection's.
     max_concurrency: int | None = None
+    ui_color = "#fde8e8"
+    ui_fgcolor = "#b41e1e"
 
     @cached_property
     def hook(self) -> ZohoCRMHook:
@@ -75,8 +77,6 @@ class ZohoCRMRecordMixin(ZohoCRMHookMixin):
     # Typed as on Airflow's BaseOperator, which the mixin is combined with.
     template_fields: Collection[str] = ("zoho_conn_id", "module", "record_id")
     operator_extra_links: Collection[BaseOperatorLink] = (ZohoCRMRecordLink(),)
-    ui_color = "#fde8e8"
-    ui_fgcolor = "#b41e1e"
 
     module: str
     record_id: str | int | None

@@ -94,8 +94,6 @@ class ZohoCRMMirrorAttachmentsOperator(ZohoCRMHookMixin, BaseOperator):
         # BaseOperator has a dry_run() method: the argument is kept as is_dry_run.
         "is_dry_run",
     )
-    ui_color = "#fde8e8"
-    ui_fgcolor = "#b41e1e"
 
     def __init__(
         self,

@@ -66,8 +66,6 @@ class ZohoCRMFindRecordsOperator(ZohoCRMHookMixin, BaseOperator):
         "modified_since",
         "max_records",
     )
-    ui_color = "#fde8e8"
-    ui_fgcolor = "#b41e1e"
 
     def __init__(
         self,

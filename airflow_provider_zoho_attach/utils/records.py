@@ -32,6 +32,7 @@ __all__ = [
     "SearchPager",
     "build_coql_query",
     "coql_error_hint",
+    "modified_after",
     "search_error_hint",
     "validate_criteria",
     "validate_record_fields",
@@ -148,6 +149,11 @@ def _iso(when: datetime) -> str:
     return when.replace(microsecond=0).isoformat()
 
 
+def modified_after(condition: str, since: datetime | None) -> str:
+    """A COQL condition narrowed to the records modified after ``since`` (unchanged for ``None``)."""
+    return condition if since is None else f"({condition}) and Modified_Time > '{_iso(since)}'"
+
+
 def build_coql_query(
     module: str,
     fields: Iterable[str],
@@ -211,8 +217,7 @@ class CoqlPager:
         name = normalize_module(module)
         clause = "id is not null" if where is None else validate_where(where)
         since = parse_time_argument(modified_since, argument="modified_since")
-        if since is not None:
-            clause = f"({clause}) and Modified_Time > '{_iso(since)}'"
+        clause = modified_after(clause, since)
         return cls(name, validate_record_fields(fields), clause, since=since if where is None else None)
 
     def get_records_first(self) -> bool:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
@@ -28,6 +28,7 @@ from airflow_provider_zoho_attach.utils.records import (
     SEARCH_PAGE_SIZE,
     CoqlPager,
     build_coql_query,
+    modified_after,
     parse_coql_page,
     validate_criteria,
     validate_record_fields,
@@ -153,9 +154,7 @@ class RecordSelection:
                 hint="Select records one way: explicit ids, a COQL where condition, or a search "
                 "criteria (none: every record of the module); nothing was sent to Zoho.",
             )
-        since = parse_time_argument(modified_since, argument="modified_since")
-        if since is not None and since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
+        since = parse_time_argument(modified_since, argument="modified_since")  # aware: naive is UTC
         if "records" in given:
             return cls(name, "records", records=_record_ids(records, name), modified_since=since)
         if "where" in given:
@@ -232,10 +231,7 @@ class RecordSelection:
         """Explicit ids read by COQL, 100 a query: their fields, and the ``modified_since`` filter."""
         for start in range(0, len(self.records), IDS_PER_QUERY):
             chunk = self.records[start : start + IDS_PER_QUERY]
-            condition = f"id in ({', '.join(chunk)})"
-            if self.modified_since is not None:
-                when = self.modified_since.replace(microsecond=0).isoformat()
-                condition = f"({condition}) and Modified_Time > '{when}'"
+            condition = modified_after(f"id in ({', '.join(chunk)})", self.modified_since)
             query = build_coql_query(self.module, fields, condition, limit=len(chunk))
             yield from parse_coql_page(hook.coql(query)).records
 

@@ -73,3 +73,14 @@ def test_the_pool_example_maps_its_downloads_into_the_pool():
     mapped = dag.get_task("download_record_attachments")
     assert mapped.pool == "zoho_crm"
     assert mapped.partial_kwargs["max_concurrency"] == 1
+
+
+def test_the_module_level_tasks_share_the_hook_plumbing_and_colours():
+    from airflow_provider_zoho_attach.operators.base import ZohoCRMHookMixin
+    from airflow_provider_zoho_attach.operators.mirror import ZohoCRMMirrorAttachmentsOperator
+    from airflow_provider_zoho_attach.operators.records import ZohoCRMFindRecordsOperator
+
+    for cls in (ZohoCRMFindRecordsOperator, ZohoCRMMirrorAttachmentsOperator):
+        assert (cls.ui_color, cls.ui_fgcolor) == ("#fde8e8", "#b41e1e")
+        assert (cls.ui_color, cls.ui_fgcolor) == (ZohoCRMHookMixin.ui_color, ZohoCRMHookMixin.ui_fgcolor)
+        assert cls.hook is ZohoCRMHookMixin.hook

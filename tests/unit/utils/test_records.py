@@ -12,6 +12,7 @@ from airflow_provider_zoho_attach.utils.records import (
     SearchPager,
     build_coql_query,
     coql_error_hint,
+    modified_after,
     parse_coql_page,
     search_error_hint,
     validate_criteria,
@@ -172,3 +173,10 @@ def test_coql_hints_point_at_the_place_the_column_or_the_operator():
     assert "'(a:b:c)'" in search_error_hint("INVALID_QUERY", "(a:b:c)")
     assert "COQL where clause" in search_error_hint("LIMIT_REACHED", "(a:b:c)")
     assert search_error_hint("INTERNAL_ERROR", "(a:b:c)") is None
+
+
+def test_modified_after_narrows_a_condition_to_whole_seconds_and_leaves_it_alone_without_a_time():
+    assert modified_after("id in (1, 2)", None) == "id in (1, 2)"
+    since = datetime(2024, 5, 1, 10, 0, 0, 123456, tzinfo=UTC)
+    expected = "(id in (1, 2)) and Modified_Time > '2024-05-01T10:00:00+00:00'"
+    assert modified_after("id in (1, 2)", since) == expected
