@@ -116,10 +116,6 @@ class ZohoCRMFindRecordsOperator(ZohoCRMHookMixin, BaseOperator):
                 break
             extra = {} if self.output_format == "kwargs" else {k: v for k, v in record.items() if k != "id"}
             results.append({**extra, "module": module, "record_id": str(record["id"])})
-        if found.capped:
-            self.log.warning(
-                "The search returned Zoho's maximum of 2,000 records and more match: the list is incomplete"
-            )
         self.log.info("Found %d record(s) in %s", len(results), module)
         self.lineage.read(self.lineage.zoho(ZohoResource(module, kind="records"), file_count=len(results)))
         return results
