@@ -82,9 +82,7 @@ class Pacer:
         budget = min(self._budgets) if self._budgets else None
         scheduler = self.scheduler
         if budget != scheduler.daily_credit_budget:
-            scheduler.daily_credit_budget = budget
-            # The ledger keeps what was spent; only the cap changes.
-            scheduler.ledger.hourly_cap = None if budget is None else budget / 24
+            scheduler.set_budget(budget)
             log.info("Polls through %s: daily credit budget %s", self.conn_id, budget or "none")
         scheduler.min_interval = min(self._floors) if self._floors else 60.0
 

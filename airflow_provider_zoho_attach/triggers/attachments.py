@@ -483,16 +483,17 @@ class _StateStore:
 
     async def load(self) -> dict[str, list[str]]:
         """The attachment ids seen so far, per record id (empty if this watcher never ran)."""
-        merged: dict[str, set[str]] = {}
+        from airflow_provider_zoho_attach.utils.watching import merge_saved
+
+        states: list[dict[str, set[str]]] = []
         for backend in self.backends:
             value = await self._attempt("read", backend.get)
-            if value is None:
-                continue  # this store has nothing yet (an asset that joined the watcher later)
-            for record_id, ids in _parse_state(value, key=self.key).items():
-                # Stores differ only if a save reached some of them: trust what they all say, so an
-                # attachment that one store does not remember fires (again) rather than never.
-                merged[record_id] = merged[record_id] & ids if record_id in merged else ids
-        return {record_id: sorted(ids) for record_id, ids in merged.items()}
+            if value is not None:  # None: this store has nothing yet (an asset that joined later)
+                states.append(_parse_state(value, key=self.key))
+        # Stores differ only if a save reached some of them: trust what they all say, so an
+        # attachment that one store does not remember fires (again) rather than never.
+        record_ids = {record_id for state in states for record_id in state}
+        return {record_id: sorted(merge_saved(states, record_id) or ()) for record_id in sorted(record_ids)}
 
     async def save(self, seen: dict[str, set[str]]) -> None:
         """Persist the ids seen so far in every store; raise if any of them cannot be written."""

@@ -250,6 +250,16 @@ def _int(value: Any) -> int | None:
     return None
 
 
+def _described(result: Mapping[str, Any]) -> dict[str, Any]:
+    """What a hook or operator result tells of a file: its name, size, SHA-256 and media type."""
+    return {
+        "file_name": result.get("file_name"),
+        "size": _int(result.get("size")),
+        "sha256": result.get("sha256"),
+        "content_type": result.get("content_type"),
+    }
+
+
 @dataclass
 class LineageRecorder:
     """
@@ -283,29 +293,13 @@ class LineageRecorder:
         if result.get("link_url"):
             kind = "link"
         return LineageDataset(
-            self.namespace,
-            resource.name,
-            file_name=result.get("file_name"),
-            size=_int(result.get("size")),
-            sha256=result.get("sha256"),
-            content_type=result.get("content_type"),
-            kind=extra.pop("kind", kind),
-            **extra,
+            self.namespace, resource.name, **_described(result), kind=extra.pop("kind", kind), **extra
         )
 
     def file(self, location: Any, result: Mapping[str, Any] | None = None, **extra: Any) -> LineageDataset:
         """A local file or an object (the other end of a transfer), with what ``result`` tells of it."""
-        result = result or {}
         namespace, name = file_location(location)
-        return LineageDataset(
-            namespace,
-            name,
-            file_name=result.get("file_name"),
-            size=_int(result.get("size")),
-            sha256=result.get("sha256"),
-            content_type=result.get("content_type"),
-            **extra,
-        )
+        return LineageDataset(namespace, name, **_described(result or {}), **extra)
 
     def read(self, *datasets: LineageDataset) -> None:
         """Note datasets the task read."""

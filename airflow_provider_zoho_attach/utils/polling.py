@@ -262,8 +262,13 @@ class PollScheduler:
     _changed: set[Hashable] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
-        cap = None if self.daily_credit_budget is None else self.daily_credit_budget / 24
-        self.ledger = CreditLedger(cap)
+        self.ledger = CreditLedger(None)
+        self.set_budget(self.daily_credit_budget)
+
+    def set_budget(self, daily_credit_budget: float | None) -> None:
+        """Change the budget (and the ledger's hourly cap with it); what was spent still counts."""
+        self.daily_credit_budget = daily_credit_budget
+        self.ledger.hourly_cap = None if daily_credit_budget is None else daily_credit_budget / 24
 
     def add(
         self,

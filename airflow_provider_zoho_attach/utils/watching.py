@@ -9,7 +9,7 @@ next listing. So the cursor never moves past an event Airflow has not taken.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 __all__ = ["AttachmentCursor", "RecordKey", "merge_saved"]
@@ -18,7 +18,7 @@ __all__ = ["AttachmentCursor", "RecordKey", "merge_saved"]
 RecordKey = tuple[str, str]
 
 
-def merge_saved(states: Iterable[Mapping[str, Sequence[str]]], record_id: str) -> set[str] | None:
+def merge_saved(states: Iterable[Mapping[str, Collection[str]]], record_id: str) -> set[str] | None:
     """
     The ids the saved states of several watchers agree were taken for ``record_id``.
 

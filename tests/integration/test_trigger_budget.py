@@ -9,6 +9,7 @@ import asyncio
 
 import pytest
 
+from airflow_provider_zoho_attach.exceptions import ZohoCRMInvalidRequestError
 from airflow_provider_zoho_attach.triggers import _pacing, _shared_stream
 from airflow_provider_zoho_attach.triggers import attachments as triggers
 from airflow_provider_zoho_attach.triggers.attachments import (
@@ -31,7 +32,7 @@ def test_budget_argument_is_checked_and_serialised_only_when_set():
     budgeted = ZohoCRMAttachmentEventTrigger(module="Deals", record_ids=["1"], daily_credit_budget="500")
     assert budgeted.serialize()[1]["daily_credit_budget"] == 500
     assert budgeted.state_key == plain.state_key  # the budget is not what is watched
-    with pytest.raises(Exception, match="daily_credit_budget"):
+    with pytest.raises(ZohoCRMInvalidRequestError, match="daily_credit_budget"):
         ZohoCRMAttachmentEventTrigger(module="Deals", record_ids=["1"], daily_credit_budget=0)
 
 

@@ -37,3 +37,27 @@ def test_a_zoho_crm_asset_is_watched_by_the_trigger_it_names():
 def test_a_uri_that_names_no_record_s_attachments_fails_the_dag_file(uri, message):
     with pytest.raises(ValueError, match=message):
         ZohoCRMAttachmentEventTrigger.for_asset(uri)
+
+
+def test_stores_that_disagree_load_what_they_all_hold():
+    """A save that reached one store only: an id the other does not hold comes again, never lost."""
+    import asyncio
+
+    from airflow_provider_zoho_attach.triggers.attachments import _StateStore
+
+    class Stored:
+        def __init__(self, value):
+            self.value = value
+
+        async def get(self):
+            return self.value
+
+    store = _StateStore.__new__(_StateStore)
+    store.key, store.sleep = "k", asyncio.sleep
+    store.backends = [
+        Stored({"seen": {"1": ["a", "b"], "2": ["x"]}}),
+        Stored(None),
+        Stored('{"seen": {"1": ["a"], "3": []}}'),
+    ]
+
+    assert asyncio.run(store.load()) == {"1": ["a"], "2": ["x"], "3": []}

@@ -170,3 +170,14 @@ def test_a_simulated_day_stays_inside_the_budget_and_hot_records_are_polled_more
     gaps_quiet = [b - a for a, b in zip(polls[1], polls[1][1:], strict=False)]
     assert max(gaps_hot) < min(gaps_quiet) / 10
     assert not math.isinf(max(gaps_quiet))
+
+
+def test_a_changed_budget_changes_the_hourly_cap_and_keeps_what_was_spent():
+    scheduler = PollScheduler(daily_credit_budget=None)
+    scheduler.ledger.spend(0, 2, owner=None)
+    assert scheduler.ledger.wait(0) == 0
+    scheduler.set_budget(48)
+    assert scheduler.ledger.hourly_cap == 2
+    assert scheduler.ledger.wait(0) > 0  # the two credits already spent fill the new hour's cap
+    scheduler.set_budget(None)
+    assert scheduler.ledger.wait(0) == 0
