@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
+from tests.e2e._examples import load_example
 from tests.e2e.conftest import run_dag, task_states, xcom
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "example_dags" / "example_zoho_deal_documents.py"
-
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("example_zoho_deal_documents_under_test", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
 
 
 @pytest.mark.zoho_emulator(seed="demo")
@@ -33,7 +22,10 @@ def test_the_deal_documents_example_collects_and_files(airflow_db, zoho_emulator
     new_contract.write_bytes(b"%PDF-1.7 countersigned")
     destination = tmp_path.as_uri() + "/{module}/{record_id}/"
 
-    run = run_dag(load_example(), run_conf={"destination": destination, "signed_contract": str(new_contract)})
+    run = run_dag(
+        load_example("example_zoho_deal_documents.py").dag,
+        run_conf={"destination": destination, "signed_contract": str(new_contract)},
+    )
 
     assert task_states(run) == {"collect_deal_documents": "success", "file_signed_contract": "success"}
     collected = xcom(run, "collect_deal_documents")
@@ -53,11 +45,11 @@ def test_the_deal_documents_example_collects_and_files(airflow_db, zoho_emulator
 def test_a_rerun_of_the_example_changes_nothing(airflow_db, zoho_emulator_connection, tmp_path):
     emu = zoho_emulator_connection
     conf = {"destination": tmp_path.as_uri() + "/{module}/{record_id}/"}
-    run_dag(load_example(), run_conf=conf)
+    run_dag(load_example("example_zoho_deal_documents.py").dag, run_conf=conf)
     before = emu.files.field_files("Deals", "5725767000000100001")
     emu.reset_log()
 
-    again = run_dag(load_example(), run_conf=conf)
+    again = run_dag(load_example("example_zoho_deal_documents.py").dag, run_conf=conf)
 
     assert set(task_states(again).values()) == {"success"}
     assert {r["status"] for r in xcom(again, "collect_deal_documents")} == {"unchanged"}

@@ -8,17 +8,15 @@ runs started by hand.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
+from tests.e2e._examples import load_example
 from tests.e2e.conftest import run_dag, task_states, xcom
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "example_dags" / "example_zoho_attachment_events.py"
 
 
 def first_event(emu, module, record_ids, file_name):
@@ -53,9 +51,7 @@ def test_the_watcher_fires_and_a_run_given_its_event_downloads(
 
     watch = {"module": "Deals", "record_ids": [deal], "destination": tmp_path.as_uri() + "/"}
     monkeypatch.setenv("AIRFLOW_VAR_ZOHO_WATCH_RECORDS", json.dumps(watch))
-    spec = importlib.util.spec_from_file_location("example_zoho_attachment_events_under_test", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_example("example_zoho_attachment_events.py")
 
     # The payload went through JSON, as conf does.
     run = run_dag(module.dag, run_conf={"events": [json.loads(json.dumps(payload))]})

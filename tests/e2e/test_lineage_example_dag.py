@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
+from tests.e2e._examples import load_example
 from tests.e2e.conftest import run_dag, task_states, xcom
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "example_dags" / "example_zoho_lineage.py"
 DEAL = "5725767000000100001"
-
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("example_zoho_lineage_under_test", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def asset_events(dag_run) -> dict[str, dict]:
@@ -36,7 +26,7 @@ def asset_events(dag_run) -> dict[str, dict]:
 def test_alias_outlets_get_an_event_per_asset_written(airflow_db, zoho_emulator_connection, tmp_path):
     emu = zoho_emulator_connection
     host = emu.url.split("://", 1)[1]
-    example = load_example()
+    example = load_example("example_zoho_lineage.py")
     files = sorted(a["File_Name"] for a in emu.attachments("Deals", DEAL) if not a.get("$link_url"))
     conf = {
         "destination": tmp_path.as_uri() + "/{module}/{record_id}/",
@@ -58,5 +48,5 @@ def test_alias_outlets_get_an_event_per_asset_written(airflow_db, zoho_emulator_
 
 
 def test_the_static_asset_of_the_example_is_normalised():
-    example = load_example()
+    example = load_example("example_zoho_lineage.py")
     assert example.ACME_DEAL.uri == f"zoho-crm://www.zohoapis.com/Deals/{DEAL}/attachments"

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
+from tests.e2e._examples import load_example
 from tests.e2e.conftest import run_dag, task_states, xcom
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "example_dags" / "example_zoho_mirror_closed_won.py"
 TASK = "mirror_closed_won_deals"
-
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("example_zoho_mirror_closed_won_under_test", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
 
 
 def test_the_mirror_example_mirrors_closed_won_deals(
@@ -34,7 +25,7 @@ def test_the_mirror_example_mirrors_closed_won_deals(
     # The destination from the Airflow Variable, as in production.
     monkeypatch.setenv("AIRFLOW_VAR_ZOHO_MIRROR_DESTINATION", str(destination))
 
-    run = run_dag(load_example())
+    run = run_dag(load_example("example_zoho_mirror_closed_won.py").dag)
 
     assert task_states(run) == {TASK: "success"}
     summary = xcom(run, TASK)
@@ -47,7 +38,12 @@ def test_the_mirror_example_mirrors_closed_won_deals(
     assert json.loads(line)["attachment_id"] == contract
 
     emu.reset_log()
-    again = xcom(run_dag(load_example(), run_conf={"destination": str(destination)}), TASK)
+    again = xcom(
+        run_dag(
+            load_example("example_zoho_mirror_closed_won.py").dag, run_conf={"destination": str(destination)}
+        ),
+        TASK,
+    )
     assert again["downloaded"] == 0
     assert again["unchanged"] == 1
     assert not any("/Attachments/" in r.path for r in emu.requests)
