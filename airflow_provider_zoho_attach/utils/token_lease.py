@@ -418,7 +418,10 @@ class ClusterRefresh:
             return token
         if record.held_by(self.holder, now):
             return self._create(fetch)
-        if record.lease is None and decide(record, holder=self.holder, now=now).action == "claim":
+        if (
+            record.lease is None
+            and decide(record, holder=self.holder, now=now, rejected=self.rejected).action == "claim"
+        ):
             # Our lease did not stick and nobody else's is there: the Variable cannot be written
             # (or read). Create the token as without a lease (the host lock still holds), rather
             # than claim forever.

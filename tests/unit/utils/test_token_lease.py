@@ -309,3 +309,29 @@ def test_a_store_that_cannot_be_read_costs_one_token_call_not_a_loop():
     clock, fetch = Clock(), Fetch()
     assert refresh(Unreadable(), clock).acquire(fetch) == token("new")
     assert fetch.calls == 1
+
+
+def test_a_store_that_loses_writes_while_holding_a_rejected_token_costs_one_call_not_a_loop():
+    class Forgetful(Store):
+        def write(self, value: dict[str, Any]) -> None:
+            self.writes.append(value)
+
+    clock, fetch = Clock(), Fetch()
+    store = Forgetful(SharedRecord(FP, token=token("revoked"), generation=4).to_json())
+    stop_after = 50
+
+    def bounded_sleep(seconds: float) -> None:
+        assert len(clock.slept) < stop_after, "claimed again and again without creating a token"
+        clock.sleep(seconds)
+
+    lease = ClusterRefresh(
+        store,
+        FP,
+        sleep=bounded_sleep,
+        clock=clock,
+        rng=random.Random(1),
+        policy=RetryPolicy(token_throttle_timeout=120.0),
+        rejected={"revoked"},
+    )
+    assert lease.acquire(fetch) == token("new")
+    assert fetch.calls == 1
