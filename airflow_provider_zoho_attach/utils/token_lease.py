@@ -79,6 +79,10 @@ CONFIRM_DELAY = (0.3, 0.6)
 POLL_DELAY = (0.2, 0.4)
 #: How long a refusal of the refresh token is remembered for every task of the deployment.
 FAILURE_SECONDS = 60.0
+#: What a task says while Zoho throttles its token creation, and when another's token spared it the wait
+#: (the same words with the lease and with the host lock only, in :mod:`.tokens`).
+THROTTLE_WARNING = "Zoho throttles token creation for this refresh token; waiting %.0f s to ask again"
+SHARED_AFTER_THROTTLE = "Another task shared a fresh access token while Zoho throttled ours; using it"
 _REFUSED_ELSEWHERE = (
     " (remembered from another task of this deployment {age:.0f} s ago; Zoho is not asked again for "
     "{left:.0f} s)"
@@ -418,7 +422,10 @@ class ClusterRefresh:
             return token
         if record.held_by(self.holder, now):
             return self._create(fetch)
-        if record.lease is None and decide(record, holder=self.holder, now=now).action == "claim":
+        if (
+            record.lease is None
+            and decide(record, holder=self.holder, now=now, rejected=self.rejected).action == "claim"
+        ):
             # Our lease did not stick and nobody else's is there: the Variable cannot be written
             # (or read). Create the token as without a lease (the host lock still holds), rather
             # than claim forever.
@@ -447,16 +454,13 @@ class ClusterRefresh:
                 except ZohoCRMError:
                     self._release()
                     raise
-                self.log.warning(
-                    "Zoho throttles token creation for this refresh token; waiting %.0f s to ask again",
-                    delay,
-                )
+                self.log.warning(THROTTLE_WARNING, delay)
                 # Keep the lease over the wait: the other tasks keep waiting instead of asking too.
                 self.write(self.read().claimed(self.holder, self.clock() + delay + LEASE_SECONDS))
                 self.sleep(delay)
                 shared = self.read().usable_token(self.clock(), self.rejected)
                 if shared is not None:
-                    self.log.info("Another task shared a fresh access token while Zoho throttled ours")
+                    self.log.info(SHARED_AFTER_THROTTLE)
                     return shared
             except BaseException:
                 self._release()

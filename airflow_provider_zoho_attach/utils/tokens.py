@@ -40,7 +40,12 @@ from typing import Any
 from airflow_provider_zoho_attach.exceptions import ZohoCRMError
 from airflow_provider_zoho_attach.utils.protocol import AccessToken, RetryPolicy
 from airflow_provider_zoho_attach.utils.settings import ZohoCRMSettings
-from airflow_provider_zoho_attach.utils.token_lease import ClusterRefresh, TokenThrottle
+from airflow_provider_zoho_attach.utils.token_lease import (
+    SHARED_AFTER_THROTTLE,
+    THROTTLE_WARNING,
+    ClusterRefresh,
+    TokenThrottle,
+)
 
 __all__ = [
     "FileTokenStore",
@@ -66,8 +71,6 @@ _VARIABLE_DESCRIPTION = "Zoho CRM access token shared between tasks (managed by 
 #: The folder under the user's cache directory that holds the token files.
 CACHE_SUBDIR = ("airflow-provider-zoho-attach", "tokens")
 # Zoho allows 10 new tokens per refresh token in 10 minutes.
-_THROTTLE_WARNING = "Zoho throttles token creation for this refresh token; waiting %.0f s to ask again"
-_SHARED_AFTER_THROTTLE = "Another task shared a fresh access token while Zoho throttled ours; using it"
 # Refused cache files already warned about: a refused file is looked at on every token miss, and one
 # warning per process says all there is to say.
 _WARNED: set[str] = set()
@@ -240,11 +243,11 @@ class TokenCache:
                 token = fetch()
             except ZohoCRMError as error:
                 delay = throttle.delay_after(error)
-                logger.warning(_THROTTLE_WARNING, delay)
+                logger.warning(THROTTLE_WARNING, delay)
                 sleep(delay)
                 shared = self.load()
                 if shared is not None:
-                    logger.info(_SHARED_AFTER_THROTTLE)
+                    logger.info(SHARED_AFTER_THROTTLE)
                     return shared
             else:
                 self.store(token)

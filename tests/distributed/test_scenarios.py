@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_zoho_attach.utils.tempfiles import is_temp_file_name
+from airflow_provider_zoho_attach.utils.tokens import variable_key
 from tests.deployment._deployment import SUMMARY
 from tests.distributed._cluster import Cluster, scenario_figures
 from tests.distributed.conftest import scale
@@ -66,11 +67,17 @@ def _all_tis(cluster: Cluster, dag_id: str, run_id: str, task_id: str) -> list[d
 def _expire_shared_token(cluster: Cluster, zoho: Any) -> None:
     """The shared token runs out: at Zoho, and in the Variable that caches it."""
     zoho.expire_access_tokens()
+    prefix = variable_key("")
     for variable in cluster.api("GET", "/variables", params={"limit": 100})["variables"]:
-        if not variable["key"].startswith("zoho_crm_access_token"):
+        if not variable["key"].startswith(prefix):
             continue
         value = json.loads(variable["value"])
         if isinstance(value, dict) and "expires_at" in value:
+            # The API masks the value of a key that names a token: every string in it reads "***",
+            # the fingerprint too. Written back as read, the record would be another credentials'
+            # (ignored) rather than one holding an expired token.
+            value["fingerprint"] = variable["key"].removeprefix(prefix)
+            value["access_token"] = "expired-by-the-test"
             value["expires_at"] = time.time() - 1
             body = {"key": variable["key"], "value": json.dumps(value)}
             cluster.api("PATCH", f"/variables/{variable['key']}", json=body)

@@ -309,3 +309,56 @@ def test_a_store_that_cannot_be_read_costs_one_token_call_not_a_loop():
     clock, fetch = Clock(), Fetch()
     assert refresh(Unreadable(), clock).acquire(fetch) == token("new")
     assert fetch.calls == 1
+
+
+def test_a_store_that_loses_writes_while_holding_a_rejected_token_costs_one_call_not_a_loop():
+    class Forgetful(Store):
+        def write(self, value: dict[str, Any]) -> None:
+            self.writes.append(value)
+
+    clock, fetch = Clock(), Fetch()
+    store = Forgetful(SharedRecord(FP, token=token("revoked"), generation=4).to_json())
+    stop_after = 50
+
+    def bounded_sleep(seconds: float) -> None:
+        assert len(clock.slept) < stop_after, "claimed again and again without creating a token"
+        clock.sleep(seconds)
+
+    lease = ClusterRefresh(
+        store,
+        FP,
+        sleep=bounded_sleep,
+        clock=clock,
+        rng=random.Random(1),
+        policy=RetryPolicy(token_throttle_timeout=120.0),
+        rejected={"revoked"},
+    )
+    assert lease.acquire(fetch) == token("new")
+    assert fetch.calls == 1
+
+
+def test_no_token_value_reaches_the_records_repr_a_log_line_or_an_error(caplog):
+    caplog.set_level("DEBUG")
+    secret = "1000.secret-access-token-value"
+    clock = Clock()
+    store = Store(SharedRecord(FP, token=token(secret), generation=1).to_json())
+    throttled = ZohoCRMRateLimitError("too many requests", code=TOKEN_THROTTLED)
+    refused = ZohoCRMAuthError("invalid refresh token", code="invalid_code", status_code=200)
+    fetch = Fetch(throttled, refused)
+    with pytest.raises(ZohoCRMAuthError) as first:
+        refresh(store, clock, rejected={secret}).acquire(fetch)
+    with pytest.raises(ZohoCRMAuthError) as second:
+        refresh(store, clock, rejected={secret}).acquire(Fetch())
+    assert secret in str(store.value)  # the record does hold it: the checks below are not vacuous
+    texts = [repr(store.record), str(store.record), str(first.value), str(second.value), caplog.text]
+    assert not [text for text in texts if secret in text]
+
+
+def test_the_shared_variable_is_masked_by_airflow():
+    """Airflow masks a Variable's value in logs and the UI only when its key names a secret."""
+    from airflow.sdk._shared.secrets_masker.secrets_masker import should_hide_value_for_key
+
+    from airflow_provider_zoho_attach.utils.tokens import variable_key
+
+    assert should_hide_value_for_key(variable_key(FP))
+    assert should_hide_value_for_key("access_token")  # the key the record holds the token under
